@@ -1,0 +1,54 @@
+//! The core's configuration: the subset of zoo.cfg that decides behaviour
+//! (the shell keeps the IO-only keys such as ports and directories).
+
+use crate::ids::ServerId;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub server_id: ServerId,
+    /// ZooKeeper's basic time unit.
+    pub tick_time_ms: u32,
+    /// Session timeouts are clamped to [min, max]; ZooKeeper's defaults are
+    /// 2 x tickTime and 20 x tickTime.
+    pub min_session_timeout_ms: u32,
+    pub max_session_timeout_ms: u32,
+    /// `jute.maxbuffer`: the largest client frame accepted, and the largest
+    /// znode payload.
+    pub max_buffer: u32,
+    /// Seeds the core's generator (session passwords, jitter).
+    pub seed: u64,
+    /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
+    pub super_digest: Option<String>,
+    /// `extendedTypesEnabled`: TTL nodes (and the server id in session ids
+    /// capped to 254, as ZooKeeper does).
+    pub extended_types_enabled: bool,
+    /// How often containers and TTL nodes are checked for reaping.
+    pub container_check_interval_ms: u64,
+    /// Txns between snapshots (`snapCount`).
+    pub snap_count: u64,
+    /// Outstanding requests per connection before the core stops reading
+    /// (the shell honours `Output::Throttle`).
+    pub outstanding_per_conn_max: usize,
+    /// `skipACL`: ZooKeeper's escape hatch; off by default.
+    pub skip_acl: bool,
+}
+
+impl Config {
+    pub fn standalone(server_id: u64) -> Config {
+        let tick = 2000;
+        Config {
+            server_id: ServerId(server_id),
+            tick_time_ms: tick,
+            min_session_timeout_ms: 2 * tick,
+            max_session_timeout_ms: 20 * tick,
+            max_buffer: 0xfffff,
+            seed: 0x5eed,
+            super_digest: None,
+            extended_types_enabled: false,
+            container_check_interval_ms: 60_000,
+            snap_count: 100_000,
+            outstanding_per_conn_max: 1000,
+            skip_acl: false,
+        }
+    }
+}

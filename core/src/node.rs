@@ -1,0 +1,156 @@
+//! `Node`: one ZooKeeper server as a sans-IO state machine.
+//!
+//! Inputs go in through [`Node::handle`] and [`Node::handle_timeout`];
+//! effects come out of [`Node::poll_output`]; [`Node::poll_timeout`] says
+//! when to call `handle_timeout` next. A spurious `handle_timeout` is
+//! harmless. Standalone is an ensemble of one: every write is proposed,
+//! persisted (`Output::Persist` -> `Input::Persisted`), committed and then
+//! applied, and only then is its reply released.
+
+use crate::ids::*;
+use crate::storage::{Recovered, Snapshot};
+
+/// Something that happened outside the core.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A client connection was accepted. `addr` is the peer IP as text
+    /// (used by the `ip` ACL scheme and `cons`).
+    ClientConnected { conn: ConnId, addr: String },
+    /// One client frame, its 4-byte length prefix already stripped.
+    ClientFrame { conn: ConnId, frame: Vec<u8> },
+    /// The client's socket is gone (EOF, error, or the shell closed it).
+    ClientClosed { conn: ConnId },
+    /// The bytes of `Output::Persist { token, .. }` (and of every earlier
+    /// token) are durable.
+    Persisted { token: PersistToken },
+    /// A snapshot requested by `Output::WriteSnapshot` is on disk.
+    SnapshotWritten { zxid: Zxid },
+}
+
+/// An effect for the driver to carry out.
+#[derive(Debug)]
+pub enum Output {
+    /// Write one frame to a client (the driver adds the 4-byte length
+    /// prefix). Frames for one connection must be written in order; the
+    /// driver may coalesce all frames of one poll loop into one write.
+    SendClient { conn: ConnId, frame: Vec<u8> },
+    /// Close a client connection after writing what was queued before it.
+    CloseClient { conn: ConnId, reason: String },
+    /// Append `bytes` (whole log records, see `storage`) to the log; when
+    /// they are durable (fsync'd if `sync`), answer `Input::Persisted`.
+    /// `first_zxid` names a new log file when the driver starts one.
+    Persist {
+        token: PersistToken,
+        first_zxid: Zxid,
+        last_zxid: Zxid,
+        bytes: Vec<u8>,
+        sync: bool,
+    },
+    /// Write this snapshot (an O(1) clone of the state at `zxid`) off the
+    /// hot path, then answer `Input::SnapshotWritten`. Later `Persist`
+    /// records go to a new log file (the driver rolls the log here).
+    WriteSnapshot { zxid: Zxid, snapshot: Snapshot },
+}
+
+/// Figures for the four-letter words and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStats {
+    pub mode: &'static str,
+    pub last_zxid: Zxid,
+    pub node_count: u64,
+    pub approximate_data_size: u64,
+    pub ephemerals_count: u64,
+    pub sessions: u64,
+    pub connections: u64,
+    pub watch_count: u64,
+    pub watched_paths: u64,
+    pub outstanding_requests: u64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub latency_min_ms: u64,
+    pub latency_max_ms: u64,
+    pub latency_total_ms: u64,
+    pub latency_count: u64,
+    pub digest: u64,
+}
+
+/// One connection as `cons` shows it.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub conn: ConnId,
+    pub addr: String,
+    pub session: Option<SessionId>,
+    pub timeout_ms: u32,
+    pub queued: u64,
+    pub received: u64,
+    pub sent: u64,
+    pub last_zxid: Zxid,
+}
+
+/// One server.
+pub struct Node {
+    inner: crate::request::Server,
+}
+
+impl Node {
+    /// Builds a node from recovered state (`storage::recover`, or
+    /// `Recovered::empty()` for a fresh data dir).
+    pub fn new(config: crate::Config, recovered: Recovered, now: Now) -> Node {
+        Node {
+            inner: crate::request::Server::new(config, recovered, now),
+        }
+    }
+
+    pub fn handle(&mut self, now: Now, input: Input) {
+        self.inner.handle(now, input)
+    }
+
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.inner.handle_timeout(now)
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.inner.poll_output()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    pub fn stats(&self) -> NodeStats {
+        self.inner.stats()
+    }
+
+    pub fn connections(&self) -> Vec<ConnInfo> {
+        self.inner.connections()
+    }
+
+    /// Resets the counters `srst`/`crst` reset.
+    pub fn reset_stats(&mut self) {
+        self.inner.reset_stats()
+    }
+
+    /// `wchc`: session -> watched paths; `wchp`: path -> sessions.
+    pub fn watches_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
+        self.inner.watches_by_session()
+    }
+    pub fn watches_by_path(&self) -> Vec<(String, Vec<SessionId>)> {
+        self.inner.watches_by_path()
+    }
+
+    /// `dump`: session -> ephemeral paths, and session -> timeout.
+    pub fn ephemerals_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
+        self.inner.ephemerals_by_session()
+    }
+    pub fn sessions(&self) -> Vec<(SessionId, u32)> {
+        self.inner.sessions()
+    }
+
+    /// The digest of the whole tree, for cross-replica comparison.
+    pub fn digest(&self) -> u64 {
+        self.inner.digest()
+    }
+    pub fn last_zxid(&self) -> Zxid {
+        self.inner.last_applied()
+    }
+}

@@ -1,0 +1,268 @@
+//! The jute binary encoding: big-endian integers, length-prefixed buffers,
+//! strings and vectors (-1 means null), records as their fields in order.
+//!
+//! [`Reader`] refuses short data and, through [`Reader::finish`], trailing
+//! data: a frame either decodes exactly or is an error value, never a panic.
+
+use thiserror::Error;
+
+/// Why a client frame could not be decoded. Each variant closes the
+/// connection with a logged reason.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    #[error("frame too short: needed {need} more bytes at offset {at}")]
+    Short { at: usize, need: usize },
+    #[error("{extra} trailing bytes after the record")]
+    Trailing { extra: usize },
+    #[error("negative length {len} at offset {at}")]
+    NegativeLength { at: usize, len: i32 },
+    #[error("length {len} exceeds the frame at offset {at}")]
+    LengthTooLarge { at: usize, len: i32 },
+    #[error("string is neither UTF-8 nor CESU-8")]
+    BadString,
+    #[error("unknown opcode {0}")]
+    UnknownOpcode(i32),
+    #[error("null where a value is required")]
+    UnexpectedNull,
+    #[error("bad multi header: {0}")]
+    BadMulti(&'static str),
+}
+
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, pos: 0 }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.remaining() < n {
+            return Err(DecodeError::Short {
+                at: self.pos,
+                need: n - self.remaining(),
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub fn i32(&mut self) -> Result<i32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn i64(&mut self) -> Result<i64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_be_bytes(a))
+    }
+
+    pub fn bool(&mut self) -> Result<bool, DecodeError> {
+        Ok(self.take(1)?[0] != 0)
+    }
+
+    /// A length for a buffer/string/vector: `None` for -1 (null).
+    fn len(&mut self) -> Result<Option<usize>, DecodeError> {
+        let at = self.pos;
+        let len = self.i32()?;
+        if len == -1 {
+            return Ok(None);
+        }
+        if len < 0 {
+            return Err(DecodeError::NegativeLength { at, len });
+        }
+        if len as usize > self.remaining() {
+            return Err(DecodeError::LengthTooLarge { at, len });
+        }
+        Ok(Some(len as usize))
+    }
+
+    /// A buffer; null decodes as `None`.
+    pub fn buffer_opt(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        match self.len()? {
+            None => Ok(None),
+            Some(n) => Ok(Some(self.take(n)?)),
+        }
+    }
+
+    /// A buffer; null decodes as empty (ZooKeeper treats them alike).
+    pub fn buffer(&mut self) -> Result<Vec<u8>, DecodeError> {
+        Ok(self.buffer_opt()?.map(|b| b.to_vec()).unwrap_or_default())
+    }
+
+    pub fn ustring_opt(&mut self) -> Result<Option<String>, DecodeError> {
+        match self.buffer_opt()? {
+            None => Ok(None),
+            Some(b) => Ok(Some(decode_string(b)?)),
+        }
+    }
+
+    /// A string; null decodes as empty.
+    pub fn ustring(&mut self) -> Result<String, DecodeError> {
+        Ok(self.ustring_opt()?.unwrap_or_default())
+    }
+
+    /// A vector count; null decodes as zero items. Each item is at least one
+    /// byte, so a count larger than the remaining bytes is refused up front
+    /// (no huge allocation from a hostile count).
+    pub fn vec_len(&mut self) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        let len = self.i32()?;
+        if len == -1 {
+            return Ok(0);
+        }
+        if len < 0 {
+            return Err(DecodeError::NegativeLength { at, len });
+        }
+        if len as usize > self.remaining() {
+            return Err(DecodeError::LengthTooLarge { at, len });
+        }
+        Ok(len as usize)
+    }
+
+    pub fn vec_ustring(&mut self) -> Result<Vec<String>, DecodeError> {
+        let n = self.vec_len()?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(self.ustring()?);
+        }
+        Ok(v)
+    }
+
+    /// Refuses trailing bytes.
+    pub fn finish(self) -> Result<(), DecodeError> {
+        if self.remaining() != 0 {
+            return Err(DecodeError::Trailing {
+                extra: self.remaining(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a jute string: UTF-8, or CESU-8 as older Java clients write
+/// characters outside the BMP (each surrogate as its own 3-byte sequence).
+pub fn decode_string(b: &[u8]) -> Result<String, DecodeError> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(_) => decode_cesu8(b).ok_or(DecodeError::BadString),
+    }
+}
+
+fn decode_cesu8(b: &[u8]) -> Option<String> {
+    let mut units: Vec<u16> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            units.push(c as u16);
+            i += 1;
+        } else if c & 0xE0 == 0xC0 && i + 1 < b.len() {
+            units.push((((c & 0x1F) as u16) << 6) | (b[i + 1] & 0x3F) as u16);
+            i += 2;
+        } else if c & 0xF0 == 0xE0 && i + 2 < b.len() {
+            units.push(
+                (((c & 0x0F) as u16) << 12)
+                    | (((b[i + 1] & 0x3F) as u16) << 6)
+                    | (b[i + 2] & 0x3F) as u16,
+            );
+            i += 3;
+        } else {
+            return None;
+        }
+    }
+    String::from_utf16(&units).ok()
+}
+
+/// Appends jute-encoded values to a byte vector.
+#[derive(Default)]
+pub struct Writer {
+    pub buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer { buf: Vec::new() }
+    }
+    pub fn with_capacity(n: usize) -> Writer {
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
+    }
+    pub fn i32(&mut self, v: i32) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.buf.push(v as u8);
+        self
+    }
+    pub fn buffer(&mut self, v: &[u8]) -> &mut Self {
+        self.i32(v.len() as i32);
+        self.buf.extend_from_slice(v);
+        self
+    }
+    pub fn buffer_opt(&mut self, v: Option<&[u8]>) -> &mut Self {
+        match v {
+            None => self.i32(-1),
+            Some(b) => self.buffer(b),
+        }
+    }
+    pub fn ustring(&mut self, v: &str) -> &mut Self {
+        self.buffer(v.as_bytes())
+    }
+    pub fn vec_ustring<S: AsRef<str>>(&mut self, v: &[S]) -> &mut Self {
+        self.i32(v.len() as i32);
+        for s in v {
+            self.ustring(s.as_ref());
+        }
+        self
+    }
+    pub fn into_vec(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_refuses_short_and_trailing() {
+        let mut r = Reader::new(&[0, 0, 0]);
+        assert!(matches!(r.i32(), Err(DecodeError::Short { .. })));
+        let mut r = Reader::new(&[0, 0, 0, 1, 9]);
+        assert_eq!(r.i32().unwrap(), 1);
+        assert_eq!(r.finish(), Err(DecodeError::Trailing { extra: 1 }));
+    }
+
+    #[test]
+    fn hostile_lengths_are_errors_not_allocations() {
+        let mut r = Reader::new(&[0x7f, 0xff, 0xff, 0xff]);
+        assert!(matches!(r.vec_len(), Err(DecodeError::LengthTooLarge { .. })));
+        let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xfe]);
+        assert!(matches!(r.buffer_opt(), Err(DecodeError::NegativeLength { .. })));
+        let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(r.buffer_opt().unwrap(), None);
+    }
+
+    #[test]
+    fn cesu8_surrogates_decode() {
+        // U+1F600 as CESU-8: ED A0 BD ED B8 80
+        let s = decode_string(&[b'/', 0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80]).unwrap();
+        assert_eq!(s, "/\u{1F600}");
+    }
+}

@@ -1,0 +1,862 @@
+//! Client records of `zookeeper.jute` and their encoding.
+//!
+//! A request frame (length prefix stripped) is `RequestHeader` + body; a
+//! reply is `ReplyHeader` + body, the body present only when `err == 0`.
+
+use super::codes::{op, ErrorCode};
+use super::jute::{DecodeError, Reader, Writer};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stat {
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub data_length: i32,
+    pub num_children: i32,
+    pub pzxid: i64,
+}
+
+impl Stat {
+    pub fn write(&self, w: &mut Writer) {
+        w.i64(self.czxid)
+            .i64(self.mzxid)
+            .i64(self.ctime)
+            .i64(self.mtime)
+            .i32(self.version)
+            .i32(self.cversion)
+            .i32(self.aversion)
+            .i64(self.ephemeral_owner)
+            .i32(self.data_length)
+            .i32(self.num_children)
+            .i64(self.pzxid);
+    }
+    pub fn read(r: &mut Reader) -> Result<Stat, DecodeError> {
+        Ok(Stat {
+            czxid: r.i64()?,
+            mzxid: r.i64()?,
+            ctime: r.i64()?,
+            mtime: r.i64()?,
+            version: r.i32()?,
+            cversion: r.i32()?,
+            aversion: r.i32()?,
+            ephemeral_owner: r.i64()?,
+            data_length: r.i32()?,
+            num_children: r.i32()?,
+            pzxid: r.i64()?,
+        })
+    }
+}
+
+/// An identity: `scheme:id` (world:anyone, digest:user:hash, ip:addr, ...).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Id {
+    pub scheme: String,
+    pub id: String,
+}
+
+impl Id {
+    pub fn new(scheme: &str, id: &str) -> Id {
+        Id {
+            scheme: scheme.to_owned(),
+            id: id.to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Acl {
+    pub perms: i32,
+    pub id: Id,
+}
+
+impl Acl {
+    pub fn write(&self, w: &mut Writer) {
+        w.i32(self.perms).ustring(&self.id.scheme).ustring(&self.id.id);
+    }
+    pub fn read(r: &mut Reader) -> Result<Acl, DecodeError> {
+        Ok(Acl {
+            perms: r.i32()?,
+            id: Id {
+                scheme: r.ustring()?,
+                id: r.ustring()?,
+            },
+        })
+    }
+    /// `world:anyone` with all permissions (`Ids.OPEN_ACL_UNSAFE`).
+    pub fn open_unsafe() -> Vec<Acl> {
+        vec![Acl {
+            perms: super::codes::perms::ALL,
+            id: Id::new("world", "anyone"),
+        }]
+    }
+}
+
+pub fn write_acls(w: &mut Writer, acls: &[Acl]) {
+    w.i32(acls.len() as i32);
+    for a in acls {
+        a.write(w);
+    }
+}
+
+pub fn read_acls(r: &mut Reader) -> Result<Vec<Acl>, DecodeError> {
+    let n = r.vec_len()?;
+    let mut v = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        v.push(Acl::read(r)?);
+    }
+    Ok(v)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectRequest {
+    pub protocol_version: i32,
+    pub last_zxid_seen: i64,
+    pub timeout_ms: i32,
+    pub session_id: i64,
+    pub passwd: Vec<u8>,
+    /// `None` when the client omitted the trailing flag (old clients).
+    pub read_only: Option<bool>,
+}
+
+impl ConnectRequest {
+    pub fn decode(frame: &[u8]) -> Result<ConnectRequest, DecodeError> {
+        let mut r = Reader::new(frame);
+        let req = ConnectRequest {
+            protocol_version: r.i32()?,
+            last_zxid_seen: r.i64()?,
+            timeout_ms: r.i32()?,
+            session_id: r.i64()?,
+            passwd: r.buffer()?,
+            read_only: if r.remaining() > 0 {
+                Some(r.bool()?)
+            } else {
+                None
+            },
+        };
+        r.finish()?;
+        Ok(req)
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.i32(self.protocol_version)
+            .i64(self.last_zxid_seen)
+            .i32(self.timeout_ms)
+            .i64(self.session_id)
+            .buffer(&self.passwd);
+        if let Some(ro) = self.read_only {
+            w.bool(ro);
+        }
+        w.into_vec()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectResponse {
+    pub protocol_version: i32,
+    pub timeout_ms: i32,
+    pub session_id: i64,
+    pub passwd: Vec<u8>,
+    /// Written only when the request carried the flag.
+    pub read_only: Option<bool>,
+}
+
+impl ConnectResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(40);
+        w.i32(self.protocol_version)
+            .i32(self.timeout_ms)
+            .i64(self.session_id)
+            .buffer(&self.passwd);
+        if let Some(ro) = self.read_only {
+            w.bool(ro);
+        }
+        w.into_vec()
+    }
+    pub fn decode(frame: &[u8]) -> Result<ConnectResponse, DecodeError> {
+        let mut r = Reader::new(frame);
+        let resp = ConnectResponse {
+            protocol_version: r.i32()?,
+            timeout_ms: r.i32()?,
+            session_id: r.i64()?,
+            passwd: r.buffer()?,
+            read_only: if r.remaining() > 0 {
+                Some(r.bool()?)
+            } else {
+                None
+            },
+        };
+        r.finish()?;
+        Ok(resp)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyHeader {
+    pub xid: i32,
+    pub zxid: i64,
+    pub err: i32,
+}
+
+impl ReplyHeader {
+    pub fn write(&self, w: &mut Writer) {
+        w.i32(self.xid).i64(self.zxid).i32(self.err);
+    }
+    pub fn read(r: &mut Reader) -> Result<ReplyHeader, DecodeError> {
+        Ok(ReplyHeader {
+            xid: r.i32()?,
+            zxid: r.i64()?,
+            err: r.i32()?,
+        })
+    }
+}
+
+/// A create of any kind; `ttl` is present only for createTTL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRequest {
+    pub path: String,
+    pub data: Vec<u8>,
+    pub acl: Vec<Acl>,
+    pub flags: i32,
+    pub ttl: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetWatches {
+    pub relative_zxid: i64,
+    pub data: Vec<String>,
+    pub exist: Vec<String>,
+    pub child: Vec<String>,
+    pub persistent: Vec<String>,
+    pub persistent_recursive: Vec<String>,
+}
+
+/// One operation inside a multi or multiRead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MultiOp {
+    /// `opcode` is create, create2, createContainer or createTTL.
+    Create { opcode: i32, req: CreateRequest },
+    Delete { path: String, version: i32 },
+    SetData { path: String, data: Vec<u8>, version: i32 },
+    Check { path: String, version: i32 },
+    GetChildren { path: String },
+    GetData { path: String },
+}
+
+impl MultiOp {
+    pub fn opcode(&self) -> i32 {
+        match self {
+            MultiOp::Create { opcode, .. } => *opcode,
+            MultiOp::Delete { .. } => op::DELETE,
+            MultiOp::SetData { .. } => op::SET_DATA,
+            MultiOp::Check { .. } => op::CHECK,
+            MultiOp::GetChildren { .. } => op::GET_CHILDREN,
+            MultiOp::GetData { .. } => op::GET_DATA,
+        }
+    }
+}
+
+/// A decoded client request body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// `opcode` is create (1), create2 (15), createContainer (19) or createTTL (21).
+    Create { opcode: i32, req: CreateRequest },
+    Delete { path: String, version: i32 },
+    DeleteContainer { path: String },
+    Exists { path: String, watch: bool },
+    GetData { path: String, watch: bool },
+    SetData { path: String, data: Vec<u8>, version: i32 },
+    GetAcl { path: String },
+    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
+    GetChildren { path: String, watch: bool },
+    GetChildren2 { path: String, watch: bool },
+    Sync { path: String },
+    Ping,
+    Check { path: String, version: i32 },
+    Multi(Vec<MultiOp>),
+    MultiRead(Vec<MultiOp>),
+    Reconfig,
+    CheckWatches { path: String, watcher_type: i32 },
+    RemoveWatches { path: String, watcher_type: i32 },
+    GetEphemerals { prefix: String },
+    GetAllChildrenNumber { path: String },
+    SetWatches(SetWatches),
+    AddWatch { path: String, mode: i32 },
+    WhoAmI,
+    Auth { auth_type: i32, scheme: String, auth: Vec<u8> },
+    Sasl,
+    CloseSession,
+}
+
+impl Request {
+    /// Whether this request changes replicated state (goes through the log).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Request::Create { .. }
+                | Request::Delete { .. }
+                | Request::DeleteContainer { .. }
+                | Request::SetData { .. }
+                | Request::SetAcl { .. }
+                | Request::Check { .. }
+                | Request::Multi(_)
+                | Request::CloseSession
+        )
+    }
+}
+
+fn read_create(r: &mut Reader, opcode: i32) -> Result<CreateRequest, DecodeError> {
+    let path = r.ustring()?;
+    let data = r.buffer()?;
+    let acl = read_acls(r)?;
+    let flags = r.i32()?;
+    let ttl = if opcode == op::CREATE_TTL {
+        Some(r.i64()?)
+    } else {
+        None
+    };
+    Ok(CreateRequest {
+        path,
+        data,
+        acl,
+        flags,
+        ttl,
+    })
+}
+
+pub fn write_create(w: &mut Writer, req: &CreateRequest) {
+    w.ustring(&req.path).buffer(&req.data);
+    write_acls(w, &req.acl);
+    w.i32(req.flags);
+    if let Some(ttl) = req.ttl {
+        w.i64(ttl);
+    }
+}
+
+fn read_path_watch(r: &mut Reader) -> Result<(String, bool), DecodeError> {
+    Ok((r.ustring()?, r.bool()?))
+}
+
+fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>, DecodeError> {
+    let mut ops = Vec::new();
+    loop {
+        let t = r.i32()?;
+        let done = r.bool()?;
+        let _err = r.i32()?;
+        if done {
+            break;
+        }
+        let o = match (t, read_only) {
+            (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL, false) => {
+                MultiOp::Create {
+                    opcode: t,
+                    req: read_create(r, t)?,
+                }
+            }
+            (op::DELETE, false) => MultiOp::Delete {
+                path: r.ustring()?,
+                version: r.i32()?,
+            },
+            (op::SET_DATA, false) => MultiOp::SetData {
+                path: r.ustring()?,
+                data: r.buffer()?,
+                version: r.i32()?,
+            },
+            (op::CHECK, false) => MultiOp::Check {
+                path: r.ustring()?,
+                version: r.i32()?,
+            },
+            (op::GET_CHILDREN, true) => MultiOp::GetChildren { path: r.ustring()? },
+            (op::GET_DATA, true) => MultiOp::GetData { path: r.ustring()? },
+            _ => return Err(DecodeError::BadMulti("operation not allowed here")),
+        };
+        ops.push(o);
+        if ops.len() > 1_000_000 {
+            return Err(DecodeError::BadMulti("too many operations"));
+        }
+    }
+    Ok(ops)
+}
+
+pub fn write_multi(w: &mut Writer, ops: &[MultiOp]) {
+    for o in ops {
+        w.i32(o.opcode()).bool(false).i32(-1);
+        match o {
+            MultiOp::Create { req, .. } => write_create(w, req),
+            MultiOp::Delete { path, version } | MultiOp::Check { path, version } => {
+                w.ustring(path).i32(*version);
+            }
+            MultiOp::SetData {
+                path,
+                data,
+                version,
+            } => {
+                w.ustring(path).buffer(data).i32(*version);
+            }
+            MultiOp::GetChildren { path } | MultiOp::GetData { path } => {
+                w.ustring(path);
+            }
+        }
+    }
+    w.i32(-1).bool(true).i32(-1);
+}
+
+/// Decodes a request body for `opcode`. Refuses short and trailing data.
+pub fn decode_request(opcode: i32, body: &[u8]) -> Result<Request, DecodeError> {
+    let mut r = Reader::new(body);
+    let req = match opcode {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => Request::Create {
+            opcode,
+            req: read_create(&mut r, opcode)?,
+        },
+        op::DELETE => Request::Delete {
+            path: r.ustring()?,
+            version: r.i32()?,
+        },
+        op::DELETE_CONTAINER => Request::DeleteContainer { path: r.ustring()? },
+        op::EXISTS => {
+            let (path, watch) = read_path_watch(&mut r)?;
+            Request::Exists { path, watch }
+        }
+        op::GET_DATA => {
+            let (path, watch) = read_path_watch(&mut r)?;
+            Request::GetData { path, watch }
+        }
+        op::SET_DATA => Request::SetData {
+            path: r.ustring()?,
+            data: r.buffer()?,
+            version: r.i32()?,
+        },
+        op::GET_ACL => Request::GetAcl { path: r.ustring()? },
+        op::SET_ACL => Request::SetAcl {
+            path: r.ustring()?,
+            acl: read_acls(&mut r)?,
+            version: r.i32()?,
+        },
+        op::GET_CHILDREN => {
+            let (path, watch) = read_path_watch(&mut r)?;
+            Request::GetChildren { path, watch }
+        }
+        op::GET_CHILDREN2 => {
+            let (path, watch) = read_path_watch(&mut r)?;
+            Request::GetChildren2 { path, watch }
+        }
+        op::SYNC => Request::Sync { path: r.ustring()? },
+        op::PING => Request::Ping,
+        op::CHECK => Request::Check {
+            path: r.ustring()?,
+            version: r.i32()?,
+        },
+        op::MULTI => Request::Multi(read_multi(&mut r, false)?),
+        op::MULTI_READ => Request::MultiRead(read_multi(&mut r, true)?),
+        op::RECONFIG => {
+            // Body ignored: dynamic reconfiguration is not offered.
+            let _ = r.remaining();
+            return Ok(Request::Reconfig);
+        }
+        op::CHECK_WATCHES => Request::CheckWatches {
+            path: r.ustring()?,
+            watcher_type: r.i32()?,
+        },
+        op::REMOVE_WATCHES => Request::RemoveWatches {
+            path: r.ustring()?,
+            watcher_type: r.i32()?,
+        },
+        op::GET_EPHEMERALS => Request::GetEphemerals {
+            prefix: r.ustring()?,
+        },
+        op::GET_ALL_CHILDREN_NUMBER => Request::GetAllChildrenNumber { path: r.ustring()? },
+        op::SET_WATCHES | op::SET_WATCHES2 => {
+            let relative_zxid = r.i64()?;
+            let data = r.vec_ustring()?;
+            let exist = r.vec_ustring()?;
+            let child = r.vec_ustring()?;
+            let (persistent, persistent_recursive) = if opcode == op::SET_WATCHES2 {
+                (r.vec_ustring()?, r.vec_ustring()?)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            Request::SetWatches(SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+                persistent,
+                persistent_recursive,
+            })
+        }
+        op::ADD_WATCH => Request::AddWatch {
+            path: r.ustring()?,
+            mode: r.i32()?,
+        },
+        op::WHO_AM_I => Request::WhoAmI,
+        op::AUTH => Request::Auth {
+            auth_type: r.i32()?,
+            scheme: r.ustring()?,
+            auth: r.buffer()?,
+        },
+        op::SASL => {
+            return Ok(Request::Sasl);
+        }
+        op::CLOSE_SESSION => Request::CloseSession,
+        other => return Err(DecodeError::UnknownOpcode(other)),
+    };
+    r.finish()?;
+    Ok(req)
+}
+
+/// Encodes a request (header + body): used by tests and the simulator's
+/// clients, so both directions of the codec are exercised.
+pub fn encode_request(xid: i32, req: &Request) -> Vec<u8> {
+    let mut w = Writer::with_capacity(64);
+    let opcode = match req {
+        Request::Create { opcode, .. } => *opcode,
+        Request::Delete { .. } => op::DELETE,
+        Request::DeleteContainer { .. } => op::DELETE_CONTAINER,
+        Request::Exists { .. } => op::EXISTS,
+        Request::GetData { .. } => op::GET_DATA,
+        Request::SetData { .. } => op::SET_DATA,
+        Request::GetAcl { .. } => op::GET_ACL,
+        Request::SetAcl { .. } => op::SET_ACL,
+        Request::GetChildren { .. } => op::GET_CHILDREN,
+        Request::GetChildren2 { .. } => op::GET_CHILDREN2,
+        Request::Sync { .. } => op::SYNC,
+        Request::Ping => op::PING,
+        Request::Check { .. } => op::CHECK,
+        Request::Multi(_) => op::MULTI,
+        Request::MultiRead(_) => op::MULTI_READ,
+        Request::Reconfig => op::RECONFIG,
+        Request::CheckWatches { .. } => op::CHECK_WATCHES,
+        Request::RemoveWatches { .. } => op::REMOVE_WATCHES,
+        Request::GetEphemerals { .. } => op::GET_EPHEMERALS,
+        Request::GetAllChildrenNumber { .. } => op::GET_ALL_CHILDREN_NUMBER,
+        Request::SetWatches(sw) => {
+            if sw.persistent.is_empty() && sw.persistent_recursive.is_empty() {
+                op::SET_WATCHES
+            } else {
+                op::SET_WATCHES2
+            }
+        }
+        Request::AddWatch { .. } => op::ADD_WATCH,
+        Request::WhoAmI => op::WHO_AM_I,
+        Request::Auth { .. } => op::AUTH,
+        Request::Sasl => op::SASL,
+        Request::CloseSession => op::CLOSE_SESSION,
+    };
+    w.i32(xid).i32(opcode);
+    match req {
+        Request::Create { req, .. } => write_create(&mut w, req),
+        Request::Delete { path, version } | Request::Check { path, version } => {
+            w.ustring(path).i32(*version);
+        }
+        Request::DeleteContainer { path }
+        | Request::GetAcl { path }
+        | Request::Sync { path }
+        | Request::GetAllChildrenNumber { path } => {
+            w.ustring(path);
+        }
+        Request::GetEphemerals { prefix } => {
+            w.ustring(prefix);
+        }
+        Request::Exists { path, watch }
+        | Request::GetData { path, watch }
+        | Request::GetChildren { path, watch }
+        | Request::GetChildren2 { path, watch } => {
+            w.ustring(path).bool(*watch);
+        }
+        Request::SetData {
+            path,
+            data,
+            version,
+        } => {
+            w.ustring(path).buffer(data).i32(*version);
+        }
+        Request::SetAcl { path, acl, version } => {
+            w.ustring(path);
+            write_acls(&mut w, acl);
+            w.i32(*version);
+        }
+        Request::Multi(ops) | Request::MultiRead(ops) => write_multi(&mut w, ops),
+        Request::CheckWatches { path, watcher_type }
+        | Request::RemoveWatches { path, watcher_type } => {
+            w.ustring(path).i32(*watcher_type);
+        }
+        Request::SetWatches(sw) => {
+            w.i64(sw.relative_zxid)
+                .vec_ustring(&sw.data)
+                .vec_ustring(&sw.exist)
+                .vec_ustring(&sw.child);
+            if opcode == op::SET_WATCHES2 {
+                w.vec_ustring(&sw.persistent)
+                    .vec_ustring(&sw.persistent_recursive);
+            }
+        }
+        Request::AddWatch { path, mode } => {
+            w.ustring(path).i32(*mode);
+        }
+        Request::Auth {
+            auth_type,
+            scheme,
+            auth,
+        } => {
+            w.i32(*auth_type).ustring(scheme).buffer(auth);
+        }
+        Request::Ping
+        | Request::Reconfig
+        | Request::WhoAmI
+        | Request::Sasl
+        | Request::CloseSession => {}
+    }
+    w.into_vec()
+}
+
+/// Reply bodies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    Empty,
+    Path(String),
+    PathStat(String, Stat),
+    Stat(Stat),
+    Data(Vec<u8>, Stat),
+    Acl(Vec<Acl>, Stat),
+    Children(Vec<String>),
+    Children2(Vec<String>, Stat),
+    Strings(Vec<String>),
+    Number(i32),
+    WhoAmI(Vec<(String, String)>),
+    /// Multi / multiRead results, one per op.
+    Multi(Vec<OpResult>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpResult {
+    Create(String),
+    Create2(String, Stat),
+    Delete,
+    SetData(Stat),
+    Check,
+    GetChildren(Vec<String>),
+    GetData(Vec<u8>, Stat),
+    Error(ErrorCode),
+}
+
+impl Response {
+    pub fn write(&self, w: &mut Writer) {
+        match self {
+            Response::Empty => {}
+            Response::Path(p) => {
+                w.ustring(p);
+            }
+            Response::PathStat(p, s) => {
+                w.ustring(p);
+                s.write(w);
+            }
+            Response::Stat(s) => s.write(w),
+            Response::Data(d, s) => {
+                w.buffer(d);
+                s.write(w);
+            }
+            Response::Acl(a, s) => {
+                write_acls(w, a);
+                s.write(w);
+            }
+            Response::Children(c) | Response::Strings(c) => {
+                w.vec_ustring(c);
+            }
+            Response::Children2(c, s) => {
+                w.vec_ustring(c);
+                s.write(w);
+            }
+            Response::Number(n) => {
+                w.i32(*n);
+            }
+            Response::WhoAmI(ids) => {
+                w.i32(ids.len() as i32);
+                for (scheme, user) in ids {
+                    w.ustring(scheme).ustring(user);
+                }
+            }
+            Response::Multi(results) => {
+                for r in results {
+                    match r {
+                        OpResult::Create(p) => {
+                            w.i32(op::CREATE).bool(false).i32(0).ustring(p);
+                        }
+                        OpResult::Create2(p, s) => {
+                            w.i32(op::CREATE2).bool(false).i32(0).ustring(p);
+                            s.write(w);
+                        }
+                        OpResult::Delete => {
+                            w.i32(op::DELETE).bool(false).i32(0);
+                        }
+                        OpResult::SetData(s) => {
+                            w.i32(op::SET_DATA).bool(false).i32(0);
+                            s.write(w);
+                        }
+                        OpResult::Check => {
+                            w.i32(op::CHECK).bool(false).i32(0);
+                        }
+                        OpResult::GetChildren(c) => {
+                            w.i32(op::GET_CHILDREN).bool(false).i32(0).vec_ustring(c);
+                        }
+                        OpResult::GetData(d, s) => {
+                            w.i32(op::GET_DATA).bool(false).i32(0).buffer(d);
+                            s.write(w);
+                        }
+                        OpResult::Error(e) => {
+                            w.i32(op::ERROR).bool(false).i32(e.code()).i32(e.code());
+                        }
+                    }
+                }
+                w.i32(-1).bool(true).i32(-1);
+            }
+        }
+    }
+}
+
+/// A reply frame: header, and the body only when `err == 0`.
+pub fn encode_reply(xid: i32, zxid: i64, err: ErrorCode, body: &Response) -> Vec<u8> {
+    let mut w = Writer::with_capacity(64);
+    ReplyHeader {
+        xid,
+        zxid,
+        err: err.code(),
+    }
+    .write(&mut w);
+    if err == ErrorCode::Ok {
+        body.write(&mut w);
+    }
+    w.into_vec()
+}
+
+/// A watch notification frame (xid -1).
+pub fn encode_event(zxid: i64, event_type: i32, state: i32, path: &str) -> Vec<u8> {
+    let mut w = Writer::with_capacity(32 + path.len());
+    ReplyHeader {
+        xid: super::codes::xid::NOTIFICATION,
+        zxid,
+        err: 0,
+    }
+    .write(&mut w);
+    w.i32(event_type).i32(state).ustring(path);
+    w.into_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_path() -> impl Strategy<Value = String> {
+        "(/[a-z0-9]{1,6}){1,4}"
+    }
+
+    fn arb_acl() -> impl Strategy<Value = Acl> {
+        (0..32i32, "[a-z]{1,6}", "[a-z:]{1,10}").prop_map(|(perms, s, i)| Acl {
+            perms,
+            id: Id { scheme: s, id: i },
+        })
+    }
+
+    fn arb_create() -> impl Strategy<Value = (i32, CreateRequest)> {
+        (
+            prop::sample::select(vec![op::CREATE, op::CREATE2, op::CREATE_CONTAINER, op::CREATE_TTL]),
+            arb_path(),
+            prop::collection::vec(any::<u8>(), 0..16),
+            prop::collection::vec(arb_acl(), 0..3),
+            0..7i32,
+            any::<i64>(),
+        )
+            .prop_map(|(opcode, path, data, acl, flags, ttl)| {
+                (
+                    opcode,
+                    CreateRequest {
+                        path,
+                        data,
+                        acl,
+                        flags,
+                        ttl: (opcode == op::CREATE_TTL).then_some(ttl),
+                    },
+                )
+            })
+    }
+
+    fn arb_request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            arb_create().prop_map(|(opcode, req)| Request::Create { opcode, req }),
+            (arb_path(), any::<i32>()).prop_map(|(path, version)| Request::Delete { path, version }),
+            (arb_path(), any::<bool>()).prop_map(|(path, watch)| Request::GetData { path, watch }),
+            (arb_path(), any::<bool>()).prop_map(|(path, watch)| Request::Exists { path, watch }),
+            (arb_path(), any::<bool>()).prop_map(|(path, watch)| Request::GetChildren2 { path, watch }),
+            (arb_path(), prop::collection::vec(any::<u8>(), 0..16), any::<i32>())
+                .prop_map(|(path, data, version)| Request::SetData { path, data, version }),
+            (arb_path(), prop::collection::vec(arb_acl(), 0..3), any::<i32>())
+                .prop_map(|(path, acl, version)| Request::SetAcl { path, acl, version }),
+            (arb_path(), 0..2i32).prop_map(|(path, mode)| Request::AddWatch { path, mode }),
+            prop::collection::vec(arb_create(), 0..4).prop_map(|cs| Request::Multi(
+                cs.into_iter().map(|(opcode, req)| MultiOp::Create { opcode, req }).collect()
+            )),
+            prop::collection::vec(arb_path(), 0..4).prop_map(|ps| Request::MultiRead(
+                ps.into_iter().map(|path| MultiOp::GetData { path }).collect()
+            )),
+            (any::<i64>(), prop::collection::vec(arb_path(), 0..3), prop::collection::vec(arb_path(), 0..3))
+                .prop_map(|(z, d, p)| Request::SetWatches(SetWatches {
+                    relative_zxid: z, data: d.clone(), exist: vec![], child: d,
+                    persistent: p, persistent_recursive: vec![],
+                })),
+            Just(Request::Ping),
+            Just(Request::CloseSession),
+            Just(Request::WhoAmI),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn request_round_trips(xid in any::<i32>(), req in arb_request()) {
+            let frame = encode_request(xid, &req);
+            let mut r = Reader::new(&frame);
+            prop_assert_eq!(r.i32().unwrap(), xid);
+            let opcode = r.i32().unwrap();
+            let back = decode_request(opcode, &frame[8..]).unwrap();
+            prop_assert_eq!(back, req);
+        }
+
+        #[test]
+        fn truncated_requests_are_errors(req in arb_request(), cut in 1usize..8) {
+            let frame = encode_request(1, &req);
+            let body = &frame[8..];
+            if body.len() >= cut {
+                let opcode = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+                prop_assert!(decode_request(opcode, &body[..body.len() - cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn decoder_never_panics(opcode in -12i32..110, body in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_request(opcode, &body);
+        }
+    }
+
+    #[test]
+    fn connect_request_with_and_without_read_only() {
+        let mut c = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 5,
+            timeout_ms: 30000,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: None,
+        };
+        assert_eq!(ConnectRequest::decode(&c.encode()).unwrap(), c);
+        c.read_only = Some(false);
+        assert_eq!(ConnectRequest::decode(&c.encode()).unwrap(), c);
+        let mut bytes = c.encode();
+        bytes.push(0);
+        assert!(ConnectRequest::decode(&bytes).is_err());
+    }
+}

@@ -1,0 +1,466 @@
+//! On-disk formats and recovery, without IO: the shell hands the bytes of
+//! its files in and carries out the repairs this module decides.
+//!
+//! Log file `log.<hex zxid of first record>`:
+//!   header  `PDKLOG01` (8 bytes)
+//!   records `[u32 LE payload len][u32 LE crc32c(payload)][payload]`, the
+//!           payload a `Txn` through `codec`. A zero length ends the log
+//!           (room the shell may have preallocated).
+//! Snapshot file `snapshot.<hex zxid it covers>`:
+//!   `PDKSNP01`, then `[u64 LE body len][u32 LE crc32c(body)]`, then the
+//!   body: a `SnapshotBody` through `codec`.
+//!
+//! Recovery takes the newest snapshot whose checksum holds (falling back to
+//! older ones), replays the logs after it in zxid order, and stops at the
+//! first torn or corrupt record: that file is truncated there (with a note
+//! saying how much), later files are set aside.
+
+use crate::codec;
+use crate::ids::{SessionId, Zxid};
+use crate::tree::{DataTree, Znode};
+use crate::txn::{ApplyOptions, SessionMeta, State, Txn};
+use imbl::OrdMap;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+pub const LOG_MAGIC: &[u8; 8] = b"PDKLOG01";
+pub const SNAP_MAGIC: &[u8; 8] = b"PDKSNP01";
+const RECORD_HEADER: usize = 8;
+/// A record larger than this is corruption, not data (a txn holds at most
+/// one `jute.maxbuffer` frame plus its context).
+pub const RECORD_LEN_MAX: usize = 64 << 20;
+
+pub fn log_file_name(first: Zxid) -> String {
+    format!("log.{:x}", first.0)
+}
+
+pub fn snapshot_file_name(zxid: Zxid) -> String {
+    format!("snapshot.{:x}", zxid.0)
+}
+
+/// Parses `log.<hex>` / `snapshot.<hex>`.
+pub fn parse_file_name(name: &str) -> Option<(&str, Zxid)> {
+    let (kind, hex) = name.split_once('.')?;
+    if kind != "log" && kind != "snapshot" {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().map(|z| (kind, Zxid(z)))
+}
+
+/// Appends one framed log record for `txn`.
+pub fn encode_record(txn: &Txn, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; RECORD_HEADER]);
+    codec::encode_into(txn, out);
+    let len = out.len() - start - RECORD_HEADER;
+    assert!(len <= RECORD_LEN_MAX, "log record of {len} bytes");
+    let crc = crc32c::crc32c(&out[start + RECORD_HEADER..]);
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Why reading a log stopped before the end of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogStop {
+    /// Clean end (end of bytes or zero padding).
+    End,
+    /// A record header or body runs past the end: a torn write.
+    Torn { offset: usize },
+    /// A checksum or decode failure.
+    Corrupt { offset: usize, why: String },
+    /// The file does not start with the log magic.
+    BadHeader,
+}
+
+/// Decodes a log file's records; returns them, the offset of the end of
+/// the last good record, and why it stopped.
+pub fn read_log(bytes: &[u8]) -> (Vec<Txn>, usize, LogStop) {
+    if bytes.len() < LOG_MAGIC.len() || &bytes[..LOG_MAGIC.len()] != LOG_MAGIC {
+        return (Vec::new(), 0, LogStop::BadHeader);
+    }
+    let mut pos = LOG_MAGIC.len();
+    let mut txns = Vec::new();
+    loop {
+        if pos == bytes.len() {
+            return (txns, pos, LogStop::End);
+        }
+        if bytes.len() - pos < RECORD_HEADER {
+            if bytes[pos..].iter().all(|&b| b == 0) {
+                return (txns, pos, LogStop::End);
+            }
+            return (txns, pos, LogStop::Torn { offset: pos });
+        }
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes"));
+        if len == 0 && crc == 0 {
+            return (txns, pos, LogStop::End);
+        }
+        if len > RECORD_LEN_MAX {
+            return (
+                txns,
+                pos,
+                LogStop::Corrupt {
+                    offset: pos,
+                    why: format!("record length {len}"),
+                },
+            );
+        }
+        let body_at = pos + RECORD_HEADER;
+        if bytes.len() - body_at < len {
+            return (txns, pos, LogStop::Torn { offset: pos });
+        }
+        let body = &bytes[body_at..body_at + len];
+        if crc32c::crc32c(body) != crc {
+            return (
+                txns,
+                pos,
+                LogStop::Corrupt {
+                    offset: pos,
+                    why: "checksum mismatch".into(),
+                },
+            );
+        }
+        match codec::decode::<Txn>(body) {
+            Ok(t) => txns.push(t),
+            Err(e) => {
+                return (
+                    txns,
+                    pos,
+                    LogStop::Corrupt {
+                        offset: pos,
+                        why: e.to_string(),
+                    },
+                )
+            }
+        }
+        pos = body_at + len;
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    zxid: Zxid,
+    digest: u64,
+    nodes: Vec<(String, Znode)>,
+    sessions: Vec<(SessionId, SessionMeta)>,
+}
+
+/// An O(1) clone of the replicated state at `zxid`, to be serialised on
+/// another thread.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub zxid: Zxid,
+    tree: DataTree,
+    sessions: OrdMap<SessionId, SessionMeta>,
+}
+
+impl Snapshot {
+    pub fn of(state: &State) -> Snapshot {
+        Snapshot {
+            zxid: state.last_zxid,
+            tree: state.tree.clone(),
+            sessions: state.sessions.clone(),
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.tree.node_count()
+    }
+
+    /// The whole snapshot file's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let body = SnapshotBody {
+            zxid: self.zxid,
+            digest: self.tree.digest(),
+            nodes: self.tree.iter().map(|(p, n)| (p.to_string(), n.clone())).collect(),
+            sessions: self.sessions.iter().map(|(k, v)| (*k, v.clone())).collect(),
+        };
+        let mut out = Vec::with_capacity(self.tree.data_size() as usize + 128 * self.tree.node_count() + 32);
+        out.extend_from_slice(SNAP_MAGIC);
+        out.extend_from_slice(&[0u8; 12]);
+        codec::encode_into(&body, &mut out);
+        let body_len = out.len() - 20;
+        let crc = crc32c::crc32c(&out[20..]);
+        out[8..16].copy_from_slice(&(body_len as u64).to_le_bytes());
+        out[16..20].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Writes the file's bytes to `w` (the shell's file, on its thread).
+    pub fn write_to(&self, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all(&self.encode())
+    }
+}
+
+/// Decodes and verifies a snapshot file.
+pub fn read_snapshot(bytes: &[u8]) -> Result<State, String> {
+    if bytes.len() < 20 || &bytes[..8] != SNAP_MAGIC {
+        return Err("not a snapshot (bad magic)".into());
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
+    let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    if bytes.len() - 20 != len {
+        return Err(format!("snapshot body is {} bytes, header says {len}", bytes.len() - 20));
+    }
+    if crc32c::crc32c(&bytes[20..]) != crc {
+        return Err("snapshot checksum mismatch".into());
+    }
+    let body: SnapshotBody = codec::decode(&bytes[20..]).map_err(|e| e.to_string())?;
+    let tree = DataTree::from_nodes(body.nodes)?;
+    if tree.digest() != body.digest {
+        return Err("snapshot tree digest mismatch".into());
+    }
+    Ok(State {
+        tree,
+        sessions: body.sessions.into_iter().collect(),
+        last_zxid: body.zxid,
+    })
+}
+
+/// The files of a data dir, as the shell read them.
+#[derive(Debug, Default, Clone)]
+pub struct DiskImage {
+    /// (file name, bytes) of every `snapshot.*`.
+    pub snapshots: Vec<(String, Vec<u8>)>,
+    /// (file name, bytes) of every `log.*`.
+    pub logs: Vec<(String, Vec<u8>)>,
+}
+
+/// A repair recovery decided; the shell performs it before serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    /// Cut the file to `len` bytes (torn or corrupt tail).
+    TruncateLog { file: String, len: u64 },
+    /// Move a file out of the way (named `<file>.corrupt`): a log after a
+    /// truncation point, or an unreadable snapshot.
+    SetAside { file: String },
+}
+
+/// What `recover` rebuilt.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    pub state: State,
+    pub repairs: Vec<Repair>,
+    /// Human-readable lines for the log.
+    pub notes: Vec<String>,
+}
+
+impl Recovered {
+    pub fn empty() -> Recovered {
+        Recovered::default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("no usable snapshot and the log does not start at the beginning (first log zxid {first}); refusing to start with data missing")]
+    NoUsableBase { first: Zxid },
+    #[error("log gap: expected zxid after {after}, found {found}")]
+    Gap { after: Zxid, found: Zxid },
+}
+
+/// Rebuilds the state from a data dir's files.
+pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, RecoveryError> {
+    let mut out = Recovered::empty();
+    let mut snaps: Vec<(Zxid, &String, &Vec<u8>)> = image
+        .snapshots
+        .iter()
+        .filter_map(|(n, b)| parse_file_name(n).map(|(_, z)| (z, n, b)))
+        .collect();
+    snaps.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut base: Option<State> = None;
+    for (z, name, bytes) in snaps {
+        match read_snapshot(bytes) {
+            Ok(s) if s.last_zxid == z => {
+                out.notes.push(format!("loaded {name}: {} znodes at zxid {z}", s.tree.node_count()));
+                base = Some(s);
+                break;
+            }
+            Ok(s) => {
+                out.notes.push(format!("{name}: names zxid {z} but holds {}; set aside", s.last_zxid));
+                out.repairs.push(Repair::SetAside { file: name.clone() });
+            }
+            Err(e) => {
+                out.notes.push(format!("{name}: {e}; set aside, trying an older snapshot"));
+                out.repairs.push(Repair::SetAside { file: name.clone() });
+            }
+        }
+    }
+    let mut logs: Vec<(Zxid, &String, &Vec<u8>)> = image
+        .logs
+        .iter()
+        .filter_map(|(n, b)| parse_file_name(n).map(|(_, z)| (z, n, b)))
+        .collect();
+    logs.sort_by_key(|l| l.0);
+    let had_snapshot = base.is_some();
+    let mut state = base.unwrap_or_default();
+    if !had_snapshot {
+        if let Some(first) = logs.first() {
+            if first.0 > Zxid(1) && first.0.counter() > 1 {
+                return Err(RecoveryError::NoUsableBase { first: first.0 });
+            }
+        }
+    }
+    let mut stopped = false;
+    let mut replayed = 0u64;
+    for (_, name, bytes) in logs {
+        if stopped {
+            out.notes.push(format!("{name}: follows a damaged log; set aside"));
+            out.repairs.push(Repair::SetAside { file: name.clone() });
+            continue;
+        }
+        let (txns, good, stop) = read_log(bytes);
+        for t in txns {
+            if t.zxid <= state.last_zxid {
+                continue;
+            }
+            if t.zxid.epoch() == state.last_zxid.epoch() && t.zxid.0 != state.last_zxid.0 + 1 && state.last_zxid != Zxid::ZERO {
+                return Err(RecoveryError::Gap {
+                    after: state.last_zxid,
+                    found: t.zxid,
+                });
+            }
+            state.apply(&t, opts);
+            replayed += 1;
+        }
+        match stop {
+            LogStop::End => {}
+            LogStop::BadHeader => {
+                out.notes.push(format!("{name}: no log header; set aside"));
+                out.repairs.push(Repair::SetAside { file: name.clone() });
+                stopped = true;
+            }
+            LogStop::Torn { offset } | LogStop::Corrupt { offset, .. } => {
+                let why = match &stop {
+                    LogStop::Corrupt { why, .. } => why.clone(),
+                    _ => "torn record".into(),
+                };
+                out.notes.push(format!(
+                    "{name}: {why} at offset {offset}; truncated, dropping {} bytes",
+                    bytes.len() - good
+                ));
+                out.repairs.push(Repair::TruncateLog {
+                    file: name.clone(),
+                    len: good as u64,
+                });
+                stopped = true;
+            }
+        }
+    }
+    out.notes.push(format!("replayed {replayed} txns; last zxid {}", state.last_zxid));
+    out.state = state;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{op, Acl, CreateRequest, Request};
+    use crate::txn::TxnKind;
+
+    fn opts() -> ApplyOptions {
+        ApplyOptions {
+            extended_types_enabled: false,
+            skip_acl: false,
+            max_data_len: 1 << 20,
+        }
+    }
+
+    fn txns(n: u64) -> Vec<Txn> {
+        (1..=n)
+            .map(|i| Txn {
+                zxid: Zxid(i),
+                time_ms: 7,
+                session: SessionId(0),
+                cxid: i as i32,
+                kind: TxnKind::Write {
+                    request: Request::Create {
+                        opcode: op::CREATE,
+                        req: CreateRequest {
+                            path: format!("/n{i}"),
+                            data: vec![i as u8; 10],
+                            acl: Acl::open_unsafe(),
+                            flags: 0,
+                            ttl: None,
+                        },
+                    },
+                    auth: vec![],
+                },
+            })
+            .collect()
+    }
+
+    fn log_bytes(ts: &[Txn]) -> Vec<u8> {
+        let mut b = LOG_MAGIC.to_vec();
+        for t in ts {
+            encode_record(t, &mut b);
+        }
+        b
+    }
+
+    #[test]
+    fn log_round_trip_and_torn_tail() {
+        let ts = txns(5);
+        let bytes = log_bytes(&ts);
+        let (back, end, stop) = read_log(&bytes);
+        assert_eq!((back, end, stop), (ts.clone(), bytes.len(), LogStop::End));
+        let cut = &bytes[..bytes.len() - 3];
+        let (back, good, stop) = read_log(cut);
+        assert_eq!(back.len(), 4);
+        assert!(matches!(stop, LogStop::Torn { .. }));
+        assert!(good < cut.len());
+    }
+
+    #[test]
+    fn flipped_byte_is_caught_and_truncated() {
+        let ts = txns(5);
+        let mut bytes = log_bytes(&ts);
+        let n = bytes.len();
+        bytes[n - 5] ^= 0x40;
+        let image = DiskImage {
+            snapshots: vec![],
+            logs: vec![(log_file_name(Zxid(1)), bytes)],
+        };
+        let r = recover(&image, &opts()).unwrap();
+        assert_eq!(r.state.last_zxid, Zxid(4));
+        assert!(matches!(r.repairs[0], Repair::TruncateLog { .. }));
+    }
+
+    #[test]
+    fn snapshot_plus_log_and_corrupt_snapshot_fallback() {
+        let ts = txns(6);
+        let mut state = State::new();
+        for t in &ts[..3] {
+            state.apply(t, &opts());
+        }
+        let old = Snapshot::of(&state).encode();
+        for t in &ts[3..5] {
+            state.apply(t, &opts());
+        }
+        let mut newer = Snapshot::of(&state).encode();
+        let n = newer.len();
+        newer[n / 2] ^= 1;
+        let image = DiskImage {
+            snapshots: vec![(snapshot_file_name(Zxid(3)), old), (snapshot_file_name(Zxid(5)), newer)],
+            logs: vec![(log_file_name(Zxid(1)), log_bytes(&ts))],
+        };
+        let r = recover(&image, &opts()).unwrap();
+        assert_eq!(r.state.last_zxid, Zxid(6));
+        assert_eq!(r.repairs, vec![Repair::SetAside { file: snapshot_file_name(Zxid(5)) }]);
+        let mut full = State::new();
+        for t in &ts {
+            full.apply(t, &opts());
+        }
+        assert_eq!(r.state.tree.digest(), full.tree.digest());
+    }
+
+    #[test]
+    fn missing_base_is_refused() {
+        let ts = txns(6);
+        let image = DiskImage {
+            snapshots: vec![],
+            logs: vec![(log_file_name(Zxid(4)), log_bytes(&ts[3..]))],
+        };
+        assert!(recover(&image, &opts()).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! ACL checks and the authentication schemes ZooKeeper ships: `world`,
+//! `auth`, `digest` (user:base64(sha1(user:password))), `ip` (address or
+//! CIDR), and the super user (`Id("super", "")` granted by the configured
+//! super digest), mirroring `ZooKeeperServer.checkACL`, `fixupACL` and the
+//! authentication providers.
+
+use crate::proto::{perms, Acl, ErrorCode, Id};
+use base64::Engine;
+use sha1::{Digest, Sha1};
+
+/// Whether `auth` may do `perm` on a node with `acl`.
+pub fn check(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
+    if acl.is_empty() || auth.iter().any(|id| id.scheme == "super") {
+        return true;
+    }
+    for a in acl {
+        if a.perms & perm == 0 {
+            continue;
+        }
+        if a.id.scheme == "world" && a.id.id == "anyone" {
+            return true;
+        }
+        for who in auth.iter().filter(|w| w.scheme == a.id.scheme) {
+            let matched = match a.id.scheme.as_str() {
+                "ip" => ip_matches(&who.id, &a.id.id),
+                _ => who.id == a.id.id,
+            };
+            if matched {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Validates and expands a client-supplied ACL (`fixupACL`): duplicates
+/// removed, `auth` replaced by the requester's authenticated ids, unknown
+/// schemes and malformed ids refused.
+pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+    let mut uniq: Vec<Acl> = Vec::with_capacity(acls.len());
+    for a in acls {
+        if !uniq.contains(a) {
+            uniq.push(a.clone());
+        }
+    }
+    if uniq.is_empty() {
+        return Err(ErrorCode::InvalidAcl);
+    }
+    let mut out = Vec::with_capacity(uniq.len());
+    for a in uniq {
+        match a.id.scheme.as_str() {
+            "world" if a.id.id == "anyone" => out.push(a),
+            "auth" => {
+                let mut any = false;
+                for who in auth.iter().filter(|w| w.scheme == "digest") {
+                    any = true;
+                    out.push(Acl {
+                        perms: a.perms,
+                        id: who.clone(),
+                    });
+                }
+                if !any {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+            }
+            "digest" if digest_id_valid(&a.id.id) => out.push(a),
+            "ip" if ip_id_valid(&a.id.id) => out.push(a),
+            _ => return Err(ErrorCode::InvalidAcl),
+        }
+    }
+    Ok(out)
+}
+
+fn digest_id_valid(id: &str) -> bool {
+    // Java's split(":") drops trailing empty parts: "u:" is one part.
+    let parts: Vec<&str> = id.split(':').collect();
+    let mut n = parts.len();
+    while n > 0 && parts[n - 1].is_empty() {
+        n -= 1;
+    }
+    n == 2
+}
+
+/// `user:password` -> `user:base64(sha1(user:password))`.
+pub fn digest_of(user_password: &str) -> String {
+    let user = user_password.split(':').next().unwrap_or("");
+    let hash = Sha1::digest(user_password.as_bytes());
+    format!(
+        "{}:{}",
+        user,
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}
+
+/// The ids an `addAuth(scheme, auth)` grants, or `AuthFailed`.
+pub fn authenticate(scheme: &str, auth: &[u8], remote_ip: &str, super_digest: Option<&str>) -> Result<Vec<Id>, ErrorCode> {
+    match scheme {
+        "digest" => {
+            let text = std::str::from_utf8(auth).map_err(|_| ErrorCode::AuthFailed)?;
+            let digest = digest_of(text);
+            let mut ids = Vec::new();
+            if super_digest == Some(digest.as_str()) {
+                ids.push(Id::new("super", ""));
+            }
+            ids.push(Id::new("digest", &digest));
+            Ok(ids)
+        }
+        "ip" => Ok(vec![Id::new("ip", remote_ip)]),
+        _ => Err(ErrorCode::AuthFailed),
+    }
+}
+
+/// The user name `whoAmI` reports for an id.
+pub fn user_name(id: &Id) -> String {
+    match id.scheme.as_str() {
+        "digest" => id.id.split(':').next().unwrap_or("").to_owned(),
+        _ => id.id.clone(),
+    }
+}
+
+fn parse_ip(s: &str) -> Option<Vec<u8>> {
+    if let Ok(v4) = s.parse::<std::net::Ipv4Addr>() {
+        return Some(v4.octets().to_vec());
+    }
+    s.parse::<std::net::Ipv6Addr>().ok().map(|v6| v6.octets().to_vec())
+}
+
+fn ip_id_valid(id: &str) -> bool {
+    let (addr, bits) = match id.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (id, None),
+    };
+    let Some(bytes) = parse_ip(addr) else {
+        return false;
+    };
+    match bits {
+        None => true,
+        Some(b) => b.parse::<usize>().map(|n| n <= bytes.len() * 8).unwrap_or(false),
+    }
+}
+
+fn ip_matches(client: &str, acl_id: &str) -> bool {
+    let (addr, bits) = match acl_id.split_once('/') {
+        Some((a, b)) => (a, b.parse::<usize>().ok()),
+        None => (acl_id, None),
+    };
+    let (Some(want), Some(have)) = (parse_ip(addr), parse_ip(client)) else {
+        return false;
+    };
+    if want.len() != have.len() {
+        return false;
+    }
+    let bits = bits.unwrap_or(want.len() * 8).min(want.len() * 8);
+    for i in 0..bits {
+        let mask = 0x80u8 >> (i % 8);
+        if want[i / 8] & mask != have[i / 8] & mask {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether a node's ACL grants anything at all (used by getACL masking).
+pub fn has_admin(acl: &[Acl], auth: &[Id]) -> bool {
+    check(acl, perms::ADMIN, auth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_matches_zookeeper_tool() {
+        // DigestAuthenticationProvider.generateDigest("super:test")
+        assert_eq!(digest_of("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+    }
+
+    #[test]
+    fn ip_cidr_matching() {
+        assert!(ip_matches("127.0.0.1", "127.0.0.0/8"));
+        assert!(ip_matches("10.1.2.3", "10.1.2.3"));
+        assert!(!ip_matches("10.1.2.4", "10.1.2.3"));
+        assert!(!ip_matches("192.168.0.1", "127.0.0.0/8"));
+    }
+
+    #[test]
+    fn fixup_rules() {
+        let world = Acl::open_unsafe();
+        assert_eq!(fixup(&world, &[]).unwrap(), world);
+        assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
+        let auth = vec![Acl { perms: 31, id: Id::new("auth", "") }];
+        assert_eq!(fixup(&auth, &[Id::new("ip", "127.0.0.1")]), Err(ErrorCode::InvalidAcl));
+        let digest = Id::new("digest", "u:abc");
+        assert_eq!(fixup(&auth, &[digest.clone()]).unwrap()[0].id, digest);
+        let bad = vec![Acl { perms: 31, id: Id::new("digest", "nocolon") }];
+        assert_eq!(fixup(&bad, &[]), Err(ErrorCode::InvalidAcl));
+        let bad = vec![Acl { perms: 31, id: Id::new("world", "someone") }];
+        assert_eq!(fixup(&bad, &[]), Err(ErrorCode::InvalidAcl));
+    }
+
+    #[test]
+    fn check_honours_perms_and_super() {
+        let acl = vec![Acl { perms: perms::READ, id: Id::new("digest", "u:h") }];
+        assert!(check(&acl, perms::READ, &[Id::new("digest", "u:h")]));
+        assert!(!check(&acl, perms::WRITE, &[Id::new("digest", "u:h")]));
+        assert!(!check(&acl, perms::READ, &[Id::new("ip", "127.0.0.1")]));
+        assert!(check(&acl, perms::WRITE, &[Id::new("super", "")]));
+    }
+}

@@ -1,0 +1,504 @@
+//! The data tree: znodes with ZooKeeper's exact `Stat` semantics.
+//!
+//! - create: the child gets czxid = mzxid = pzxid = zxid, versions 0; the
+//!   parent's cversion becomes +1 and its pzxid the zxid.
+//! - delete: the parent's pzxid becomes the zxid; its cversion is unchanged
+//!   (ZooKeeper's DataTree.deleteNode).
+//! - setData: version +1 (skipping -1 on wrap-around), mzxid, mtime.
+//! - setACL: aversion +1.
+//!
+//! The tree is a persistent (structurally shared) ordered map, so a
+//! snapshot is an O(1) clone that another thread can serialise while this
+//! one goes on applying, and a multi can be tried on a clone and dropped.
+//! Ordered maps keep every iteration deterministic.
+//!
+//! Invariant: every node but "/" has its parent in the map, listed in the
+//! parent's `children`; `digest` is the wrapping sum of `node_hash` over
+//! all nodes; `data_size` the sum of path and data lengths.
+
+pub mod acl;
+pub mod path;
+
+use crate::proto::{Acl, Stat, CONTAINER_EPHEMERAL_OWNER, TTL_MASK};
+use imbl::{OrdMap, OrdSet};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+pub type Name = Arc<str>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Znode {
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub pzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub data: Arc<[u8]>,
+    pub acl: Arc<Vec<Acl>>,
+    #[serde(skip)]
+    pub children: OrdSet<Name>,
+}
+
+/// What kind of node an `ephemeralOwner` value marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    Persistent,
+    Ephemeral(i64),
+    Container,
+    Ttl(i64),
+}
+
+pub fn kind_of(owner: i64) -> NodeKind {
+    if owner == 0 {
+        NodeKind::Persistent
+    } else if owner == CONTAINER_EPHEMERAL_OWNER {
+        NodeKind::Container
+    } else if owner & TTL_MASK == TTL_MASK {
+        NodeKind::Ttl(owner & !TTL_MASK)
+    } else {
+        NodeKind::Ephemeral(owner)
+    }
+}
+
+impl Znode {
+    fn new(zxid: i64, time: i64, owner: i64, data: Arc<[u8]>, acl: Arc<Vec<Acl>>) -> Znode {
+        Znode {
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            data,
+            acl,
+            children: OrdSet::new(),
+        }
+    }
+
+    pub fn stat(&self) -> Stat {
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion,
+            aversion: self.aversion,
+            ephemeral_owner: self.ephemeral_owner,
+            data_length: self.data.len() as i32,
+            num_children: self.children.len() as i32,
+            pzxid: self.pzxid,
+        }
+    }
+
+    pub fn kind(&self) -> NodeKind {
+        kind_of(self.ephemeral_owner)
+    }
+}
+
+/// The next version after `v`, skipping -1 (ZOOKEEPER-4743).
+pub fn next_version(v: i32) -> i32 {
+    match v.wrapping_add(1) {
+        -1 => 0,
+        n => n,
+    }
+}
+
+/// A deterministic 64-bit hash of one node. xxh3 is fixed by its spec, so
+/// every replica and every build computes the same digest.
+fn node_hash(path: &str, n: &Znode) -> u64 {
+    let mut buf = Vec::with_capacity(path.len() + n.data.len() + 80);
+    buf.extend_from_slice(path.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(&n.data);
+    for v in [n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.ephemeral_owner] {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [n.version, n.cversion, n.aversion, n.children.len() as i32] {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+    for a in n.acl.iter() {
+        buf.extend_from_slice(&a.perms.to_le_bytes());
+        buf.extend_from_slice(a.id.scheme.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(a.id.id.as_bytes());
+        buf.push(0);
+    }
+    xxhash_rust::xxh3::xxh3_64(&buf)
+}
+
+#[derive(Clone, Debug)]
+pub struct DataTree {
+    nodes: OrdMap<Name, Znode>,
+    /// session id -> its ephemeral paths.
+    ephemerals: OrdMap<i64, OrdSet<Name>>,
+    containers: OrdSet<Name>,
+    ttls: OrdSet<Name>,
+    digest: u64,
+    data_size: u64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    /// A fresh tree: "/", "/zookeeper", "/zookeeper/quota" and
+    /// "/zookeeper/config", as ZooKeeper starts.
+    pub fn new() -> DataTree {
+        let mut t = DataTree {
+            nodes: OrdMap::new(),
+            ephemerals: OrdMap::new(),
+            containers: OrdSet::new(),
+            ttls: OrdSet::new(),
+            digest: 0,
+            data_size: 0,
+        };
+        let open = Arc::new(Acl::open_unsafe());
+        let read_only = Arc::new(vec![Acl {
+            perms: crate::proto::perms::READ,
+            id: crate::proto::Id::new("world", "anyone"),
+        }]);
+        let empty: Arc<[u8]> = Arc::from(&[][..]);
+        t.insert_raw("/", Znode::new(0, 0, 0, empty.clone(), open.clone()));
+        for (p, acl) in [
+            ("/zookeeper", open.clone()),
+            ("/zookeeper/quota", open),
+            ("/zookeeper/config", read_only),
+        ] {
+            t.insert_raw(p, Znode::new(0, 0, 0, empty.clone(), acl));
+            t.link_child(p);
+        }
+        t
+    }
+
+    fn insert_raw(&mut self, path: &str, node: Znode) {
+        self.digest = self.digest.wrapping_add(node_hash(path, &node));
+        self.data_size += (path.len() + node.data.len()) as u64;
+        self.nodes.insert(Arc::from(path), node);
+    }
+
+    /// Adds `path` to its parent's children (no stat change).
+    fn link_child(&mut self, path: &str) {
+        let parent = path::parent(path);
+        let name: Name = Arc::from(path::name(path));
+        self.update(parent, |p| {
+            p.children.insert(name);
+        });
+    }
+
+    /// Applies `f` to the node at `path`, keeping the digest exact.
+    /// Panics if the node is missing: callers check existence first.
+    fn update(&mut self, path: &str, f: impl FnOnce(&mut Znode)) {
+        let node = self
+            .nodes
+            .get_mut(path)
+            .unwrap_or_else(|| panic!("update of missing node {path}"));
+        let before = node_hash(path, node);
+        let size_before = node.data.len() as u64;
+        f(node);
+        let after = node_hash(path, node);
+        self.data_size = self.data_size - size_before + node.data.len() as u64;
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Znode> {
+        self.nodes.get(path)
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        self.nodes.contains_key(path)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    pub fn data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// Creates a node whose parent exists and is not ephemeral (callers
+    /// check, in ZooKeeper's order). Returns the new node's stat.
+    pub fn create(&mut self, path: &str, data: Arc<[u8]>, acl: Arc<Vec<Acl>>, owner: i64, zxid: i64, time: i64) -> Stat {
+        assert!(!self.contains(path), "create of existing node {path}");
+        let node = Znode::new(zxid, time, owner, data, acl);
+        let stat = node.stat();
+        self.insert_raw(path, node);
+        let parent = path::parent(path).to_owned();
+        let name: Name = Arc::from(path::name(path));
+        self.update(&parent, |p| {
+            p.children.insert(name);
+            p.cversion = p.cversion.wrapping_add(1);
+            p.pzxid = zxid;
+        });
+        let key: Name = Arc::from(path);
+        match kind_of(owner) {
+            NodeKind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(key);
+            }
+            NodeKind::Container => {
+                self.containers.insert(key);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(key);
+            }
+            NodeKind::Persistent => {}
+        }
+        stat
+    }
+
+    /// Deletes a childless node.
+    pub fn delete(&mut self, path: &str, zxid: i64) {
+        let node = self
+            .nodes
+            .remove(path)
+            .unwrap_or_else(|| panic!("delete of missing node {path}"));
+        assert!(node.children.is_empty(), "delete of {path} with children");
+        self.digest = self.digest.wrapping_sub(node_hash(path, &node));
+        self.data_size -= (path.len() + node.data.len()) as u64;
+        let parent = path::parent(path).to_owned();
+        let name = path::name(path);
+        self.update(&parent, |p| {
+            p.children.remove(name);
+            if zxid > p.pzxid {
+                p.pzxid = zxid;
+            }
+        });
+        match node.kind() {
+            NodeKind::Ephemeral(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    pub fn set_data(&mut self, path: &str, data: Arc<[u8]>, zxid: i64, time: i64) -> Stat {
+        let mut stat = Stat::default();
+        self.update(path, |n| {
+            n.data = data;
+            n.version = next_version(n.version);
+            n.mzxid = zxid;
+            n.mtime = time;
+            stat = n.stat();
+        });
+        stat
+    }
+
+    pub fn set_acl(&mut self, path: &str, acl: Arc<Vec<Acl>>) -> Stat {
+        let mut stat = Stat::default();
+        self.update(path, |n| {
+            n.acl = acl;
+            n.aversion = next_version(n.aversion);
+            stat = n.stat();
+        });
+        stat
+    }
+
+    /// Children names of a node, in name order.
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        self.get(path).map(|n| n.children.iter().map(|c| c.to_string()).collect())
+    }
+
+    /// Number of all descendants (`getAllChildrenNumber`).
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_owned()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.get(&p) {
+                for c in n.children.iter() {
+                    count += 1;
+                    stack.push(path::join(&p, c));
+                }
+            }
+        }
+        count
+    }
+
+    pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn ephemeral_sessions(&self) -> impl Iterator<Item = (i64, usize)> + '_ {
+        self.ephemerals.iter().map(|(s, set)| (*s, set.len()))
+    }
+
+    pub fn ephemerals_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &Name> {
+        self.containers.iter()
+    }
+
+    pub fn ttls(&self) -> impl Iterator<Item = &Name> {
+        self.ttls.iter()
+    }
+
+    /// Every node in path order (for snapshots).
+    pub fn iter(&self) -> impl Iterator<Item = (&Name, &Znode)> {
+        self.nodes.iter()
+    }
+
+    /// Rebuilds a tree from nodes in any order (snapshot load). Children
+    /// sets and the side indexes are derived from the paths.
+    pub fn from_nodes(nodes: Vec<(String, Znode)>) -> Result<DataTree, String> {
+        let mut t = DataTree {
+            nodes: OrdMap::new(),
+            ephemerals: OrdMap::new(),
+            containers: OrdSet::new(),
+            ttls: OrdSet::new(),
+            digest: 0,
+            data_size: 0,
+        };
+        for (p, mut n) in nodes {
+            n.children = OrdSet::new();
+            t.nodes.insert(Arc::from(p.as_str()), n);
+        }
+        if !t.nodes.contains_key("/") {
+            return Err("snapshot has no root node".into());
+        }
+        let paths: Vec<Name> = t.nodes.keys().cloned().collect();
+        for p in &paths {
+            if &**p == "/" {
+                continue;
+            }
+            let parent = path::parent(p);
+            let name: Name = Arc::from(path::name(p));
+            match t.nodes.get_mut(parent) {
+                Some(pn) => {
+                    pn.children.insert(name);
+                }
+                None => return Err(format!("snapshot node {p} has no parent")),
+            }
+        }
+        let mut digest = 0u64;
+        let mut size = 0u64;
+        for (p, n) in t.nodes.iter() {
+            digest = digest.wrapping_add(node_hash(p, n));
+            size += (p.len() + n.data.len()) as u64;
+            match n.kind() {
+                NodeKind::Ephemeral(s) => {
+                    t.ephemerals.entry(s).or_default().insert(p.clone());
+                }
+                NodeKind::Container => {
+                    t.containers.insert(p.clone());
+                }
+                NodeKind::Ttl(_) => {
+                    t.ttls.insert(p.clone());
+                }
+                NodeKind::Persistent => {}
+            }
+        }
+        t.digest = digest;
+        t.data_size = size;
+        Ok(t)
+    }
+
+    /// Recomputes every derived figure and compares (debug/simulator check).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut digest = 0u64;
+        for (p, n) in self.nodes.iter() {
+            digest = digest.wrapping_add(node_hash(p, n));
+            if &**p != "/" {
+                let parent = self
+                    .nodes
+                    .get(path::parent(p))
+                    .ok_or_else(|| format!("{p} has no parent"))?;
+                if !parent.children.contains(path::name(p)) {
+                    return Err(format!("{p} missing from its parent's children"));
+                }
+            }
+            for c in n.children.iter() {
+                if !self.nodes.contains_key(path::join(p, c).as_str()) {
+                    return Err(format!("{p} lists missing child {c}"));
+                }
+            }
+        }
+        if digest != self.digest {
+            return Err(format!("digest drift: {:x} != {:x}", digest, self.digest));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(s: &str) -> Arc<[u8]> {
+        Arc::from(s.as_bytes())
+    }
+
+    #[test]
+    fn fresh_tree_has_zookeeper_nodes() {
+        let t = DataTree::new();
+        assert_eq!(t.children("/").unwrap(), vec!["zookeeper"]);
+        assert_eq!(t.children("/zookeeper").unwrap(), vec!["config", "quota"]);
+        t.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn stat_semantics_of_create_set_delete() {
+        let mut t = DataTree::new();
+        let acl = Arc::new(Acl::open_unsafe());
+        let s = t.create("/a", data("x"), acl.clone(), 0, 5, 100);
+        assert_eq!((s.czxid, s.mzxid, s.pzxid, s.version, s.data_length), (5, 5, 5, 0, 1));
+        t.create("/a/b", data(""), acl.clone(), 0, 6, 101);
+        let a = t.get("/a").unwrap().stat();
+        assert_eq!((a.cversion, a.pzxid, a.num_children), (1, 6, 1));
+        let s = t.set_data("/a", data("yy"), 7, 102);
+        assert_eq!((s.version, s.mzxid, s.mtime, s.data_length), (1, 7, 102, 2));
+        t.delete("/a/b", 8);
+        let a = t.get("/a").unwrap().stat();
+        assert_eq!((a.cversion, a.pzxid, a.num_children), (1, 8, 0));
+        t.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn digest_is_order_independent_and_exact() {
+        let acl = Arc::new(Acl::open_unsafe());
+        let mut a = DataTree::new();
+        a.create("/x", data("1"), acl.clone(), 0, 1, 1);
+        a.create("/y", data("2"), acl.clone(), 0, 2, 1);
+        let rebuilt = DataTree::from_nodes(a.iter().map(|(p, n)| (p.to_string(), n.clone())).collect()).unwrap();
+        assert_eq!(rebuilt.digest(), a.digest());
+        let mut b = a.clone();
+        b.set_data("/x", data("changed"), 3, 2);
+        assert_ne!(b.digest(), a.digest());
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn versions_skip_minus_one() {
+        assert_eq!(next_version(i32::MAX), i32::MIN);
+        assert_eq!(next_version(-2), 0);
+    }
+}

@@ -1,0 +1,1 @@
+//! Tokio transports: the client listener with ZooKeeper framing; no protocol logic.

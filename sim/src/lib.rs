@@ -1,0 +1,1 @@
+//! Deterministic simulator of the real `paddock-core` (see the `paddock-sim` command).

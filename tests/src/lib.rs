@@ -1,0 +1,1 @@
+//! Black-box tests of the real `paddock` binary live in `tests/`.
