@@ -2,6 +2,7 @@
 //! (the shell keeps the IO-only keys such as ports and directories).
 
 use crate::ids::ServerId;
+use std::collections::BTreeSet;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -31,6 +32,20 @@ pub struct Config {
     pub outstanding_per_conn_max: usize,
     /// `skipACL`: ZooKeeper's escape hatch; off by default.
     pub skip_acl: bool,
+    /// Voting members (`server.N=...` participants). Empty, or only this
+    /// server with no observers, means standalone.
+    pub voters: BTreeSet<ServerId>,
+    /// Non-voting members (`server.N=...:observer`).
+    pub observers: BTreeSet<ServerId>,
+    /// `initLimit`: ticks a learner has to connect and sync.
+    pub init_limit_ticks: u32,
+    /// `syncLimit`: ticks without hearing from the leader (or a quorum of
+    /// followers) before giving up on it.
+    pub sync_limit_ticks: u32,
+    /// How long a settled vote waits for a better one before deciding.
+    pub election_finalize_ms: u64,
+    /// A planted bug to enable (honoured only with the `canary` feature).
+    pub canary: Option<crate::canary::Canary>,
 }
 
 impl Config {
@@ -49,6 +64,44 @@ impl Config {
             snap_count: 100_000,
             outstanding_per_conn_max: 1000,
             skip_acl: false,
+            voters: BTreeSet::new(),
+            observers: BTreeSet::new(),
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            election_finalize_ms: 50,
+            canary: None,
         }
+    }
+
+    /// A member of an ensemble.
+    pub fn ensemble(server_id: u64, voters: &[u64], observers: &[u64]) -> Config {
+        let mut c = Config::standalone(server_id);
+        c.voters = voters.iter().map(|&v| ServerId(v)).collect();
+        c.observers = observers.iter().map(|&v| ServerId(v)).collect();
+        c
+    }
+
+    pub fn is_standalone(&self) -> bool {
+        self.observers.is_empty()
+            && (self.voters.is_empty()
+                || (self.voters.len() == 1 && self.voters.contains(&self.server_id)))
+    }
+
+    pub fn is_observer(&self) -> bool {
+        self.observers.contains(&self.server_id)
+    }
+
+    /// Votes needed for a decision: a majority of voters.
+    pub fn quorum(&self) -> usize {
+        self.voters.len().max(1) / 2 + 1
+    }
+
+    /// Every other member.
+    pub fn peers(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.voters
+            .iter()
+            .chain(self.observers.iter())
+            .copied()
+            .filter(move |s| *s != self.server_id)
     }
 }

@@ -5,10 +5,13 @@
 //! persist, snapshots to write) out as values. The production shell and the
 //! simulator drive this exact code.
 
+pub mod canary;
 pub mod codec;
 pub mod config;
 pub mod ids;
+pub mod log;
 pub mod node;
+pub mod peer;
 pub mod proto;
 pub mod request;
 pub mod session;
@@ -16,6 +19,7 @@ pub mod storage;
 pub mod tree;
 pub mod txn;
 pub mod watch;
+pub mod zab;
 
 pub use config::Config;
 pub use ids::*;

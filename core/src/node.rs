@@ -25,6 +25,13 @@ pub enum Input {
     Persisted { token: PersistToken },
     /// A snapshot requested by `Output::WriteSnapshot` is on disk.
     SnapshotWritten { zxid: Zxid },
+    /// One message from another server (the shell's framing stripped).
+    PeerMessage { from: ServerId, bytes: Vec<u8> },
+    /// A link to a peer is up: messages sent from now on can arrive.
+    PeerConnected { peer: ServerId },
+    /// A link to a peer broke: messages sent on it may be lost. Reported
+    /// before any message of the next connection.
+    PeerDisconnected { peer: ServerId },
 }
 
 /// An effect for the driver to carry out.
@@ -50,7 +57,25 @@ pub enum Output {
     /// hot path, then answer `Input::SnapshotWritten`. Later `Persist`
     /// records go to a new log file (the driver rolls the log here).
     WriteSnapshot { zxid: Zxid, snapshot: Snapshot },
+    /// Make `acceptedEpoch` and `currentEpoch` durable (files of those
+    /// names, decimal text, replaced atomically), then `Input::Persisted`.
+    PersistEpochs {
+        token: PersistToken,
+        accepted_epoch: u32,
+        current_epoch: u32,
+    },
+    /// Cut the log after `zxid` (see `storage::plan_truncate`), then
+    /// `Input::Persisted`.
+    TruncateLog { token: PersistToken, zxid: Zxid },
+    /// Send one message to a peer (dropped if the link is down).
+    SendPeer { to: ServerId, bytes: Vec<u8> },
+    /// Drop the link to a peer that broke the protocol (it is re-dialled).
+    ClosePeer { peer: ServerId, reason: String },
 }
+
+// Persist, PersistEpochs and TruncateLog share one token sequence: the
+// driver carries them out in the order they were polled and answers
+// `Input::Persisted` in that order (a token covers all earlier ones).
 
 /// Figures for the four-letter words and metrics.
 #[derive(Debug, Clone, Default)]
@@ -152,5 +177,36 @@ impl Node {
     }
     pub fn last_zxid(&self) -> Zxid {
         self.inner.last_applied()
+    }
+
+    /// The last zxid in the log (applied or not).
+    pub fn last_logged(&self) -> Zxid {
+        self.inner.last_logged()
+    }
+
+    /// (acceptedEpoch, currentEpoch).
+    pub fn epochs(&self) -> (u32, u32) {
+        self.inner.epochs()
+    }
+
+    /// "standalone", "leader", "follower", "observer" or "looking".
+    pub fn role(&self) -> &'static str {
+        self.inner.role_name()
+    }
+
+    /// The leader this server serves under (itself when leading), once
+    /// it serves clients.
+    pub fn leader(&self) -> Option<ServerId> {
+        self.inner.leader_id()
+    }
+
+    /// (followers, synced followers) as the leader counts them.
+    pub fn learner_counts(&self) -> (usize, usize) {
+        self.inner.learner_counts()
+    }
+
+    /// The replicated state (tree, sessions, last zxid).
+    pub fn state(&self) -> &crate::txn::State {
+        self.inner.state()
     }
 }

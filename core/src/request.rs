@@ -12,35 +12,55 @@
 //! increasing zxid order and follow the last applied zxid; every `Write`
 //! slot of a connection names a pending proposal.
 
+use crate::canary::Canary;
 use crate::config::Config;
 use crate::ids::*;
+use crate::log::Log;
 use crate::node::{ConnInfo, Input, NodeStats, Output};
+use crate::peer::{self, PeerMsg, PeerState, Vote};
 use crate::proto::{
-    self, event_type, keeper_state, perms, xid, Acl, ConnectRequest, ConnectResponse, DecodeError, ErrorCode, Id,
-    MultiOp, OpResult, Reader, Request, Response,
+    self, event_type, keeper_state, perms, xid, Acl, ConnectRequest, ConnectResponse, DecodeError,
+    ErrorCode, Id, MultiOp, OpResult, Reader, Request, Response,
 };
-use crate::session::{self, ExpiryQueue};
+use crate::session;
 use crate::storage::{self, Recovered, Snapshot};
 use crate::tree::acl;
 use crate::txn::{Applied, ApplyOptions, State, Txn, TxnKind};
 use crate::watch::{WatchKind, Watches};
+use crate::zab::{Decision, Election, Role};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use tracing::{debug, info, warn};
 
 /// Frames a connection may have waiting for their turn before the core
-/// refuses more (the shell stops reading from it at this point).
+/// refuses more.
 pub const QUEUED_PER_CONN_MAX: usize = 10_000;
+
+/// The cxid of txns no client asked for (expiry, reaping): no reply.
+pub const INTERNAL_CXID: i32 = i32::MIN;
 
 #[derive(Debug)]
 enum Slot {
     /// A read (or ordered no-op reply) evaluated when it reaches the head.
-    Read { xid: i32, request: Request, arrived: Instant },
-    /// A write waiting for its proposal to commit.
-    Write { zxid: Zxid, arrived: Instant },
+    Read {
+        xid: i32,
+        request: Request,
+        arrived: Instant,
+    },
+    /// A write waiting for its txn (matched by session and cxid) to apply.
+    Write {
+        cxid: i32,
+        connect: bool,
+        arrived: Instant,
+    },
+    /// A `sync` on a learner waiting for the leader's SyncDone.
+    Sync { xid: i32, path: String, id: u64 },
     /// A finished reply waiting for earlier slots.
-    Ready { frame: Vec<u8>, close: Option<String> },
+    Ready {
+        frame: Vec<u8>,
+        close: Option<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -59,45 +79,47 @@ struct Conn {
     last_zxid: Zxid,
 }
 
-#[derive(Debug)]
-enum Origin {
-    None,
-    Client { conn: ConnId, xid: i32 },
-    Connect { conn: ConnId },
-}
-
-#[derive(Debug)]
-struct Proposal {
-    txn: Txn,
-    origin: Origin,
+/// What a persistence token stands for.
+#[derive(Debug, Clone, Copy)]
+enum TokenKind {
+    Append(Zxid),
+    Epochs,
+    Truncate,
 }
 
 pub struct Server {
-    config: Config,
-    opts: ApplyOptions,
-    state: State,
+    pub(crate) config: Config,
+    pub(crate) opts: ApplyOptions,
     rng: ChaCha8Rng,
+    pub(crate) log: Log,
+    pub(crate) role: Role,
     conns: BTreeMap<ConnId, Conn>,
     /// Lookup only: which connection a session is attached to.
     session_conn: HashMap<SessionId, ConnId>,
-    expiry: ExpiryQueue,
-    /// Sessions whose CloseSession is proposed but not applied.
-    closing: BTreeSet<SessionId>,
     watches: Watches,
     next_session_id: i64,
-    last_proposed: Zxid,
-    pending: VecDeque<Proposal>,
     persist_buf: Vec<u8>,
     persist_first: Option<Zxid>,
     persist_last: Zxid,
     next_token: u64,
-    tokens: VecDeque<(PersistToken, Zxid)>,
-    outputs: VecDeque<Output>,
+    tokens: VecDeque<(PersistToken, TokenKind)>,
+    /// Highest zxid durable in the log.
+    pub(crate) persisted_upto: Zxid,
+    pub(crate) accepted_epoch: u32,
+    pub(crate) current_epoch: u32,
+    pub(crate) outputs: VecDeque<Output>,
     since_snapshot: u64,
     snapshot_threshold: u64,
-    snapshot_in_progress: bool,
-    next_reap: Instant,
-    stats: NodeStats,
+    /// A snapshot is being written (`Output::WriteSnapshot` not yet
+    /// answered by `Input::SnapshotWritten`).
+    pub(crate) snapshot_pending: bool,
+    /// Learner: sessions of local clients seen since the last leader ping.
+    pub(crate) touched: BTreeMap<SessionId, u32>,
+    /// Learner: the next sync must be a SNAP (a TRUNC could not be served).
+    pub(crate) need_snap: bool,
+    election_round: u64,
+    next_sync_id: u64,
+    pub(crate) stats: NodeStats,
 }
 
 fn reply_frame(xid: i32, zxid: Zxid, err: ErrorCode, body: &Response) -> Vec<u8> {
@@ -116,42 +138,70 @@ impl Server {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ config.server_id.0.rotate_left(32));
         let snapshot_threshold = snapshot_threshold(&mut rng, config.snap_count);
-        let mut expiry = ExpiryQueue::new(config.tick_time_ms);
-        // Recovered sessions get a full timeout from now to reconnect.
-        for (s, meta) in recovered.state.sessions.iter() {
-            expiry.touch(now.mono, *s, meta.timeout_ms);
-        }
         let last = recovered.state.last_zxid;
         let next_session_id = session::first_session_id(config.server_id.0, now.wall_ms);
-        let next_reap = now.mono.add_millis(config.container_check_interval_ms);
-        Server {
+        let log = Log::new(recovered.base, recovered.tail, recovered.state);
+        let mut s = Server {
             stats: NodeStats {
-                mode: "standalone",
+                mode: "looking",
                 latency_min_ms: u64::MAX,
                 ..NodeStats::default()
             },
             config,
             opts,
-            state: recovered.state,
             rng,
+            log,
+            role: Role::Looking(
+                Election::start(&Config::standalone(0), 0, Zxid::ZERO, 0, now.mono, 0).0,
+            ),
             conns: BTreeMap::new(),
             session_conn: HashMap::new(),
-            expiry,
-            closing: BTreeSet::new(),
             watches: Watches::default(),
             next_session_id,
-            last_proposed: last,
-            pending: VecDeque::new(),
             persist_buf: Vec::new(),
             persist_first: None,
             persist_last: last,
             next_token: 1,
             tokens: VecDeque::new(),
+            persisted_upto: last,
+            accepted_epoch: recovered.accepted_epoch,
+            current_epoch: recovered.current_epoch,
             outputs: VecDeque::new(),
             since_snapshot: 0,
             snapshot_threshold,
-            snapshot_in_progress: false,
-            next_reap,
+            snapshot_pending: false,
+            touched: BTreeMap::new(),
+            need_snap: false,
+            election_round: 0,
+            next_sync_id: 1,
+        };
+        if s.config.is_standalone() {
+            s.become_leader(now);
+        } else {
+            s.become_looking(now);
+        }
+        s
+    }
+
+    #[inline]
+    pub(crate) fn canary(&self, c: Canary) -> bool {
+        #[cfg(feature = "canary")]
+        {
+            self.config.canary == Some(c)
+        }
+        #[cfg(not(feature = "canary"))]
+        {
+            let _ = c;
+            false
+        }
+    }
+
+    /// Whether clients are served now.
+    fn serving(&self) -> bool {
+        match &self.role {
+            Role::Leading(l) => l.established,
+            Role::Learning(_) => self.learner_is_serving(),
+            Role::Looking(_) => false,
         }
     }
 
@@ -183,52 +233,305 @@ impl Server {
             Input::Persisted { token } => self.on_persisted(now, token),
             Input::SnapshotWritten { zxid } => {
                 debug!("snapshot at {zxid} written");
-                self.snapshot_in_progress = false;
+                self.snapshot_pending = false;
+                self.learner_on_snapshot_written(now);
             }
+            Input::PeerMessage { from, bytes } => match peer::decode(&bytes) {
+                Ok(msg) => self.on_peer(now, from, msg),
+                Err(e) => {
+                    warn!("peer {}: {e}; dropping the link", from.0);
+                    self.outputs.push_back(Output::ClosePeer {
+                        peer: from,
+                        reason: e.to_string(),
+                    });
+                }
+            },
+            Input::PeerConnected { peer } => self.on_peer_connected(now, peer),
+            Input::PeerDisconnected { peer } => self.on_peer_disconnected(now, peer),
         }
         self.check_invariants();
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
-        for s in self.expiry.expired(now.mono) {
-            if self.state.sessions.contains_key(&s) && self.closing.insert(s) {
-                info!("session {s} expired");
-                self.propose(now, s, 0, TxnKind::CloseSession, Origin::None);
+        match &mut self.role {
+            Role::Looking(e) => {
+                let step = e.on_timeout(&self.config, now.mono);
+                self.election_step(now, step);
             }
-        }
-        if now.mono >= self.next_reap {
-            self.next_reap = now.mono.add_millis(self.config.container_check_interval_ms);
-            self.reap(now);
+            Role::Leading(_) => self.leader_on_timeout(now),
+            Role::Learning(_) => self.learner_on_timeout(now),
         }
         self.check_invariants();
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        if let Some(first) = self.persist_first.take() {
-            let token = PersistToken(self.next_token);
-            self.next_token += 1;
-            self.tokens.push_back((token, self.persist_last));
-            return Some(Output::Persist {
-                token,
-                first_zxid: first,
-                last_zxid: self.persist_last,
-                bytes: std::mem::take(&mut self.persist_buf),
-                sync: true,
-            });
-        }
+        self.flush_persist();
         self.outputs.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let reap = if self.state.tree.containers().next().is_some() || self.state.tree.ttls().next().is_some() {
-            Some(self.next_reap)
-        } else {
-            None
-        };
-        match (self.expiry.next_deadline(), reap) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        match &self.role {
+            Role::Looking(e) => Some(e.deadline()),
+            Role::Leading(_) => self.leader_deadline(),
+            Role::Learning(_) => self.learner_deadline(),
         }
+    }
+
+    // ----- roles --------------------------------------------------------
+
+    /// Leaves any role for an election: clients are disconnected (they
+    /// reconnect to a server that serves), as ZooKeeper does.
+    pub(crate) fn become_looking(&mut self, now: Now) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for c in conns {
+            self.close(c, "server lost its quorum; reconnect elsewhere".into());
+        }
+        self.touched.clear();
+        self.election_round += 1;
+        let first = 20 + self.rng.gen_range(0..30);
+        let (e, step) = Election::start(
+            &self.config,
+            self.election_round,
+            self.log.last_logged(),
+            self.current_epoch,
+            now.mono,
+            first,
+        );
+        info!(
+            "server {} looking (round {}, last logged {}, epoch {})",
+            self.config.server_id.0,
+            self.election_round,
+            self.log.last_logged(),
+            self.current_epoch
+        );
+        self.stats.mode = "looking";
+        self.role = Role::Looking(e);
+        self.election_step(now, step);
+    }
+
+    fn election_step(&mut self, now: Now, step: crate::zab::election::Step) {
+        for (to, v) in step.send {
+            self.send_peer(to, &PeerMsg::Vote(v));
+        }
+        if let Some((decision, vote)) = step.decided {
+            if let Role::Looking(e) = &self.role {
+                self.election_round = self.election_round.max(e.round).max(vote.round);
+            }
+            match decision {
+                Decision::Lead => self.become_leader(now),
+                Decision::Follow(l) => self.become_learner(now, l, false),
+                Decision::Observe(l) => self.become_learner(now, l, true),
+            }
+        }
+    }
+
+    /// What this server answers a looking peer outside an election.
+    fn current_vote(&self) -> Option<Vote> {
+        let (leader, state) = match &self.role {
+            Role::Looking(_) => return None,
+            Role::Leading(_) => (self.config.server_id, PeerState::Leading),
+            Role::Learning(l) => (
+                l.leader,
+                if l.observer {
+                    PeerState::Observing
+                } else {
+                    PeerState::Following
+                },
+            ),
+        };
+        Some(Vote {
+            leader,
+            zxid: self.log.last_logged(),
+            peer_epoch: self.current_epoch,
+            round: self.election_round,
+            state,
+        })
+    }
+
+    fn on_peer(&mut self, now: Now, from: ServerId, msg: PeerMsg) {
+        if from == self.config.server_id || !self.config.peers().any(|p| p == from) {
+            warn!("message from unknown server {}", from.0);
+            return;
+        }
+        match msg {
+            PeerMsg::Vote(mut v) => {
+                if self.canary(Canary::VoteWithoutEpoch) {
+                    v.peer_epoch = self.current_epoch;
+                }
+                match &mut self.role {
+                    Role::Looking(e) => {
+                        let step = e.on_vote(&self.config, now.mono, from, v);
+                        self.election_step(now, step);
+                    }
+                    _ => {
+                        if v.state == PeerState::Looking {
+                            if let Some(mine) = self.current_vote() {
+                                self.send_peer(from, &PeerMsg::Vote(mine));
+                            }
+                        }
+                    }
+                }
+            }
+            PeerMsg::FollowerInfo {
+                accepted_epoch,
+                observer,
+                ..
+            } => {
+                if self.config.observers.contains(&from) != observer {
+                    warn!(
+                        "server {} claims observer={observer} against the configuration",
+                        from.0
+                    );
+                    return;
+                }
+                self.leader_on_follower_info(now, from, accepted_epoch, observer)
+            }
+            PeerMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+                history,
+            } => self.leader_on_ack_epoch(now, from, current_epoch, last_zxid, history),
+            PeerMsg::AckNewLeader { epoch } => self.leader_on_ack_newleader(now, from, epoch),
+            PeerMsg::Ack { zxid } => self.leader_on_ack(now, from, zxid),
+            PeerMsg::Forward {
+                session,
+                cxid,
+                kind,
+            } => self.leader_on_forward(now, from, session, cxid, kind),
+            PeerMsg::PingReply { touched } => self.leader_on_ping_reply(now, from, touched),
+            PeerMsg::SyncRequest { id } => self.leader_on_sync_request(now, from, id),
+            other => self.learner_on_message(now, from, other),
+        }
+    }
+
+    fn on_peer_connected(&mut self, _now: Now, peer: ServerId) {
+        self.learner_on_connected(peer);
+        if let Role::Looking(e) = &self.role {
+            let v = Vote {
+                round: e.round,
+                state: PeerState::Looking,
+                ..e.vote
+            };
+            self.send_peer(peer, &PeerMsg::Vote(v));
+        }
+    }
+
+    fn on_peer_disconnected(&mut self, now: Now, peer: ServerId) {
+        match &self.role {
+            Role::Leading(_) => self.leader_on_disconnected(now, peer),
+            Role::Learning(l) if l.leader == peer => {
+                warn!("lost the link to leader {}", peer.0);
+                self.become_looking(now);
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn send_peer(&mut self, to: ServerId, msg: &PeerMsg) {
+        self.outputs.push_back(Output::SendPeer {
+            to,
+            bytes: peer::encode(msg),
+        });
+    }
+
+    // ----- persistence --------------------------------------------------
+
+    /// Logs a txn (in memory now, on disk with the next `Persist`).
+    pub(crate) fn log_append(&mut self, txn: Txn) {
+        storage::encode_record(&txn, &mut self.persist_buf);
+        if self.persist_first.is_none() {
+            self.persist_first = Some(txn.zxid);
+        }
+        self.persist_last = txn.zxid;
+        let z = txn.zxid;
+        self.log.append(txn);
+        self.learner_after_append(z);
+        if self.canary(Canary::AckBeforePersist) && self.config.is_standalone() {
+            self.persisted_upto = self.persisted_upto.max(z);
+        }
+    }
+
+    fn new_token(&mut self, kind: TokenKind) -> PersistToken {
+        let token = PersistToken(self.next_token);
+        self.next_token += 1;
+        self.tokens.push_back((token, kind));
+        token
+    }
+
+    /// Emits the buffered log records as one `Persist` (group commit).
+    fn flush_persist(&mut self) {
+        if let Some(first) = self.persist_first.take() {
+            let last = self.persist_last;
+            let token = self.new_token(TokenKind::Append(last));
+            self.outputs.push_back(Output::Persist {
+                token,
+                first_zxid: first,
+                last_zxid: last,
+                bytes: std::mem::take(&mut self.persist_buf),
+                sync: true,
+            });
+        }
+    }
+
+    /// Makes the epochs durable, after everything logged before.
+    pub(crate) fn persist_epochs(&mut self) -> PersistToken {
+        self.flush_persist();
+        let token = self.new_token(TokenKind::Epochs);
+        self.outputs.push_back(Output::PersistEpochs {
+            token,
+            accepted_epoch: self.accepted_epoch,
+            current_epoch: self.current_epoch,
+        });
+        token
+    }
+
+    /// Cuts the on-disk log after `zxid`, after everything before.
+    pub(crate) fn persist_truncate(&mut self, zxid: Zxid) -> PersistToken {
+        self.flush_persist();
+        self.persisted_upto = self.persisted_upto.min(zxid);
+        let token = self.new_token(TokenKind::Truncate);
+        self.outputs.push_back(Output::TruncateLog { token, zxid });
+        token
+    }
+
+    /// Whether every token up to `t` has completed.
+    pub(crate) fn tokens_done_through(&self, t: PersistToken) -> bool {
+        self.tokens.front().is_none_or(|(first, _)| *first > t)
+    }
+
+    fn on_persisted(&mut self, now: Now, token: PersistToken) {
+        let mut any = false;
+        while let Some(&(t, kind)) = self.tokens.front() {
+            if t > token {
+                break;
+            }
+            self.tokens.pop_front();
+            any = true;
+            if let TokenKind::Append(z) = kind {
+                self.persisted_upto = self.persisted_upto.max(z);
+            }
+        }
+        if !any {
+            return;
+        }
+        match &self.role {
+            Role::Leading(_) => self.leader_on_persisted(now, token),
+            Role::Learning(_) => self.learner_on_persisted(now, token),
+            Role::Looking(_) => {}
+        }
+    }
+
+    /// A snapshot of the applied state, written off the hot path.
+    pub(crate) fn write_snapshot_now(&mut self) {
+        self.since_snapshot = 0;
+        self.snapshot_pending = true;
+        self.snapshot_threshold = snapshot_threshold(&mut self.rng, self.config.snap_count);
+        let snapshot = Snapshot::of(self.log.state());
+        self.log.rebase();
+        self.outputs.push_back(Output::WriteSnapshot {
+            zxid: snapshot.zxid,
+            snapshot,
+        });
     }
 
     // ----- client frames ------------------------------------------------
@@ -279,37 +582,58 @@ impl Server {
                 return;
             }
         };
-        if req.last_zxid_seen > self.state.last_zxid.as_i64() {
+        if !self.serving() {
+            self.close(
+                conn,
+                "this server is not serving (no quorum or still syncing)".into(),
+            );
+            return;
+        }
+        if req.last_zxid_seen > self.log.last_applied().as_i64() {
             self.close(
                 conn,
                 format!(
                     "client has seen zxid 0x{:x}, this server's last is {}; client must try another server",
-                    req.last_zxid_seen, self.state.last_zxid
+                    req.last_zxid_seen,
+                    self.log.last_applied()
                 ),
             );
             return;
         }
-        let timeout = (req.timeout_ms.max(0) as u32).clamp(self.config.min_session_timeout_ms, self.config.max_session_timeout_ms);
+        let timeout = (req.timeout_ms.max(0) as u32).clamp(
+            self.config.min_session_timeout_ms,
+            self.config.max_session_timeout_ms,
+        );
         let c = self.conns.get_mut(&conn).expect("connection exists");
         c.read_only_flag = req.read_only;
         c.timeout_ms = timeout;
         if req.session_id == 0 {
             let id = self.new_session_id();
-            // Mark the connection as bound so further frames are requests;
-            // the reply waits for the CreateSession commit.
+            // Bind now so further frames are requests; the ConnectResponse
+            // waits for the CreateSession commit.
             let c = self.conns.get_mut(&conn).expect("connection exists");
             c.session = Some(id);
             c.queue.push_back(Slot::Write {
-                zxid: Zxid(self.last_proposed.0 + 1),
+                cxid: 0,
+                connect: true,
                 arrived: now.mono,
             });
-            self.propose(now, id, 0, TxnKind::CreateSession { timeout_ms: timeout }, Origin::Connect { conn });
+            self.session_conn.insert(id, conn);
+            self.submit(
+                now,
+                id,
+                0,
+                TxnKind::CreateSession {
+                    timeout_ms: timeout,
+                },
+            );
             return;
         }
         let id = SessionId(req.session_id);
+        let closing = matches!(&self.role, Role::Leading(l) if l.closing.contains(&id));
         let valid = req.passwd == session::password(id)
-            && self.state.sessions.contains_key(&id)
-            && !self.closing.contains(&id);
+            && self.log.state().sessions.contains_key(&id)
+            && !closing;
         if !valid {
             let resp = ConnectResponse {
                 protocol_version: 0,
@@ -348,32 +672,100 @@ impl Server {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(id);
         }
-        self.expiry.touch(now.mono, id, timeout);
+        self.touch_session(now, id, Some(timeout));
+    }
+
+    /// Records client activity: the leader refreshes the deadline, a
+    /// learner reports the session at the next ping.
+    fn touch_session(&mut self, now: Now, id: SessionId, timeout: Option<u32>) {
+        let timeout = timeout.or_else(|| self.log.state().sessions.get(&id).map(|m| m.timeout_ms));
+        match &mut self.role {
+            Role::Leading(l) => {
+                if !l.closing.contains(&id) {
+                    match timeout {
+                        Some(t) => l.expiry.touch(now.mono, id, t),
+                        None => {
+                            l.expiry.touch_known(now.mono, id);
+                        }
+                    }
+                }
+            }
+            Role::Learning(_) => {
+                if let Some(t) = timeout {
+                    self.touched.insert(id, t);
+                }
+            }
+            Role::Looking(_) => {}
+        }
     }
 
     fn new_session_id(&mut self) -> SessionId {
         loop {
             let id = SessionId(self.next_session_id);
             self.next_session_id = self.next_session_id.wrapping_add(1);
-            if id.0 != 0 && !self.state.sessions.contains_key(&id) && !self.session_conn.contains_key(&id) {
+            if id.0 != 0
+                && !self.log.state().sessions.contains_key(&id)
+                && !self.session_conn.contains_key(&id)
+            {
                 return id;
             }
         }
     }
 
-    fn on_request(&mut self, now: Now, conn: ConnId, session: SessionId, frame: &[u8]) -> Result<(), DecodeError> {
+    /// Sends a write on its way to a commit: proposed here when leading,
+    /// forwarded to the leader when learning.
+    fn submit(&mut self, now: Now, session: SessionId, cxid: i32, kind: TxnKind) {
+        match &mut self.role {
+            Role::Leading(l) => {
+                match &kind {
+                    TxnKind::CloseSession => {
+                        l.closing.insert(session);
+                        l.expiry.remove(session);
+                    }
+                    TxnKind::CreateSession { timeout_ms } => {
+                        l.expiry.touch(now.mono, session, *timeout_ms)
+                    }
+                    _ => {}
+                }
+                self.propose(now, session, cxid, kind);
+            }
+            Role::Learning(l) => {
+                let leader = l.leader;
+                self.send_peer(
+                    leader,
+                    &PeerMsg::Forward {
+                        session,
+                        cxid,
+                        kind,
+                    },
+                );
+            }
+            Role::Looking(_) => unreachable!("clients are not served while looking"),
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        session: SessionId,
+        frame: &[u8],
+    ) -> Result<(), DecodeError> {
         let mut r = Reader::new(frame);
         let xid_v = r.i32()?;
         let opcode = r.i32()?;
         let body = &frame[8..];
-        if !self.closing.contains(&session) {
-            self.expiry.touch_known(now.mono, session);
-        }
+        self.touch_session(now, session, None);
         let request = match proto::decode_request(opcode, body) {
             Ok(req) => req,
             Err(DecodeError::UnknownOpcode(op)) => {
                 warn!("connection {}: unknown opcode {op}", conn.0);
-                let frame = reply_frame(xid_v, Zxid::ZERO, ErrorCode::Unimplemented, &Response::Empty);
+                let frame = reply_frame(
+                    xid_v,
+                    Zxid::ZERO,
+                    ErrorCode::Unimplemented,
+                    &Response::Empty,
+                );
                 self.push_ready(conn, frame, None);
                 return Ok(());
             }
@@ -382,7 +774,12 @@ impl Server {
         match request {
             Request::Auth { scheme, auth, .. } => {
                 let c = self.conns.get(&conn).expect("connection exists");
-                match acl::authenticate(&scheme, &auth, &c.addr, self.config.super_digest.as_deref()) {
+                match acl::authenticate(
+                    &scheme,
+                    &auth,
+                    &c.addr,
+                    self.config.super_digest.as_deref(),
+                ) {
                     Ok(ids) => {
                         let c = self.conns.get_mut(&conn).expect("connection exists");
                         for id in ids {
@@ -395,7 +792,11 @@ impl Server {
                     }
                     Err(e) => {
                         let f = reply_frame(xid::AUTH, Zxid::ZERO, e, &Response::Empty);
-                        self.push_ready(conn, f, Some(format!("authentication failed for scheme {scheme}")));
+                        self.push_ready(
+                            conn,
+                            f,
+                            Some(format!("authentication failed for scheme {scheme}")),
+                        );
                     }
                 }
             }
@@ -405,24 +806,37 @@ impl Server {
                 } else {
                     ErrorCode::Unimplemented
                 };
-                let f = reply_frame(xid_v, self.state.last_zxid, err, &Response::Empty);
+                let f = reply_frame(xid_v, self.log.last_applied(), err, &Response::Empty);
                 self.push_ready(conn, f, None);
+            }
+            Request::Sync { path } if matches!(self.role, Role::Learning(_)) => {
+                let id = self.next_sync_id;
+                self.next_sync_id += 1;
+                let c = self.conns.get_mut(&conn).expect("connection exists");
+                c.queue.push_back(Slot::Sync {
+                    xid: xid_v,
+                    path,
+                    id,
+                });
+                if let Role::Learning(l) = &self.role {
+                    let leader = l.leader;
+                    self.send_peer(leader, &PeerMsg::SyncRequest { id });
+                }
             }
             req if req.is_write() => {
                 let c = self.conns.get_mut(&conn).expect("connection exists");
                 let auth = c.auth.clone();
                 c.queue.push_back(Slot::Write {
-                    zxid: Zxid(self.last_proposed.0 + 1),
+                    cxid: xid_v,
+                    connect: false,
                     arrived: now.mono,
                 });
                 let kind = if matches!(req, Request::CloseSession) {
-                    self.closing.insert(session);
-                    self.expiry.remove(session);
                     TxnKind::CloseSession
                 } else {
                     TxnKind::Write { request: req, auth }
                 };
-                self.propose(now, session, xid_v, kind, Origin::Client { conn, xid: xid_v });
+                self.submit(now, session, xid_v, kind);
             }
             req => {
                 let c = self.conns.get_mut(&conn).expect("connection exists");
@@ -435,6 +849,26 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    pub(crate) fn on_sync_done(&mut self, now: Now, id: u64) {
+        let zxid = self.log.last_applied();
+        let mut hit = None;
+        for (cid, c) in self.conns.iter_mut() {
+            for slot in c.queue.iter_mut() {
+                if let Slot::Sync { xid, path, id: sid } = slot {
+                    if *sid == id {
+                        let frame =
+                            reply_frame(*xid, zxid, ErrorCode::Ok, &Response::Path(path.clone()));
+                        *slot = Slot::Ready { frame, close: None };
+                        hit = Some(*cid);
+                    }
+                }
+            }
+        }
+        if let Some(c) = hit {
+            self.drain(now, c);
+        }
     }
 
     fn push_ready(&mut self, conn: ConnId, frame: Vec<u8>, close: Option<String>) {
@@ -450,7 +884,7 @@ impl Server {
                 return;
             }
             c.sent += 1;
-            c.last_zxid = self.state.last_zxid;
+            c.last_zxid = self.log.last_applied();
         }
         self.stats.packets_sent += 1;
         self.outputs.push_back(Output::SendClient { conn, frame });
@@ -468,7 +902,7 @@ impl Server {
                 return;
             }
             match c.queue.front() {
-                None | Some(Slot::Write { .. }) => return,
+                None | Some(Slot::Write { .. }) | Some(Slot::Sync { .. }) => return,
                 Some(Slot::Ready { .. }) => {
                     let Some(Slot::Ready { frame, close }) = c.queue.pop_front() else {
                         unreachable!()
@@ -480,7 +914,12 @@ impl Server {
                     }
                 }
                 Some(Slot::Read { .. }) => {
-                    let Some(Slot::Read { xid, request, arrived }) = c.queue.pop_front() else {
+                    let Some(Slot::Read {
+                        xid,
+                        request,
+                        arrived,
+                    }) = c.queue.pop_front()
+                    else {
                         unreachable!()
                     };
                     let frame = self.read(conn, xid, &request);
@@ -518,7 +957,7 @@ impl Server {
     // ----- reads --------------------------------------------------------
 
     fn read(&mut self, conn: ConnId, xid_v: i32, request: &Request) -> Vec<u8> {
-        let zxid = self.state.last_zxid;
+        let zxid = self.log.last_applied();
         match request {
             Request::Ping => reply_frame(xid::PING, zxid, ErrorCode::Ok, &Response::Empty),
             Request::SetWatches(sw) => {
@@ -533,7 +972,10 @@ impl Server {
     }
 
     fn auth_of(&self, conn: ConnId) -> &[Id] {
-        self.conns.get(&conn).map(|c| c.auth.as_slice()).unwrap_or(&[])
+        self.conns
+            .get(&conn)
+            .map(|c| c.auth.as_slice())
+            .unwrap_or(&[])
     }
 
     fn check_read(&self, conn: ConnId, acl_list: &[Acl], perm: i32) -> Result<(), ErrorCode> {
@@ -545,7 +987,7 @@ impl Server {
     }
 
     fn evaluate_read(&mut self, conn: ConnId, request: &Request) -> Result<Response, ErrorCode> {
-        let tree = &self.state.tree;
+        let tree = &self.log.state().tree;
         match request {
             Request::Exists { path, watch } => {
                 if path.contains('\0') {
@@ -604,13 +1046,19 @@ impl Server {
                 Ok(Response::Number(tree.descendant_count(path) as i32))
             }
             Request::GetEphemerals { prefix } => {
-                let session = self.conns.get(&conn).and_then(|c| c.session).unwrap_or_default();
+                let session = self
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.session)
+                    .unwrap_or_default();
                 let all = tree.ephemerals_of(session.0);
                 let p = prefix.trim();
                 Ok(Response::Strings(if p.is_empty() || p == "/" {
                     all
                 } else {
-                    all.into_iter().filter(|e| e.starts_with(prefix.as_str())).collect()
+                    all.into_iter()
+                        .filter(|e| e.starts_with(prefix.as_str()))
+                        .collect()
                 }))
             }
             Request::Sync { path } => Ok(Response::Path(path.clone())),
@@ -623,9 +1071,13 @@ impl Server {
                 self.watches.add(conn, kind, path);
                 Ok(Response::Number(0))
             }
-            Request::CheckWatches { path, watcher_type } | Request::RemoveWatches { path, watcher_type } => {
+            Request::CheckWatches { path, watcher_type }
+            | Request::RemoveWatches { path, watcher_type } => {
                 let check_only = matches!(request, Request::CheckWatches { .. });
-                if self.watches.remove_matching(conn, path, *watcher_type, check_only) {
+                if self
+                    .watches
+                    .remove_matching(conn, path, *watcher_type, check_only)
+                {
                     Ok(Response::Empty)
                 } else {
                     Err(ErrorCode::NoWatcher)
@@ -680,23 +1132,25 @@ impl Server {
         let rel = sw.relative_zxid;
         let mut fire: Vec<(i32, String)> = Vec::new();
         for p in &sw.data {
-            match self.state.tree.get(p) {
+            match self.log.state().tree.get(p) {
                 None => fire.push((event_type::NODE_DELETED, p.clone())),
                 Some(n) if n.mzxid > rel => fire.push((event_type::NODE_DATA_CHANGED, p.clone())),
                 Some(_) => self.watches.add(conn, WatchKind::Data, p),
             }
         }
         for p in &sw.exist {
-            if self.state.tree.contains(p) {
+            if self.log.state().tree.contains(p) {
                 fire.push((event_type::NODE_CREATED, p.clone()));
             } else {
                 self.watches.add(conn, WatchKind::Data, p);
             }
         }
         for p in &sw.child {
-            match self.state.tree.get(p) {
+            match self.log.state().tree.get(p) {
                 None => fire.push((event_type::NODE_DELETED, p.clone())),
-                Some(n) if n.pzxid > rel => fire.push((event_type::NODE_CHILDREN_CHANGED, p.clone())),
+                Some(n) if n.pzxid > rel => {
+                    fire.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))
+                }
                 Some(_) => self.watches.add(conn, WatchKind::Child, p),
             }
         }
@@ -706,209 +1160,160 @@ impl Server {
         for p in &sw.persistent_recursive {
             self.watches.add(conn, WatchKind::PersistentRecursive, p);
         }
-        let zxid = self.state.last_zxid.as_i64();
+        let zxid = self.log.last_applied().as_i64();
         for (t, p) in fire {
-            self.send(conn, proto::encode_event(zxid, t, keeper_state::SYNC_CONNECTED, &p));
+            self.send(
+                conn,
+                proto::encode_event(zxid, t, keeper_state::SYNC_CONNECTED, &p),
+            );
         }
     }
 
-    // ----- proposals, persistence, commit -------------------------------
+    // ----- after a txn is applied --------------------------------------
 
-    fn propose(&mut self, now: Now, session: SessionId, cxid: i32, kind: TxnKind, origin: Origin) {
-        let zxid = Zxid(self.last_proposed.0 + 1);
-        assert!(zxid.counter() != 0, "zxid counter overflow at {zxid}: a new epoch is required");
-        self.last_proposed = zxid;
-        let txn = Txn {
-            zxid,
-            time_ms: now.wall_ms,
-            session,
-            cxid,
-            kind,
-        };
-        storage::encode_record(&txn, &mut self.persist_buf);
-        if self.persist_first.is_none() {
-            self.persist_first = Some(zxid);
-        }
-        self.persist_last = zxid;
-        self.pending.push_back(Proposal { txn, origin });
-    }
-
-    fn on_persisted(&mut self, now: Now, token: PersistToken) {
-        // Tokens complete in order; a token covers every earlier one.
-        let mut upto = None;
-        while let Some(&(t, z)) = self.tokens.front() {
-            if t > token {
-                break;
-            }
-            self.tokens.pop_front();
-            upto = Some(z);
-        }
-        let Some(upto) = upto else {
-            return;
-        };
-        // Standalone: the server's own durable vote is a quorum.
-        while self.pending.front().is_some_and(|p| p.txn.zxid <= upto) {
-            let p = self.pending.pop_front().expect("front exists");
-            self.commit(now, p);
-        }
-    }
-
-    fn commit(&mut self, now: Now, p: Proposal) {
-        let applied = self.state.apply(&p.txn, &self.opts);
-        self.after_apply(now, &p.txn, &applied);
-        match p.origin {
-            Origin::None => {}
-            Origin::Client { conn, xid: x } => {
-                let frame = reply_frame(x, p.txn.zxid, applied.err, &applied.response);
-                let close = matches!(p.txn.kind, TxnKind::CloseSession).then(|| "client closed its session".to_owned());
-                self.finish_write(now, conn, p.txn.zxid, frame, close);
-            }
-            Origin::Connect { conn } => {
-                let session = p.txn.session;
-                let Some(c) = self.conns.get(&conn) else {
-                    return;
-                };
-                let resp = ConnectResponse {
-                    protocol_version: 0,
-                    timeout_ms: c.timeout_ms as i32,
-                    session_id: session.0,
-                    passwd: session::password(session).to_vec(),
-                    read_only: c.read_only_flag,
-                };
-                let timeout = c.timeout_ms;
-                self.attach(now, conn, session, timeout);
-                self.finish_write(now, conn, p.txn.zxid, resp.encode(), None);
+    /// Replies to the client that asked for `txn` (if it is connected
+    /// here), fires watches, and keeps the session bookkeeping.
+    pub(crate) fn on_applied(&mut self, now: Now, txn: &Txn, applied: &Applied) {
+        let zxid = txn.zxid;
+        let mut reply: Option<(ConnId, Vec<u8>, Option<String>)> = None;
+        if txn.cxid != INTERNAL_CXID {
+            if let Some(&conn) = self.session_conn.get(&txn.session) {
+                if let Some(c) = self.conns.get(&conn) {
+                    let is_connect = matches!(txn.kind, TxnKind::CreateSession { .. });
+                    let head = c.queue.iter().find(|s| matches!(s, Slot::Write { .. }));
+                    if let Some(Slot::Write { cxid, connect, .. }) = head {
+                        if *cxid == txn.cxid && *connect == is_connect {
+                            let frame = if is_connect {
+                                ConnectResponse {
+                                    protocol_version: 0,
+                                    timeout_ms: c.timeout_ms as i32,
+                                    session_id: txn.session.0,
+                                    passwd: session::password(txn.session).to_vec(),
+                                    read_only: c.read_only_flag,
+                                }
+                                .encode()
+                            } else {
+                                reply_frame(txn.cxid, zxid, applied.err, &applied.response)
+                            };
+                            let close = matches!(txn.kind, TxnKind::CloseSession)
+                                .then(|| "client closed its session".to_owned());
+                            reply = Some((conn, frame, close));
+                        }
+                    }
+                }
             }
         }
-        self.since_snapshot += 1;
-        if self.since_snapshot >= self.snapshot_threshold && !self.snapshot_in_progress {
-            self.since_snapshot = 0;
-            self.snapshot_in_progress = true;
-            self.snapshot_threshold = snapshot_threshold(&mut self.rng, self.config.snap_count);
-            let snapshot = Snapshot::of(&self.state);
-            self.outputs.push_back(Output::WriteSnapshot {
-                zxid: snapshot.zxid,
-                snapshot,
-            });
+        if let Some(s) = applied.session_created {
+            if let Role::Leading(l) = &mut self.role {
+                if let Some(m) = self.log.state().sessions.get(&s) {
+                    l.expiry.touch(now.mono, s, m.timeout_ms);
+                }
+            }
         }
-    }
-
-    fn finish_write(&mut self, now: Now, conn: ConnId, zxid: Zxid, frame: Vec<u8>, close: Option<String>) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let slot = c
-            .queue
-            .iter_mut()
-            .find(|s| matches!(s, Slot::Write { .. }))
-            .expect("a committed write has its slot");
-        let Slot::Write { zxid: want, arrived } = *slot else {
-            unreachable!()
-        };
-        assert_eq!(want, zxid, "connection {} writes commit out of order", conn.0);
-        *slot = Slot::Ready { frame, close };
-        self.record_latency(now, arrived);
-        self.drain(now, conn);
-    }
-
-    /// Session bookkeeping and watch events after a txn is applied.
-    fn after_apply(&mut self, _now: Now, txn: &Txn, applied: &Applied) {
         if let Some(s) = applied.session_closed {
-            self.closing.remove(&s);
-            self.expiry.remove(s);
+            if let Role::Leading(l) = &mut self.role {
+                l.closing.remove(&s);
+                l.expiry.remove(s);
+            }
+            self.touched.remove(&s);
+            let own = reply.as_ref().map(|r| r.0);
             if let Some(conn) = self.session_conn.remove(&s) {
                 self.watches.remove_conn(conn);
-                let is_own_close = matches!(
-                    self.pending_origin_conn(txn),
-                    Some(c) if c == conn
-                );
-                if !is_own_close {
+                if own != Some(conn) {
                     self.close(conn, format!("session {s} expired"));
                 }
             }
         }
+        let watch_after_data = self.canary(Canary::WatchAfterData);
+        if !watch_after_data {
+            self.fire(txn, applied);
+        }
+        if let Some((conn, frame, close)) = reply {
+            self.finish_write(now, conn, frame, close);
+        }
+        if watch_after_data {
+            self.fire(txn, applied);
+        }
+        self.since_snapshot += 1;
+        if self.since_snapshot >= self.snapshot_threshold
+            && !self.snapshot_pending
+            && self.serving()
+        {
+            self.write_snapshot_now();
+        }
+    }
+
+    fn fire(&mut self, txn: &Txn, applied: &Applied) {
         for t in &applied.triggers {
             let conns = self.watches.trigger(&t.path, t.event);
             for conn in conns {
-                let frame = proto::encode_event(txn.zxid.as_i64(), t.event, keeper_state::SYNC_CONNECTED, &t.path);
+                let frame = proto::encode_event(
+                    txn.zxid.as_i64(),
+                    t.event,
+                    keeper_state::SYNC_CONNECTED,
+                    &t.path,
+                );
                 self.send(conn, frame);
             }
         }
     }
 
-    fn pending_origin_conn(&self, txn: &Txn) -> Option<ConnId> {
-        // The txn being committed was popped already; its origin is the
-        // session's own connection exactly when it was a client close.
-        if matches!(txn.kind, TxnKind::CloseSession) && txn.cxid != 0 {
-            self.conns
-                .iter()
-                .find(|(_, c)| c.session == Some(txn.session))
-                .map(|(id, _)| *id)
-        } else {
-            None
-        }
-    }
-
-    /// Proposes deleteContainer for empty used containers and expired TTL
-    /// nodes (ZooKeeper's ContainerManager).
-    fn reap(&mut self, now: Now) {
-        let mut victims = Vec::new();
-        for p in self.state.tree.containers() {
-            if let Some(n) = self.state.tree.get(p) {
-                if n.cversion > 0 && n.children.is_empty() {
-                    victims.push(p.to_string());
-                }
-            }
-        }
-        for p in self.state.tree.ttls() {
-            if let Some(n) = self.state.tree.get(p) {
-                if let crate::tree::NodeKind::Ttl(ttl) = n.kind() {
-                    if n.children.is_empty() && now.wall_ms - n.mtime > ttl {
-                        victims.push(p.to_string());
-                    }
-                }
-            }
-        }
-        for path in victims {
-            debug!("reaping {path}");
-            self.propose(
-                now,
-                SessionId(0),
-                0,
-                TxnKind::Write {
-                    request: Request::DeleteContainer { path },
-                    auth: vec![],
-                },
-                Origin::None,
-            );
-        }
+    fn finish_write(&mut self, now: Now, conn: ConnId, frame: Vec<u8>, close: Option<String>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(slot) = c.queue.iter_mut().find(|s| matches!(s, Slot::Write { .. })) else {
+            return;
+        };
+        let Slot::Write { arrived, .. } = *slot else {
+            unreachable!()
+        };
+        *slot = Slot::Ready { frame, close };
+        self.record_latency(now, arrived);
+        self.drain(now, conn);
     }
 
     // ----- introspection ------------------------------------------------
 
     fn check_invariants(&self) {
         if cfg!(debug_assertions) {
-            let mut prev = self.state.last_zxid;
-            for p in &self.pending {
-                assert!(p.txn.zxid > prev, "pending proposals out of order at {}", p.txn.zxid);
-                prev = p.txn.zxid;
+            assert!(
+                self.log.last_applied() <= self.log.last_logged(),
+                "applied {} beyond logged {}",
+                self.log.last_applied(),
+                self.log.last_logged()
+            );
+            assert!(
+                self.current_epoch <= self.accepted_epoch,
+                "currentEpoch {} > acceptedEpoch {}",
+                self.current_epoch,
+                self.accepted_epoch
+            );
+            if let Role::Leading(l) = &self.role {
+                if l.established {
+                    assert_eq!(
+                        l.last_proposed,
+                        self.log.last_logged(),
+                        "leader's last proposal is not its last log entry"
+                    );
+                }
             }
-            assert_eq!(prev, self.last_proposed, "last proposed drifted");
         }
     }
 
     pub fn stats(&self) -> NodeStats {
         let mut s = self.stats.clone();
-        s.last_zxid = self.state.last_zxid;
-        s.node_count = self.state.tree.node_count() as u64;
-        s.approximate_data_size = self.state.tree.data_size();
-        s.ephemerals_count = self.state.tree.ephemerals_count() as u64;
-        s.sessions = self.state.sessions.len() as u64;
+        s.last_zxid = self.log.last_applied();
+        s.mode = self.role.name();
+        s.node_count = self.log.state().tree.node_count() as u64;
+        s.approximate_data_size = self.log.state().tree.data_size();
+        s.ephemerals_count = self.log.state().tree.ephemerals_count() as u64;
+        s.sessions = self.log.state().sessions.len() as u64;
         s.connections = self.conns.len() as u64;
         s.watch_count = self.watches.count() as u64;
         s.watched_paths = self.watches.path_count() as u64;
         s.outstanding_requests = self.conns.values().map(|c| c.queue.len() as u64).sum();
-        s.digest = self.state.tree.digest();
+        s.digest = self.log.state().tree.digest();
         if s.latency_count == 0 {
             s.latency_min_ms = 0;
         }
@@ -945,44 +1350,98 @@ impl Server {
     }
 
     fn session_of_conn(&self, conn: ConnId) -> SessionId {
-        self.conns.get(&conn).and_then(|c| c.session).unwrap_or_default()
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.session)
+            .unwrap_or_default()
     }
 
     pub fn watches_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
-        self.watches.by_conn().map(|(c, paths)| (self.session_of_conn(c), paths)).collect()
+        self.watches
+            .by_conn()
+            .map(|(c, paths)| (self.session_of_conn(c), paths))
+            .collect()
     }
 
     pub fn watches_by_path(&self) -> Vec<(String, Vec<SessionId>)> {
         self.watches
             .by_path()
             .into_iter()
-            .map(|(p, conns)| (p, conns.into_iter().map(|c| self.session_of_conn(c)).collect()))
+            .map(|(p, conns)| {
+                (
+                    p,
+                    conns.into_iter().map(|c| self.session_of_conn(c)).collect(),
+                )
+            })
             .collect()
     }
 
     pub fn ephemerals_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
-        self.state
+        self.log
+            .state()
             .tree
             .ephemeral_sessions()
-            .map(|(s, _)| (SessionId(s), self.state.tree.ephemerals_of(s)))
+            .map(|(s, _)| (SessionId(s), self.log.state().tree.ephemerals_of(s)))
             .collect()
     }
 
     pub fn sessions(&self) -> Vec<(SessionId, u32)> {
-        self.state.sessions.iter().map(|(s, m)| (*s, m.timeout_ms)).collect()
+        self.log
+            .state()
+            .sessions
+            .iter()
+            .map(|(s, m)| (*s, m.timeout_ms))
+            .collect()
     }
 
     pub fn digest(&self) -> u64 {
-        self.state.tree.digest()
+        self.log.state().tree.digest()
     }
 
     pub fn last_applied(&self) -> Zxid {
-        self.state.last_zxid
+        self.log.last_applied()
     }
 
     /// The replicated state (for the simulator's checkers and tests).
     pub fn state(&self) -> &State {
-        &self.state
+        self.log.state()
+    }
+
+    pub fn last_logged(&self) -> Zxid {
+        self.log.last_logged()
+    }
+
+    pub fn epochs(&self) -> (u32, u32) {
+        (self.accepted_epoch, self.current_epoch)
+    }
+
+    pub fn role_name(&self) -> &'static str {
+        self.role.name()
+    }
+
+    /// The leader this server follows, or itself when leading.
+    pub fn leader_id(&self) -> Option<ServerId> {
+        match &self.role {
+            Role::Leading(l) if l.established => Some(self.config.server_id),
+            Role::Learning(l) if self.learner_is_serving() => Some(l.leader),
+            _ => None,
+        }
+    }
+
+    /// Followers and synced followers, as the leader counts them.
+    pub fn learner_counts(&self) -> (usize, usize) {
+        match &self.role {
+            Role::Leading(l) => {
+                let f = l.learners.values().filter(|v| !v.observer).count();
+                let synced = l
+                    .learners
+                    .values()
+                    .filter(|v| !v.observer && v.stage >= crate::zab::leader::Stage::NewLeaderAcked)
+                    .count();
+                (f, synced)
+            }
+            _ => (0, 0),
+        }
     }
 }
 
@@ -992,4 +1451,3 @@ fn snapshot_threshold(rng: &mut ChaCha8Rng, snap_count: u64) -> u64 {
     let half = (snap_count / 2).max(1);
     half + rng.gen_range(0..half)
 }
-

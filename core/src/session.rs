@@ -101,7 +101,10 @@ impl ExpiryQueue {
 
     /// The next moment a session may expire.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.buckets.keys().next().map(|&ms| Instant::from_millis(ms))
+        self.buckets
+            .keys()
+            .next()
+            .map(|&ms| Instant::from_millis(ms))
     }
 
     /// Removes and returns every session whose deadline has passed.

@@ -172,10 +172,15 @@ impl Snapshot {
         let body = SnapshotBody {
             zxid: self.zxid,
             digest: self.tree.digest(),
-            nodes: self.tree.iter().map(|(p, n)| (p.to_string(), n.clone())).collect(),
+            nodes: self
+                .tree
+                .iter()
+                .map(|(p, n)| (p.to_string(), n.clone()))
+                .collect(),
             sessions: self.sessions.iter().map(|(k, v)| (*k, v.clone())).collect(),
         };
-        let mut out = Vec::with_capacity(self.tree.data_size() as usize + 128 * self.tree.node_count() + 32);
+        let mut out =
+            Vec::with_capacity(self.tree.data_size() as usize + 128 * self.tree.node_count() + 32);
         out.extend_from_slice(SNAP_MAGIC);
         out.extend_from_slice(&[0u8; 12]);
         codec::encode_into(&body, &mut out);
@@ -200,7 +205,10 @@ pub fn read_snapshot(bytes: &[u8]) -> Result<State, String> {
     let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
     let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
     if bytes.len() - 20 != len {
-        return Err(format!("snapshot body is {} bytes, header says {len}", bytes.len() - 20));
+        return Err(format!(
+            "snapshot body is {} bytes, header says {len}",
+            bytes.len() - 20
+        ));
     }
     if crc32c::crc32c(&bytes[20..]) != crc {
         return Err("snapshot checksum mismatch".into());
@@ -234,21 +242,94 @@ pub enum Repair {
     /// Move a file out of the way (named `<file>.corrupt`): a log after a
     /// truncation point, or an unreadable snapshot.
     SetAside { file: String },
+    /// Delete a log file wholly after a ZAB truncation point.
+    Remove { file: String },
 }
 
 /// What `recover` rebuilt.
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {
+    /// Everything logged, applied (as ZooKeeper loads its database).
     pub state: State,
+    /// The snapshot the replay started from, and the txns replayed on it:
+    /// kept so that a ZAB truncation can rebuild without the disk.
+    pub base: State,
+    pub tail: Vec<Txn>,
     pub repairs: Vec<Repair>,
     /// Human-readable lines for the log.
     pub notes: Vec<String>,
+    /// ZAB epochs (files `acceptedEpoch`, `currentEpoch`); default to the
+    /// epoch of the last logged zxid.
+    pub accepted_epoch: u32,
+    pub current_epoch: u32,
 }
 
 impl Recovered {
     pub fn empty() -> Recovered {
         Recovered::default()
     }
+
+    /// Reads the contents of the `acceptedEpoch` and `currentEpoch` files
+    /// (decimal text, as ZooKeeper writes them), where present.
+    pub fn with_epoch_files(
+        mut self,
+        accepted: Option<&[u8]>,
+        current: Option<&[u8]>,
+    ) -> Recovered {
+        let parse = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+        };
+        if let Some(e) = accepted.and_then(parse) {
+            self.accepted_epoch = self.accepted_epoch.max(e);
+        }
+        if let Some(e) = current.and_then(parse) {
+            self.current_epoch = self.current_epoch.max(e);
+        }
+        self.accepted_epoch = self.accepted_epoch.max(self.current_epoch);
+        self
+    }
+}
+
+/// The text of an epoch file.
+pub fn epoch_file_text(epoch: u32) -> String {
+    format!("{epoch}\n")
+}
+
+/// Which log files to cut so that nothing after `zxid` remains (ZAB's
+/// TRUNC, carried out by the shell on its storage thread).
+pub fn plan_truncate(logs: &[(String, Vec<u8>)], zxid: Zxid) -> Vec<Repair> {
+    let mut files: Vec<(Zxid, &String, &Vec<u8>)> = logs
+        .iter()
+        .filter_map(|(n, b)| parse_file_name(n).map(|(_, z)| (z, n, b)))
+        .collect();
+    files.sort_by_key(|f| f.0);
+    let mut out = Vec::new();
+    for (first, name, bytes) in files {
+        if first > zxid {
+            out.push(Repair::Remove { file: name.clone() });
+            continue;
+        }
+        let (txns, _, _) = read_log(bytes);
+        if txns.last().is_some_and(|t| t.zxid > zxid) {
+            // Re-walk to find the byte offset after the last kept record.
+            let mut pos = LOG_MAGIC.len();
+            for t in &txns {
+                if t.zxid > zxid {
+                    break;
+                }
+                let len =
+                    u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+                pos += RECORD_HEADER + len;
+            }
+            out.push(Repair::TruncateLog {
+                file: name.clone(),
+                len: pos as u64,
+            });
+        }
+    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,21 +348,28 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
         .iter()
         .filter_map(|(n, b)| parse_file_name(n).map(|(_, z)| (z, n, b)))
         .collect();
-    snaps.sort_by(|a, b| b.0.cmp(&a.0));
+    snaps.sort_by_key(|s| std::cmp::Reverse(s.0));
     let mut base: Option<State> = None;
     for (z, name, bytes) in snaps {
         match read_snapshot(bytes) {
             Ok(s) if s.last_zxid == z => {
-                out.notes.push(format!("loaded {name}: {} znodes at zxid {z}", s.tree.node_count()));
+                out.notes.push(format!(
+                    "loaded {name}: {} znodes at zxid {z}",
+                    s.tree.node_count()
+                ));
                 base = Some(s);
                 break;
             }
             Ok(s) => {
-                out.notes.push(format!("{name}: names zxid {z} but holds {}; set aside", s.last_zxid));
+                out.notes.push(format!(
+                    "{name}: names zxid {z} but holds {}; set aside",
+                    s.last_zxid
+                ));
                 out.repairs.push(Repair::SetAside { file: name.clone() });
             }
             Err(e) => {
-                out.notes.push(format!("{name}: {e}; set aside, trying an older snapshot"));
+                out.notes
+                    .push(format!("{name}: {e}; set aside, trying an older snapshot"));
                 out.repairs.push(Repair::SetAside { file: name.clone() });
             }
         }
@@ -294,6 +382,7 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
     logs.sort_by_key(|l| l.0);
     let had_snapshot = base.is_some();
     let mut state = base.unwrap_or_default();
+    out.base = state.clone();
     if !had_snapshot {
         if let Some(first) = logs.first() {
             if first.0 > Zxid(1) && first.0.counter() > 1 {
@@ -305,7 +394,8 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
     let mut replayed = 0u64;
     for (_, name, bytes) in logs {
         if stopped {
-            out.notes.push(format!("{name}: follows a damaged log; set aside"));
+            out.notes
+                .push(format!("{name}: follows a damaged log; set aside"));
             out.repairs.push(Repair::SetAside { file: name.clone() });
             continue;
         }
@@ -314,13 +404,17 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
             if t.zxid <= state.last_zxid {
                 continue;
             }
-            if t.zxid.epoch() == state.last_zxid.epoch() && t.zxid.0 != state.last_zxid.0 + 1 && state.last_zxid != Zxid::ZERO {
+            if t.zxid.epoch() == state.last_zxid.epoch()
+                && t.zxid.0 != state.last_zxid.0 + 1
+                && state.last_zxid != Zxid::ZERO
+            {
                 return Err(RecoveryError::Gap {
                     after: state.last_zxid,
                     found: t.zxid,
                 });
             }
             state.apply(&t, opts);
+            out.tail.push(t);
             replayed += 1;
         }
         match stop {
@@ -347,7 +441,12 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
             }
         }
     }
-    out.notes.push(format!("replayed {replayed} txns; last zxid {}", state.last_zxid));
+    out.notes.push(format!(
+        "replayed {replayed} txns; last zxid {}",
+        state.last_zxid
+    ));
+    out.accepted_epoch = state.last_zxid.epoch();
+    out.current_epoch = state.last_zxid.epoch();
     out.state = state;
     Ok(out)
 }
@@ -441,17 +540,55 @@ mod tests {
         let n = newer.len();
         newer[n / 2] ^= 1;
         let image = DiskImage {
-            snapshots: vec![(snapshot_file_name(Zxid(3)), old), (snapshot_file_name(Zxid(5)), newer)],
+            snapshots: vec![
+                (snapshot_file_name(Zxid(3)), old),
+                (snapshot_file_name(Zxid(5)), newer),
+            ],
             logs: vec![(log_file_name(Zxid(1)), log_bytes(&ts))],
         };
         let r = recover(&image, &opts()).unwrap();
         assert_eq!(r.state.last_zxid, Zxid(6));
-        assert_eq!(r.repairs, vec![Repair::SetAside { file: snapshot_file_name(Zxid(5)) }]);
+        assert_eq!(
+            r.repairs,
+            vec![Repair::SetAside {
+                file: snapshot_file_name(Zxid(5))
+            }]
+        );
         let mut full = State::new();
         for t in &ts {
             full.apply(t, &opts());
         }
         assert_eq!(r.state.tree.digest(), full.tree.digest());
+    }
+
+    #[test]
+    fn truncation_plan_cuts_at_record_boundary() {
+        let ts = txns(6);
+        let a = log_bytes(&ts[..3]);
+        let b = log_bytes(&ts[3..]);
+        let logs = vec![
+            (log_file_name(Zxid(1)), a.clone()),
+            (log_file_name(Zxid(4)), b),
+        ];
+        let plan = plan_truncate(&logs, Zxid(2));
+        assert_eq!(plan.len(), 2);
+        let Repair::TruncateLog { len, .. } = &plan[0] else {
+            panic!("{plan:?}")
+        };
+        let (kept, _, stop) = read_log(&a[..*len as usize]);
+        assert_eq!((kept.len(), stop), (2, LogStop::End));
+        assert_eq!(
+            plan[1],
+            Repair::Remove {
+                file: log_file_name(Zxid(4))
+            }
+        );
+    }
+
+    #[test]
+    fn epoch_files_parse() {
+        let r = Recovered::empty().with_epoch_files(Some(b"7\n"), Some(b"6"));
+        assert_eq!((r.accepted_epoch, r.current_epoch), (7, 6));
     }
 
     #[test]

@@ -9,8 +9,8 @@
 
 use crate::ids::{SessionId, Zxid};
 use crate::proto::{
-    create_mode, event_type, op, perms, Acl, CreateMode, CreateRequest, ErrorCode, Id, MultiOp, OpResult, Request,
-    Response, Stat, CONTAINER_EPHEMERAL_OWNER, TTL_MASK, TTL_MAX_MS,
+    create_mode, event_type, op, perms, Acl, CreateMode, CreateRequest, ErrorCode, Id, MultiOp,
+    OpResult, Request, Response, Stat, CONTAINER_EPHEMERAL_OWNER, TTL_MASK, TTL_MAX_MS,
 };
 use crate::tree::{acl, kind_of, path, DataTree, NodeKind};
 use imbl::OrdMap;
@@ -29,12 +29,17 @@ pub struct Txn {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnKind {
-    CreateSession { timeout_ms: u32 },
+    CreateSession {
+        timeout_ms: u32,
+    },
     /// An explicit closeSession or an expiry decided by the leader.
     CloseSession,
     /// A client write (create/delete/setData/setACL/check/multi) or a
     /// reaper's deleteContainer (session 0). `auth` is the requester's ids.
-    Write { request: Request, auth: Vec<Id> },
+    Write {
+        request: Request,
+        auth: Vec<Id>,
+    },
     /// Advances the zxid without a change (a new epoch's first entry).
     Noop,
 }
@@ -114,7 +119,12 @@ impl State {
         match &txn.kind {
             TxnKind::Noop => Applied::ok(Response::Empty),
             TxnKind::CreateSession { timeout_ms } => {
-                self.sessions.insert(txn.session, SessionMeta { timeout_ms: *timeout_ms });
+                self.sessions.insert(
+                    txn.session,
+                    SessionMeta {
+                        timeout_ms: *timeout_ms,
+                    },
+                );
                 Applied {
                     session_created: Some(txn.session),
                     ..Applied::ok(Response::Empty)
@@ -149,7 +159,8 @@ impl State {
                     Request::Multi(ops) => self.apply_multi(ops, &ctx),
                     other => {
                         let mut triggers = Vec::new();
-                        match apply_one(&mut self.tree, &self.sessions, other, &ctx, &mut triggers) {
+                        match apply_one(&mut self.tree, &self.sessions, other, &ctx, &mut triggers)
+                        {
                             Ok(r) => Applied {
                                 triggers,
                                 ..Applied::ok(r)
@@ -175,9 +186,13 @@ impl State {
             match apply_one(&mut scratch, &self.sessions, &req, ctx, &mut triggers) {
                 Ok(resp) => results.push(multi_result(o, resp)),
                 Err(e) => {
-                    let mut failed: Vec<OpResult> = (0..i).map(|_| OpResult::Error(ErrorCode::Ok)).collect();
+                    let mut failed: Vec<OpResult> =
+                        (0..i).map(|_| OpResult::Error(ErrorCode::Ok)).collect();
                     failed.push(OpResult::Error(e));
-                    failed.extend((i + 1..ops.len()).map(|_| OpResult::Error(ErrorCode::RuntimeInconsistency)));
+                    failed.extend(
+                        (i + 1..ops.len())
+                            .map(|_| OpResult::Error(ErrorCode::RuntimeInconsistency)),
+                    );
                     return Applied::ok(Response::Multi(failed));
                 }
             }
@@ -218,7 +233,11 @@ fn multi_op_request(o: &MultiOp) -> Request {
             path: path.clone(),
             version: *version,
         },
-        MultiOp::SetData { path, data, version } => Request::SetData {
+        MultiOp::SetData {
+            path,
+            data,
+            version,
+        } => Request::SetData {
             path: path.clone(),
             data: data.clone(),
             version: *version,
@@ -227,13 +246,17 @@ fn multi_op_request(o: &MultiOp) -> Request {
             path: path.clone(),
             version: *version,
         },
-        MultiOp::GetChildren { path } | MultiOp::GetData { path } => Request::Sync { path: path.clone() },
+        MultiOp::GetChildren { path } | MultiOp::GetData { path } => {
+            Request::Sync { path: path.clone() }
+        }
     }
 }
 
 fn multi_result(o: &MultiOp, resp: Response) -> OpResult {
     match (o, resp) {
-        (MultiOp::Create { opcode, .. }, Response::Path(p)) if *opcode == op::CREATE => OpResult::Create(p),
+        (MultiOp::Create { opcode, .. }, Response::Path(p)) if *opcode == op::CREATE => {
+            OpResult::Create(p)
+        }
         (MultiOp::Create { .. }, Response::PathStat(p, s)) => OpResult::Create2(p, s),
         (MultiOp::Create { .. }, Response::Path(p)) => OpResult::Create(p),
         (MultiOp::Delete { .. }, _) => OpResult::Delete,
@@ -249,7 +272,13 @@ fn validate(p: &str) -> Result<(), ErrorCode> {
 
 /// `getParentPathAndValidate`: a slash, no NUL, not a system node.
 fn parent_for_delete(p: &str) -> Result<&str, ErrorCode> {
-    if !p.contains('/') || p.contains('\0') || matches!(p, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config") {
+    if !p.contains('/')
+        || p.contains('\0')
+        || matches!(
+            p,
+            "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config"
+        )
+    {
         return Err(ErrorCode::BadArguments);
     }
     Ok(path::parent(p))
@@ -282,7 +311,9 @@ fn apply_one(
     triggers: &mut Vec<Trigger>,
 ) -> Result<Response, ErrorCode> {
     match req {
-        Request::Create { opcode, req } => apply_create(tree, sessions, *opcode, req, ctx, triggers),
+        Request::Create { opcode, req } => {
+            apply_create(tree, sessions, *opcode, req, ctx, triggers)
+        }
         Request::Delete { path: p, version } => {
             let parent = parent_for_delete(p)?;
             let pnode = tree.get(parent).ok_or(ErrorCode::NoNode)?;
@@ -310,7 +341,11 @@ fn apply_one(
             push_delete_triggers(triggers, p);
             Ok(Response::Empty)
         }
-        Request::SetData { path: p, data, version } => {
+        Request::SetData {
+            path: p,
+            data,
+            version,
+        } => {
             validate(p)?;
             let node = tree.get(p).ok_or(ErrorCode::NoNode)?;
             ctx.check(&node.acl, perms::WRITE)?;
@@ -322,7 +357,11 @@ fn apply_one(
             });
             Ok(Response::Stat(stat))
         }
-        Request::SetAcl { path: p, acl: acls, version } => {
+        Request::SetAcl {
+            path: p,
+            acl: acls,
+            version,
+        } => {
             validate(p)?;
             let fixed = acl::fixup(acls, ctx.auth)?;
             let node = tree.get(p).ok_or(ErrorCode::NoNode)?;
@@ -352,7 +391,9 @@ fn apply_create(
     // validateCreateRequest
     let mode = CreateMode::from_flag(req.flags).ok_or(ErrorCode::BadArguments)?;
     let mode = match opcode {
-        op::CREATE_CONTAINER => CreateMode::from_flag(create_mode::CONTAINER).expect("container flag"),
+        op::CREATE_CONTAINER => {
+            CreateMode::from_flag(create_mode::CONTAINER).expect("container flag")
+        }
         _ => mode,
     };
     if mode.ttl && !ctx.opts.extended_types_enabled {
@@ -375,7 +416,11 @@ fn apply_create(
     if req.path.contains('\0') {
         return Err(ErrorCode::BadArguments);
     }
-    let parent_path = if last_slash == 0 { "/" } else { &req.path[..last_slash] };
+    let parent_path = if last_slash == 0 {
+        "/"
+    } else {
+        &req.path[..last_slash]
+    };
     let fixed = acl::fixup(&req.acl, ctx.auth)?;
     let parent = tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
     ctx.check(&parent.acl, perms::CREATE)?;
@@ -403,7 +448,14 @@ fn apply_create(
     } else {
         0
     };
-    let stat: Stat = tree.create(&path, Arc::from(req.data.as_slice()), Arc::new(fixed), owner, ctx.zxid, ctx.time);
+    let stat: Stat = tree.create(
+        &path,
+        Arc::from(req.data.as_slice()),
+        Arc::new(fixed),
+        owner,
+        ctx.zxid,
+        ctx.time,
+    );
     triggers.push(Trigger {
         path: path.clone(),
         event: event_type::NODE_CREATED,
@@ -437,7 +489,10 @@ mod tests {
             time_ms: 1000,
             session: SessionId(session),
             cxid: 1,
-            kind: TxnKind::Write { request, auth: vec![] },
+            kind: TxnKind::Write {
+                request,
+                auth: vec![],
+            },
         }
     }
 
@@ -469,7 +524,10 @@ mod tests {
     fn sequential_names_use_parent_cversion() {
         let mut s = State::new();
         session(&mut s, 7);
-        assert_eq!(s.apply(&write(&s, 7, create("/q", 0)), &opts()).err, ErrorCode::Ok);
+        assert_eq!(
+            s.apply(&write(&s, 7, create("/q", 0)), &opts()).err,
+            ErrorCode::Ok
+        );
         let r = s.apply(&write(&s, 7, create("/q/", 2)), &opts());
         assert_eq!(r.response, Response::Path("/q/0000000000".into()));
         let r = s.apply(&write(&s, 7, create("/q/n-", 2)), &opts());
@@ -480,14 +538,38 @@ mod tests {
     fn error_order_matches_zookeeper() {
         let mut s = State::new();
         session(&mut s, 7);
-        assert_eq!(s.apply(&write(&s, 7, create("/a/b", 0)), &opts()).err, ErrorCode::NoNode);
-        assert_eq!(s.apply(&write(&s, 7, create("/e", 1)), &opts()).err, ErrorCode::Ok);
-        assert_eq!(s.apply(&write(&s, 7, create("/e", 0)), &opts()).err, ErrorCode::NodeExists);
-        assert_eq!(s.apply(&write(&s, 7, create("/e/c", 0)), &opts()).err, ErrorCode::NoChildrenForEphemerals);
-        assert_eq!(s.apply(&write(&s, 7, create("/bad/", 0)), &opts()).err, ErrorCode::NoNode);
-        assert_eq!(s.apply(&write(&s, 7, create("/x/", 0)), &opts()).err, ErrorCode::NoNode);
-        assert_eq!(s.apply(&write(&s, 7, create("/", 0)), &opts()).err, ErrorCode::NodeExists);
-        assert_eq!(s.apply(&write(&s, 99, create("/z", 0)), &opts()).err, ErrorCode::SessionExpired);
+        assert_eq!(
+            s.apply(&write(&s, 7, create("/a/b", 0)), &opts()).err,
+            ErrorCode::NoNode
+        );
+        assert_eq!(
+            s.apply(&write(&s, 7, create("/e", 1)), &opts()).err,
+            ErrorCode::Ok
+        );
+        assert_eq!(
+            s.apply(&write(&s, 7, create("/e", 0)), &opts()).err,
+            ErrorCode::NodeExists
+        );
+        assert_eq!(
+            s.apply(&write(&s, 7, create("/e/c", 0)), &opts()).err,
+            ErrorCode::NoChildrenForEphemerals
+        );
+        assert_eq!(
+            s.apply(&write(&s, 7, create("/bad/", 0)), &opts()).err,
+            ErrorCode::NoNode
+        );
+        assert_eq!(
+            s.apply(&write(&s, 7, create("/x/", 0)), &opts()).err,
+            ErrorCode::NoNode
+        );
+        assert_eq!(
+            s.apply(&write(&s, 7, create("/", 0)), &opts()).err,
+            ErrorCode::NodeExists
+        );
+        assert_eq!(
+            s.apply(&write(&s, 99, create("/z", 0)), &opts()).err,
+            ErrorCode::SessionExpired
+        );
     }
 
     #[test]

@@ -32,12 +32,20 @@ pub struct Watches {
 
 impl Watches {
     pub fn add(&mut self, conn: ConnId, kind: WatchKind, path: &str) {
-        let set = self.by_kind.entry(kind).or_default().entry(path.to_owned()).or_default();
+        let set = self
+            .by_kind
+            .entry(kind)
+            .or_default()
+            .entry(path.to_owned())
+            .or_default();
         if set.insert(conn) {
             if kind == WatchKind::PersistentRecursive {
                 self.recursive_count += 1;
             }
-            self.by_conn.entry(conn).or_default().insert((kind, path.to_owned()));
+            self.by_conn
+                .entry(conn)
+                .or_default()
+                .insert((kind, path.to_owned()));
         }
     }
 
@@ -161,7 +169,13 @@ impl Watches {
 
     /// Removes the watches of `conn` at `path` of the given type; false if
     /// there were none.
-    pub fn remove_matching(&mut self, conn: ConnId, p: &str, watcher_type: i32, check_only: bool) -> bool {
+    pub fn remove_matching(
+        &mut self,
+        conn: ConnId,
+        p: &str,
+        watcher_type: i32,
+        check_only: bool,
+    ) -> bool {
         let mut any = false;
         for &k in Self::kinds_for(watcher_type) {
             if check_only {
@@ -186,9 +200,16 @@ impl Watches {
     }
 
     pub fn by_conn(&self) -> impl Iterator<Item = (ConnId, Vec<String>)> + '_ {
-        self.by_conn
-            .iter()
-            .map(|(c, s)| (*c, s.iter().map(|(_, p)| p.clone()).collect::<BTreeSet<_>>().into_iter().collect()))
+        self.by_conn.iter().map(|(c, s)| {
+            (
+                *c,
+                s.iter()
+                    .map(|(_, p)| p.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+            )
+        })
     }
 
     pub fn by_path(&self) -> BTreeMap<String, BTreeSet<ConnId>> {
@@ -220,7 +241,9 @@ mod tests {
         let mut w = Watches::default();
         w.add(ConnId(1), WatchKind::PersistentRecursive, "/a");
         assert_eq!(w.trigger("/a/b/c", event_type::NODE_CREATED).len(), 1);
-        assert!(w.trigger("/a/b", event_type::NODE_CHILDREN_CHANGED).is_empty());
+        assert!(w
+            .trigger("/a/b", event_type::NODE_CHILDREN_CHANGED)
+            .is_empty());
         assert!(w.trigger("/x", event_type::NODE_CREATED).is_empty());
         assert_eq!(w.count(), 1, "persistent watches stay");
         w.remove_conn(ConnId(1));

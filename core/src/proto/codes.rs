@@ -48,7 +48,9 @@ pub mod xid {
 }
 
 /// Error codes (`KeeperException.Code`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[repr(i32)]
 pub enum ErrorCode {
     Ok = 0,

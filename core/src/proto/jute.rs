@@ -252,9 +252,15 @@ mod tests {
     #[test]
     fn hostile_lengths_are_errors_not_allocations() {
         let mut r = Reader::new(&[0x7f, 0xff, 0xff, 0xff]);
-        assert!(matches!(r.vec_len(), Err(DecodeError::LengthTooLarge { .. })));
+        assert!(matches!(
+            r.vec_len(),
+            Err(DecodeError::LengthTooLarge { .. })
+        ));
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xfe]);
-        assert!(matches!(r.buffer_opt(), Err(DecodeError::NegativeLength { .. })));
+        assert!(matches!(
+            r.buffer_opt(),
+            Err(DecodeError::NegativeLength { .. })
+        ));
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
         assert_eq!(r.buffer_opt().unwrap(), None);
     }

@@ -77,7 +77,9 @@ pub struct Acl {
 
 impl Acl {
     pub fn write(&self, w: &mut Writer) {
-        w.i32(self.perms).ustring(&self.id.scheme).ustring(&self.id.id);
+        w.i32(self.perms)
+            .ustring(&self.id.scheme)
+            .ustring(&self.id.id);
     }
     pub fn read(r: &mut Reader) -> Result<Acl, DecodeError> {
         Ok(Acl {
@@ -240,12 +242,29 @@ pub struct SetWatches {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MultiOp {
     /// `opcode` is create, create2, createContainer or createTTL.
-    Create { opcode: i32, req: CreateRequest },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Vec<u8>, version: i32 },
-    Check { path: String, version: i32 },
-    GetChildren { path: String },
-    GetData { path: String },
+    Create {
+        opcode: i32,
+        req: CreateRequest,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+    GetChildren {
+        path: String,
+    },
+    GetData {
+        path: String,
+    },
 }
 
 impl MultiOp {
@@ -265,30 +284,82 @@ impl MultiOp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// `opcode` is create (1), create2 (15), createContainer (19) or createTTL (21).
-    Create { opcode: i32, req: CreateRequest },
-    Delete { path: String, version: i32 },
-    DeleteContainer { path: String },
-    Exists { path: String, watch: bool },
-    GetData { path: String, watch: bool },
-    SetData { path: String, data: Vec<u8>, version: i32 },
-    GetAcl { path: String },
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
-    GetChildren { path: String, watch: bool },
-    GetChildren2 { path: String, watch: bool },
-    Sync { path: String },
+    Create {
+        opcode: i32,
+        req: CreateRequest,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    DeleteContainer {
+        path: String,
+    },
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    GetAcl {
+        path: String,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+    },
+    GetChildren2 {
+        path: String,
+        watch: bool,
+    },
+    Sync {
+        path: String,
+    },
     Ping,
-    Check { path: String, version: i32 },
+    Check {
+        path: String,
+        version: i32,
+    },
     Multi(Vec<MultiOp>),
     MultiRead(Vec<MultiOp>),
     Reconfig,
-    CheckWatches { path: String, watcher_type: i32 },
-    RemoveWatches { path: String, watcher_type: i32 },
-    GetEphemerals { prefix: String },
-    GetAllChildrenNumber { path: String },
+    CheckWatches {
+        path: String,
+        watcher_type: i32,
+    },
+    RemoveWatches {
+        path: String,
+        watcher_type: i32,
+    },
+    GetEphemerals {
+        prefix: String,
+    },
+    GetAllChildrenNumber {
+        path: String,
+    },
     SetWatches(SetWatches),
-    AddWatch { path: String, mode: i32 },
+    AddWatch {
+        path: String,
+        mode: i32,
+    },
     WhoAmI,
-    Auth { auth_type: i32, scheme: String, auth: Vec<u8> },
+    Auth {
+        auth_type: i32,
+        scheme: String,
+        auth: Vec<u8>,
+    },
     Sasl,
     CloseSession,
 }
@@ -765,7 +836,12 @@ mod tests {
 
     fn arb_create() -> impl Strategy<Value = (i32, CreateRequest)> {
         (
-            prop::sample::select(vec![op::CREATE, op::CREATE2, op::CREATE_CONTAINER, op::CREATE_TTL]),
+            prop::sample::select(vec![
+                op::CREATE,
+                op::CREATE2,
+                op::CREATE_CONTAINER,
+                op::CREATE_TTL,
+            ]),
             arb_path(),
             prop::collection::vec(any::<u8>(), 0..16),
             prop::collection::vec(arb_acl(), 0..3),
@@ -789,25 +865,55 @@ mod tests {
     fn arb_request() -> impl Strategy<Value = Request> {
         prop_oneof![
             arb_create().prop_map(|(opcode, req)| Request::Create { opcode, req }),
-            (arb_path(), any::<i32>()).prop_map(|(path, version)| Request::Delete { path, version }),
+            (arb_path(), any::<i32>())
+                .prop_map(|(path, version)| Request::Delete { path, version }),
             (arb_path(), any::<bool>()).prop_map(|(path, watch)| Request::GetData { path, watch }),
             (arb_path(), any::<bool>()).prop_map(|(path, watch)| Request::Exists { path, watch }),
-            (arb_path(), any::<bool>()).prop_map(|(path, watch)| Request::GetChildren2 { path, watch }),
-            (arb_path(), prop::collection::vec(any::<u8>(), 0..16), any::<i32>())
-                .prop_map(|(path, data, version)| Request::SetData { path, data, version }),
-            (arb_path(), prop::collection::vec(arb_acl(), 0..3), any::<i32>())
-                .prop_map(|(path, acl, version)| Request::SetAcl { path, acl, version }),
+            (arb_path(), any::<bool>())
+                .prop_map(|(path, watch)| Request::GetChildren2 { path, watch }),
+            (
+                arb_path(),
+                prop::collection::vec(any::<u8>(), 0..16),
+                any::<i32>()
+            )
+                .prop_map(|(path, data, version)| Request::SetData {
+                    path,
+                    data,
+                    version
+                }),
+            (
+                arb_path(),
+                prop::collection::vec(arb_acl(), 0..3),
+                any::<i32>()
+            )
+                .prop_map(|(path, acl, version)| Request::SetAcl {
+                    path,
+                    acl,
+                    version
+                }),
             (arb_path(), 0..2i32).prop_map(|(path, mode)| Request::AddWatch { path, mode }),
             prop::collection::vec(arb_create(), 0..4).prop_map(|cs| Request::Multi(
-                cs.into_iter().map(|(opcode, req)| MultiOp::Create { opcode, req }).collect()
+                cs.into_iter()
+                    .map(|(opcode, req)| MultiOp::Create { opcode, req })
+                    .collect()
             )),
             prop::collection::vec(arb_path(), 0..4).prop_map(|ps| Request::MultiRead(
-                ps.into_iter().map(|path| MultiOp::GetData { path }).collect()
+                ps.into_iter()
+                    .map(|path| MultiOp::GetData { path })
+                    .collect()
             )),
-            (any::<i64>(), prop::collection::vec(arb_path(), 0..3), prop::collection::vec(arb_path(), 0..3))
+            (
+                any::<i64>(),
+                prop::collection::vec(arb_path(), 0..3),
+                prop::collection::vec(arb_path(), 0..3)
+            )
                 .prop_map(|(z, d, p)| Request::SetWatches(SetWatches {
-                    relative_zxid: z, data: d.clone(), exist: vec![], child: d,
-                    persistent: p, persistent_recursive: vec![],
+                    relative_zxid: z,
+                    data: d.clone(),
+                    exist: vec![],
+                    child: d,
+                    persistent: p,
+                    persistent_recursive: vec![],
                 })),
             Just(Request::Ping),
             Just(Request::CloseSession),

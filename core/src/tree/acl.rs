@@ -93,7 +93,12 @@ pub fn digest_of(user_password: &str) -> String {
 }
 
 /// The ids an `addAuth(scheme, auth)` grants, or `AuthFailed`.
-pub fn authenticate(scheme: &str, auth: &[u8], remote_ip: &str, super_digest: Option<&str>) -> Result<Vec<Id>, ErrorCode> {
+pub fn authenticate(
+    scheme: &str,
+    auth: &[u8],
+    remote_ip: &str,
+    super_digest: Option<&str>,
+) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
         "digest" => {
             let text = std::str::from_utf8(auth).map_err(|_| ErrorCode::AuthFailed)?;
@@ -122,7 +127,9 @@ fn parse_ip(s: &str) -> Option<Vec<u8>> {
     if let Ok(v4) = s.parse::<std::net::Ipv4Addr>() {
         return Some(v4.octets().to_vec());
     }
-    s.parse::<std::net::Ipv6Addr>().ok().map(|v6| v6.octets().to_vec())
+    s.parse::<std::net::Ipv6Addr>()
+        .ok()
+        .map(|v6| v6.octets().to_vec())
 }
 
 fn ip_id_valid(id: &str) -> bool {
@@ -135,7 +142,10 @@ fn ip_id_valid(id: &str) -> bool {
     };
     match bits {
         None => true,
-        Some(b) => b.parse::<usize>().map(|n| n <= bytes.len() * 8).unwrap_or(false),
+        Some(b) => b
+            .parse::<usize>()
+            .map(|n| n <= bytes.len() * 8)
+            .unwrap_or(false),
     }
 }
 
@@ -172,7 +182,10 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper_tool() {
         // DigestAuthenticationProvider.generateDigest("super:test")
-        assert_eq!(digest_of("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+        assert_eq!(
+            digest_of("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
     }
 
     #[test]
@@ -188,19 +201,34 @@ mod tests {
         let world = Acl::open_unsafe();
         assert_eq!(fixup(&world, &[]).unwrap(), world);
         assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
-        let auth = vec![Acl { perms: 31, id: Id::new("auth", "") }];
-        assert_eq!(fixup(&auth, &[Id::new("ip", "127.0.0.1")]), Err(ErrorCode::InvalidAcl));
+        let auth = vec![Acl {
+            perms: 31,
+            id: Id::new("auth", ""),
+        }];
+        assert_eq!(
+            fixup(&auth, &[Id::new("ip", "127.0.0.1")]),
+            Err(ErrorCode::InvalidAcl)
+        );
         let digest = Id::new("digest", "u:abc");
-        assert_eq!(fixup(&auth, &[digest.clone()]).unwrap()[0].id, digest);
-        let bad = vec![Acl { perms: 31, id: Id::new("digest", "nocolon") }];
+        assert_eq!(fixup(&auth, std::slice::from_ref(&digest)).unwrap()[0].id, digest);
+        let bad = vec![Acl {
+            perms: 31,
+            id: Id::new("digest", "nocolon"),
+        }];
         assert_eq!(fixup(&bad, &[]), Err(ErrorCode::InvalidAcl));
-        let bad = vec![Acl { perms: 31, id: Id::new("world", "someone") }];
+        let bad = vec![Acl {
+            perms: 31,
+            id: Id::new("world", "someone"),
+        }];
         assert_eq!(fixup(&bad, &[]), Err(ErrorCode::InvalidAcl));
     }
 
     #[test]
     fn check_honours_perms_and_super() {
-        let acl = vec![Acl { perms: perms::READ, id: Id::new("digest", "u:h") }];
+        let acl = vec![Acl {
+            perms: perms::READ,
+            id: Id::new("digest", "u:h"),
+        }];
         assert!(check(&acl, perms::READ, &[Id::new("digest", "u:h")]));
         assert!(!check(&acl, perms::WRITE, &[Id::new("digest", "u:h")]));
         assert!(!check(&acl, perms::READ, &[Id::new("ip", "127.0.0.1")]));

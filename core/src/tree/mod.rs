@@ -118,7 +118,14 @@ fn node_hash(path: &str, n: &Znode) -> u64 {
     buf.extend_from_slice(path.as_bytes());
     buf.push(0);
     buf.extend_from_slice(&n.data);
-    for v in [n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.ephemeral_owner] {
+    for v in [
+        n.czxid,
+        n.mzxid,
+        n.pzxid,
+        n.ctime,
+        n.mtime,
+        n.ephemeral_owner,
+    ] {
         buf.extend_from_slice(&v.to_le_bytes());
     }
     for v in [n.version, n.cversion, n.aversion, n.children.len() as i32] {
@@ -233,7 +240,15 @@ impl DataTree {
 
     /// Creates a node whose parent exists and is not ephemeral (callers
     /// check, in ZooKeeper's order). Returns the new node's stat.
-    pub fn create(&mut self, path: &str, data: Arc<[u8]>, acl: Arc<Vec<Acl>>, owner: i64, zxid: i64, time: i64) -> Stat {
+    pub fn create(
+        &mut self,
+        path: &str,
+        data: Arc<[u8]>,
+        acl: Arc<Vec<Acl>>,
+        owner: i64,
+        zxid: i64,
+        time: i64,
+    ) -> Stat {
         assert!(!self.contains(path), "create of existing node {path}");
         let node = Znode::new(zxid, time, owner, data, acl);
         let stat = node.stat();
@@ -321,7 +336,8 @@ impl DataTree {
 
     /// Children names of a node, in name order.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.get(path).map(|n| n.children.iter().map(|c| c.to_string()).collect())
+        self.get(path)
+            .map(|n| n.children.iter().map(|c| c.to_string()).collect())
     }
 
     /// Number of all descendants (`getAllChildrenNumber`).
@@ -470,7 +486,10 @@ mod tests {
         let mut t = DataTree::new();
         let acl = Arc::new(Acl::open_unsafe());
         let s = t.create("/a", data("x"), acl.clone(), 0, 5, 100);
-        assert_eq!((s.czxid, s.mzxid, s.pzxid, s.version, s.data_length), (5, 5, 5, 0, 1));
+        assert_eq!(
+            (s.czxid, s.mzxid, s.pzxid, s.version, s.data_length),
+            (5, 5, 5, 0, 1)
+        );
         t.create("/a/b", data(""), acl.clone(), 0, 6, 101);
         let a = t.get("/a").unwrap().stat();
         assert_eq!((a.cversion, a.pzxid, a.num_children), (1, 6, 1));
@@ -488,7 +507,9 @@ mod tests {
         let mut a = DataTree::new();
         a.create("/x", data("1"), acl.clone(), 0, 1, 1);
         a.create("/y", data("2"), acl.clone(), 0, 2, 1);
-        let rebuilt = DataTree::from_nodes(a.iter().map(|(p, n)| (p.to_string(), n.clone())).collect()).unwrap();
+        let rebuilt =
+            DataTree::from_nodes(a.iter().map(|(p, n)| (p.to_string(), n.clone())).collect())
+                .unwrap();
         assert_eq!(rebuilt.digest(), a.digest());
         let mut b = a.clone();
         b.set_data("/x", data("changed"), 3, 2);

@@ -26,9 +26,7 @@ pub fn validate(path: &str) -> Result<(), &'static str> {
             return Err("null character not allowed");
         } else if c == '/' && last == '/' {
             return Err("empty node name specified");
-        } else if c == '.' && last == '.' && chars[i - 2] == '/' && next_ends {
-            return Err("relative paths not allowed");
-        } else if c == '.' && last == '/' && next_ends {
+        } else if c == '.' && next_ends && (last == '/' || (last == '.' && chars[i - 2] == '/')) {
             return Err("relative paths not allowed");
         } else if ('\u{1}'..='\u{1f}').contains(&c)
             || ('\u{7f}'..='\u{9f}').contains(&c)
@@ -78,10 +76,33 @@ mod tests {
 
     #[test]
     fn zookeeper_path_rules() {
-        for ok in ["/", "/a", "/a/b", "/a.b", "/..a", "/a/.b", "/zookeeper", "/\u{e9}t\u{e9}"] {
+        for ok in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a.b",
+            "/..a",
+            "/a/.b",
+            "/zookeeper",
+            "/\u{e9}t\u{e9}",
+        ] {
             assert_eq!(validate(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "a", "/a/", "//", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a\0", "/\u{1}", "/\u{1F600}", "/\u{f000}"] {
+        for bad in [
+            "",
+            "a",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/..",
+            "/a/./b",
+            "/a/../b",
+            "/a\0",
+            "/\u{1}",
+            "/\u{1F600}",
+            "/\u{f000}",
+        ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
     }

@@ -1,0 +1,265 @@
+//! The replicated log as the core holds it: the state at the last snapshot
+//! (`base`), every logged txn after it (`entries`, durable or on its way),
+//! and the applied prefix (`state`).
+//!
+//! Invariants: `entries` are in strictly increasing zxid order and all
+//! follow `base.last_zxid`; `state` equals `base` with a prefix of
+//! `entries` applied. Because the tree is persistent, `base` shares
+//! structure with `state` and costs only what changed since.
+//!
+//! Truncation (ZAB's TRUNC) rebuilds `state` from `base` plus the kept
+//! entries; a truncation point below `base` cannot be served from here and
+//! the learner asks for a snapshot instead.
+
+use crate::ids::Zxid;
+use crate::txn::{Applied, ApplyOptions, State, Txn};
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone)]
+pub struct Log {
+    base: State,
+    entries: VecDeque<Txn>,
+    state: State,
+}
+
+/// The truncation point is older than the base snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BelowBase {
+    pub base: Zxid,
+}
+
+impl Log {
+    /// `tail` are the txns logged after `base`; `state` is `base` with all
+    /// of them applied (recovery replays everything, as ZooKeeper does).
+    pub fn new(base: State, tail: Vec<Txn>, state: State) -> Log {
+        let log = Log {
+            base,
+            entries: tail.into(),
+            state,
+        };
+        log.check();
+        log
+    }
+
+    fn check(&self) {
+        let mut prev = self.base.last_zxid;
+        for t in &self.entries {
+            assert!(
+                t.zxid > prev,
+                "log entries out of order: {} after {}",
+                t.zxid,
+                prev
+            );
+            prev = t.zxid;
+        }
+        assert!(
+            self.state.last_zxid >= self.base.last_zxid && self.state.last_zxid <= prev,
+            "applied {} outside [{}, {}]",
+            self.state.last_zxid,
+            self.base.last_zxid,
+            prev
+        );
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn base_zxid(&self) -> Zxid {
+        self.base.last_zxid
+    }
+
+    pub fn last_applied(&self) -> Zxid {
+        self.state.last_zxid
+    }
+
+    pub fn last_logged(&self) -> Zxid {
+        self.entries
+            .back()
+            .map(|t| t.zxid)
+            .unwrap_or(self.base.last_zxid)
+    }
+
+    pub fn append(&mut self, txn: Txn) {
+        assert!(
+            txn.zxid > self.last_logged(),
+            "append of {} after {}",
+            txn.zxid,
+            self.last_logged()
+        );
+        self.entries.push_back(txn);
+    }
+
+    /// Whether `zxid` names an entry here (or the base itself).
+    pub fn contains(&self, zxid: Zxid) -> bool {
+        zxid == self.base.last_zxid || self.find(zxid).is_some()
+    }
+
+    fn find(&self, zxid: Zxid) -> Option<usize> {
+        self.entries.binary_search_by(|t| t.zxid.cmp(&zxid)).ok()
+    }
+
+    /// The entries with zxid in `(after, upto]`.
+    pub fn range(&self, after: Zxid, upto: Zxid) -> Vec<Txn> {
+        let start = self.entries.partition_point(|t| t.zxid <= after);
+        self.entries
+            .iter()
+            .skip(start)
+            .take_while(|t| t.zxid <= upto)
+            .cloned()
+            .collect()
+    }
+
+    /// The last entry (or the base) with zxid < `zxid`.
+    pub fn last_before(&self, zxid: Zxid) -> Zxid {
+        let i = self.entries.partition_point(|t| t.zxid < zxid);
+        if i == 0 {
+            self.base.last_zxid
+        } else {
+            self.entries[i - 1].zxid
+        }
+    }
+
+    pub fn entry(&self, zxid: Zxid) -> Option<&Txn> {
+        self.find(zxid).map(|i| &self.entries[i])
+    }
+
+    /// Applies every logged entry up to `upto` not applied yet.
+    pub fn apply_upto(&mut self, upto: Zxid, opts: &ApplyOptions) -> Vec<(Txn, Applied)> {
+        let mut out = Vec::new();
+        let start = self
+            .entries
+            .partition_point(|t| t.zxid <= self.state.last_zxid);
+        for t in self.entries.iter().skip(start) {
+            if t.zxid > upto {
+                break;
+            }
+            let applied = self.state.apply(t, opts);
+            out.push((t.clone(), applied));
+        }
+        out
+    }
+
+    /// Drops entries after `zxid` (ZAB's TRUNC); rebuilds the applied
+    /// state if it went past the cut.
+    pub fn truncate(&mut self, zxid: Zxid, opts: &ApplyOptions) -> Result<(), BelowBase> {
+        if zxid < self.base.last_zxid {
+            return Err(BelowBase {
+                base: self.base.last_zxid,
+            });
+        }
+        let keep = self.entries.partition_point(|t| t.zxid <= zxid);
+        self.entries.truncate(keep);
+        if self.state.last_zxid > zxid {
+            self.state = self.base.clone();
+            for t in &self.entries {
+                self.state.apply(t, opts);
+            }
+        }
+        self.check();
+        Ok(())
+    }
+
+    /// Replaces everything with a snapshot received from the leader.
+    pub fn reset(&mut self, state: State) {
+        self.base = state.clone();
+        self.state = state;
+        self.entries.clear();
+    }
+
+    /// Makes the applied state the new base (after a snapshot of it was
+    /// taken): entries up to it are dropped from memory.
+    pub fn rebase(&mut self) {
+        self.base = self.state.clone();
+        let keep_from = self
+            .entries
+            .partition_point(|t| t.zxid <= self.base.last_zxid);
+        self.entries.drain(..keep_from);
+    }
+
+    /// Number of entries held in memory.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::SessionId;
+    use crate::proto::{op, Acl, CreateRequest, Request};
+    use crate::txn::TxnKind;
+
+    fn opts() -> ApplyOptions {
+        ApplyOptions {
+            extended_types_enabled: false,
+            skip_acl: false,
+            max_data_len: 1 << 20,
+        }
+    }
+
+    fn create(z: u64, path: &str) -> Txn {
+        Txn {
+            zxid: Zxid(z),
+            time_ms: 0,
+            session: SessionId(0),
+            cxid: 0,
+            kind: TxnKind::Write {
+                request: Request::Create {
+                    opcode: op::CREATE,
+                    req: CreateRequest {
+                        path: path.into(),
+                        data: vec![],
+                        acl: Acl::open_unsafe(),
+                        flags: 0,
+                        ttl: None,
+                    },
+                },
+                auth: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn truncate_rebuilds_applied_state() {
+        let mut log = Log::new(State::new(), vec![], State::new());
+        for i in 1..=5 {
+            log.append(create(i, &format!("/n{i}")));
+        }
+        log.apply_upto(Zxid(5), &opts());
+        let digest_at_3 = {
+            let mut l = Log::new(State::new(), vec![], State::new());
+            for i in 1..=3 {
+                l.append(create(i, &format!("/n{i}")));
+            }
+            l.apply_upto(Zxid(3), &opts());
+            l.state().tree.digest()
+        };
+        log.truncate(Zxid(3), &opts()).unwrap();
+        assert_eq!(log.last_logged(), Zxid(3));
+        assert_eq!(log.state().tree.digest(), digest_at_3);
+        log.rebase();
+        assert!(log.is_empty());
+        assert_eq!(
+            log.truncate(Zxid(2), &opts()),
+            Err(BelowBase { base: Zxid(3) })
+        );
+    }
+
+    #[test]
+    fn ranges_and_divergence_points() {
+        let mut log = Log::new(State::new(), vec![], State::new());
+        for z in [1u64, 2, (1 << 32) | 1] {
+            log.append(create(z, &format!("/n{z}")));
+        }
+        assert_eq!(log.range(Zxid(1), Zxid(u64::MAX)).len(), 2);
+        assert!(log.contains(Zxid(2)));
+        assert!(!log.contains(Zxid(3)));
+        assert_eq!(log.last_before(Zxid(3)), Zxid(2));
+        assert_eq!(log.last_before(Zxid(1)), Zxid(0));
+    }
+}

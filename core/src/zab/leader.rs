@@ -1,0 +1,736 @@
+//! The leader: discovery, synchronisation of each learner, broadcast.
+//!
+//! Discovery: once a quorum of voters (this server included) has sent
+//! FOLLOWERINFO, the new epoch is max(acceptedEpoch) + 1; it is persisted
+//! as acceptedEpoch before LEADERINFO goes out. A learner's ACKEPOCH shows
+//! its currentEpoch and history; one ahead of the leader makes the leader
+//! abdicate. Each learner is then sent one `Sync` (DIFF, TRUNC or SNAP,
+//! the committed txns, the in-flight proposals, NEWLEADER) and from that
+//! moment every proposal and commit, in order. When a quorum of voters has
+//! acknowledged NEWLEADER (the leader's own ack waits for its currentEpoch
+//! and its log to be durable) the leader is established: it commits its
+//! whole history, sends UPTODATE, and serves.
+//!
+//! Broadcast: a proposal commits when a quorum of voters has it durable —
+//! the leader's own vote counts only after `Input::Persisted` — and
+//! commits go out strictly in zxid order. Acks are cumulative (a learner
+//! persists in order), and count only after that learner's NEWLEADER ack.
+
+use crate::ids::*;
+use crate::peer::{PeerMsg, SyncMode};
+use crate::request::Server;
+use crate::session::ExpiryQueue;
+use crate::storage::Snapshot;
+use crate::txn::{Txn, TxnKind};
+use std::collections::{BTreeMap, BTreeSet};
+use tracing::{info, warn};
+
+/// A learner's progress through discovery and sync, as the leader sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// FOLLOWERINFO received.
+    Connected,
+    /// LEADERINFO sent.
+    EpochSent,
+    /// ACKEPOCH received and `Sync` sent: receives every proposal.
+    Synced,
+    /// NEWLEADER acknowledged: its acks count.
+    NewLeaderAcked,
+    /// UPTODATE sent: serving clients.
+    UpToDate,
+}
+
+#[derive(Debug, Clone)]
+pub struct LearnerView {
+    pub observer: bool,
+    pub stage: Stage,
+    pub accepted_epoch: u32,
+    /// Highest zxid this learner has durable (cumulative ack).
+    pub acked: Zxid,
+    pub last_heard: Instant,
+}
+
+#[derive(Debug)]
+pub struct Leader {
+    pub standalone: bool,
+    pub epoch: u32,
+    /// The new epoch is chosen and durable as acceptedEpoch.
+    pub epoch_chosen: bool,
+    pub epoch_token: Option<PersistToken>,
+    pub newleader_token: Option<PersistToken>,
+    /// The log position the leader's own NEWLEADER ack covers.
+    pub newleader_zxid: Zxid,
+    pub self_acked_newleader: bool,
+    pub established: bool,
+    pub learners: BTreeMap<ServerId, LearnerView>,
+    pub expiry: ExpiryQueue,
+    /// Sessions whose CloseSession is proposed but not applied.
+    pub closing: BTreeSet<SessionId>,
+    pub next_reap: Instant,
+    pub next_ping: Instant,
+    /// Discovery and sync must be done by then (initLimit).
+    pub establish_by: Instant,
+    /// (learner, sync id, zxid that must be committed first).
+    pub sync_waiters: Vec<(ServerId, u64, Zxid)>,
+    pub last_proposed: Zxid,
+}
+
+impl Server {
+    pub(crate) fn become_leader(&mut self, now: Now) {
+        let standalone = self.config.is_standalone();
+        let tick = self.config.tick_time_ms as u64;
+        let mut expiry = ExpiryQueue::new(self.config.tick_time_ms);
+        for (s, meta) in self.log.state().sessions.iter() {
+            expiry.touch(now.mono, *s, meta.timeout_ms);
+        }
+        let leader = Leader {
+            standalone,
+            epoch: self.current_epoch,
+            epoch_chosen: standalone,
+            epoch_token: None,
+            newleader_token: None,
+            newleader_zxid: Zxid::ZERO,
+            self_acked_newleader: standalone,
+            established: false,
+            learners: BTreeMap::new(),
+            expiry,
+            closing: BTreeSet::new(),
+            next_reap: now.mono.add_millis(self.config.container_check_interval_ms),
+            next_ping: now.mono.add_millis(tick / 2),
+            establish_by: now
+                .mono
+                .add_millis(tick * self.config.init_limit_ticks as u64),
+            sync_waiters: Vec::new(),
+            last_proposed: self.log.last_logged(),
+        };
+        info!(
+            "server {} leading (standalone: {standalone}), last logged {}",
+            self.config.server_id.0,
+            self.log.last_logged()
+        );
+        self.role = crate::zab::Role::Leading(leader);
+        if standalone {
+            self.establish(now);
+        } else {
+            self.maybe_choose_epoch();
+        }
+    }
+
+    fn leader(&mut self) -> Option<&mut Leader> {
+        match &mut self.role {
+            crate::zab::Role::Leading(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    fn maybe_choose_epoch(&mut self) {
+        let quorum = self.config.quorum();
+        let me = self.config.server_id;
+        let accepted = self.accepted_epoch;
+        let Some(l) = self.leader() else { return };
+        if l.epoch_token.is_some() || l.epoch_chosen {
+            return;
+        }
+        let voters: Vec<u32> = l
+            .learners
+            .values()
+            .filter(|v| !v.observer)
+            .map(|v| v.accepted_epoch)
+            .collect();
+        if voters.len() + 1 < quorum {
+            return;
+        }
+        let epoch = voters.iter().copied().chain([accepted]).max().unwrap_or(0) + 1;
+        l.epoch = epoch;
+        info!("server {} proposes epoch {epoch}", me.0);
+        self.accepted_epoch = epoch;
+        let token = self.persist_epochs();
+        if let Some(l) = self.leader() {
+            l.epoch_token = Some(token);
+        }
+    }
+
+    pub(crate) fn leader_on_persisted(&mut self, now: Now, done: PersistToken) {
+        let Some(l) = self.leader() else { return };
+        if l.epoch_token.is_some_and(|t| t <= done) {
+            l.epoch_token = None;
+            l.epoch_chosen = true;
+            let epoch = l.epoch;
+            let waiting: Vec<ServerId> = l
+                .learners
+                .iter()
+                .filter(|(_, v)| v.stage == Stage::Connected)
+                .map(|(s, _)| *s)
+                .collect();
+            for s in waiting {
+                if let Some(l) = self.leader() {
+                    if let Some(v) = l.learners.get_mut(&s) {
+                        v.stage = Stage::EpochSent;
+                    }
+                }
+                self.send_peer(s, &PeerMsg::LeaderInfo { epoch });
+            }
+            self.maybe_start_newleader();
+        }
+        let current_epoch = self.current_epoch;
+        let Some(l) = self.leader() else { return };
+        if l.newleader_token.is_some_and(|t| t <= done) {
+            l.newleader_token = None;
+        }
+        if !l.self_acked_newleader
+            && l.newleader_token.is_none()
+            && l.epoch_chosen
+            && current_epoch == l.epoch
+        {
+            let upto = l.newleader_zxid;
+            if self.persisted_upto >= upto {
+                if let Some(l) = self.leader() {
+                    l.self_acked_newleader = true;
+                }
+                self.maybe_establish(now);
+            }
+        }
+        self.try_commit(now);
+    }
+
+    /// Once a quorum acknowledged the epoch, the leader takes it as its
+    /// currentEpoch (durably) — its own NEWLEADER acknowledgement.
+    fn maybe_start_newleader(&mut self) {
+        let quorum = self.config.quorum();
+        let last_logged = self.log.last_logged();
+        let Some(l) = self.leader() else { return };
+        if !l.epoch_chosen || l.newleader_token.is_some() || l.self_acked_newleader {
+            return;
+        }
+        let acked = l
+            .learners
+            .values()
+            .filter(|v| !v.observer && v.stage >= Stage::Synced)
+            .count();
+        if acked + 1 < quorum {
+            return;
+        }
+        l.newleader_zxid = last_logged;
+        let epoch = l.epoch;
+        self.current_epoch = epoch;
+        let token = self.persist_epochs();
+        if let Some(l) = self.leader() {
+            l.newleader_token = Some(token);
+        }
+    }
+
+    pub(crate) fn leader_on_follower_info(
+        &mut self,
+        now: Now,
+        from: ServerId,
+        accepted_epoch: u32,
+        observer: bool,
+    ) {
+        let Some(l) = self.leader() else { return };
+        let epoch_chosen = l.epoch_chosen;
+        let epoch = l.epoch;
+        l.learners.insert(
+            from,
+            LearnerView {
+                observer,
+                stage: if epoch_chosen {
+                    Stage::EpochSent
+                } else {
+                    Stage::Connected
+                },
+                accepted_epoch,
+                acked: Zxid::ZERO,
+                last_heard: now.mono,
+            },
+        );
+        if epoch_chosen {
+            self.send_peer(from, &PeerMsg::LeaderInfo { epoch });
+        } else {
+            self.maybe_choose_epoch();
+        }
+    }
+
+    pub(crate) fn leader_on_ack_epoch(
+        &mut self,
+        now: Now,
+        from: ServerId,
+        current_epoch: u32,
+        last_zxid: Zxid,
+        history: Vec<Zxid>,
+    ) {
+        let my = (self.current_epoch, self.log.last_logged());
+        let Some(l) = self.leader() else { return };
+        let Some(v) = l.learners.get_mut(&from) else {
+            return;
+        };
+        if v.stage != Stage::EpochSent {
+            return;
+        }
+        v.last_heard = now.mono;
+        if (current_epoch, last_zxid) > my {
+            warn!(
+                "learner {} is ahead of this leader ({current_epoch}, {last_zxid} > {}, {}); abdicating",
+                from.0, my.0, my.1
+            );
+            self.become_looking(now);
+            return;
+        }
+        let msg = self.sync_for(&history);
+        let last = self.log.last_logged();
+        if let Some(l) = self.leader() {
+            if let Some(v) = l.learners.get_mut(&from) {
+                v.stage = Stage::Synced;
+                v.acked = Zxid::ZERO;
+            }
+            let _ = last;
+        }
+        self.send_peer(from, &msg);
+        self.maybe_start_newleader();
+    }
+
+    /// Chooses DIFF, TRUNC or SNAP for a learner whose log ends with the
+    /// epoch boundaries `history` (newest first).
+    fn sync_for(&self, history: &[Zxid]) -> PeerMsg {
+        let epoch = match &self.role {
+            crate::zab::Role::Leading(l) => l.epoch,
+            _ => unreachable!("sync_for outside leading"),
+        };
+        let last = self.log.last_logged();
+        let committed_upto = self.log.last_applied();
+        let common = history
+            .iter()
+            .copied()
+            .find(|&z| z >= self.log.base_zxid() && self.log.contains(z));
+        let learner_last = history.first().copied().unwrap_or(Zxid::ZERO);
+        let (mode, from) = match common {
+            Some(p) if p == learner_last => (SyncMode::Diff, p),
+            Some(p) => (SyncMode::Trunc { zxid: p }, p),
+            None => {
+                let snap = Snapshot::of(self.log.state());
+                (
+                    SyncMode::Snap {
+                        snapshot: snap.encode(),
+                    },
+                    self.log.last_applied(),
+                )
+            }
+        };
+        PeerMsg::Sync {
+            epoch,
+            mode,
+            committed: self.log.range(from, committed_upto),
+            proposals: self.log.range(from.max(committed_upto), last),
+            commit_upto: committed_upto,
+        }
+    }
+
+    pub(crate) fn leader_on_ack_newleader(&mut self, now: Now, from: ServerId, epoch: u32) {
+        let last = self.log.last_logged();
+        let committed = self.log.last_applied();
+        let Some(l) = self.leader() else { return };
+        if epoch != l.epoch {
+            return;
+        }
+        let established = l.established;
+        let Some(v) = l.learners.get_mut(&from) else {
+            return;
+        };
+        if v.stage != Stage::Synced {
+            return;
+        }
+        v.stage = Stage::NewLeaderAcked;
+        v.last_heard = now.mono;
+        // NEWLEADER covers everything sent before it; proposals made since
+        // are acknowledged by later ACKs.
+        let _ = last;
+        if established {
+            v.stage = Stage::UpToDate;
+            self.send_peer(from, &PeerMsg::UpToDate { epoch, committed });
+        } else {
+            self.maybe_establish(now);
+        }
+        self.try_commit(now);
+    }
+
+    fn maybe_establish(&mut self, now: Now) {
+        let quorum = self.config.quorum();
+        let Some(l) = self.leader() else { return };
+        if l.established || !l.self_acked_newleader {
+            return;
+        }
+        let acked = l
+            .learners
+            .values()
+            .filter(|v| !v.observer && v.stage >= Stage::NewLeaderAcked)
+            .count();
+        if acked + 1 >= quorum {
+            self.establish(now);
+        }
+    }
+
+    /// The epoch is established: the whole history is committed.
+    fn establish(&mut self, now: Now) {
+        let last = self.log.last_logged();
+        let applied = self.log.apply_upto(last, &self.opts);
+        let Some(l) = self.leader() else { return };
+        l.established = true;
+        l.last_proposed = last;
+        let epoch = l.epoch;
+        info!(
+            "server {} established epoch {epoch} at {last}",
+            self.config.server_id.0
+        );
+        for (txn, a) in applied {
+            self.on_applied(now, &txn, &a);
+        }
+        let Some(l) = self.leader() else { return };
+        let ready: Vec<ServerId> = l
+            .learners
+            .iter()
+            .filter(|(_, v)| v.stage == Stage::NewLeaderAcked)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in &ready {
+            if let Some(v) = l.learners.get_mut(s) {
+                v.stage = Stage::UpToDate;
+            }
+        }
+        let committed = self.log.last_applied();
+        for s in ready {
+            self.send_peer(s, &PeerMsg::UpToDate { epoch, committed });
+        }
+        self.stats.mode = if self.config.is_standalone() {
+            "standalone"
+        } else {
+            "leader"
+        };
+    }
+
+    /// Assigns the next zxid to a txn, logs it and sends it to the learners.
+    pub(crate) fn propose(&mut self, now: Now, session: SessionId, cxid: i32, kind: TxnKind) {
+        let Some(l) = self.leader() else { return };
+        debug_assert!(l.established, "proposal before the epoch is established");
+        let mut zxid = Zxid(l.last_proposed.0 + 1);
+        if zxid.epoch() != l.epoch {
+            zxid = Zxid::new(l.epoch, 1);
+        }
+        assert!(
+            zxid.counter() != 0,
+            "zxid counter overflow at {zxid}: a new epoch is required"
+        );
+        l.last_proposed = zxid;
+        let txn = Txn {
+            zxid,
+            time_ms: now.wall_ms,
+            session,
+            cxid,
+            kind,
+        };
+        let followers: Vec<ServerId> = l
+            .learners
+            .iter()
+            .filter(|(_, v)| !v.observer && v.stage >= Stage::Synced)
+            .map(|(s, _)| *s)
+            .collect();
+        if !followers.is_empty() {
+            let bytes = crate::peer::encode(&PeerMsg::Proposal(txn.clone()));
+            for f in followers {
+                self.outputs.push_back(crate::node::Output::SendPeer {
+                    to: f,
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+        self.log_append(txn);
+    }
+
+    /// Commits, in order, every proposal a quorum has durable.
+    pub(crate) fn try_commit(&mut self, now: Now) {
+        let quorum = self.config.quorum();
+        loop {
+            let next = self.log.last_applied();
+            let Some(l) = self.leader() else { return };
+            if !l.established || next >= l.last_proposed {
+                return;
+            }
+            let Some(z) = self.log.range(next, Zxid(u64::MAX)).first().map(|t| t.zxid) else {
+                return;
+            };
+            let l = match &self.role {
+                crate::zab::Role::Leading(l) => l,
+                _ => return,
+            };
+            let mut votes = usize::from(self.persisted_upto >= z);
+            votes += l
+                .learners
+                .values()
+                .filter(|v| !v.observer && v.stage >= Stage::NewLeaderAcked && v.acked >= z)
+                .count();
+            if self.canary(crate::canary::Canary::CommitWithMinority) {
+                votes = votes.max(quorum);
+            }
+            if votes < quorum {
+                return;
+            }
+            self.commit(now, z);
+        }
+    }
+
+    fn commit(&mut self, now: Now, z: Zxid) {
+        let Some(l) = self.leader() else { return };
+        let mut followers = Vec::new();
+        let mut observers = Vec::new();
+        for (s, v) in &l.learners {
+            if v.stage >= Stage::Synced {
+                if v.observer {
+                    observers.push(*s);
+                } else {
+                    followers.push(*s);
+                }
+            }
+        }
+        if !followers.is_empty() {
+            let bytes = crate::peer::encode(&PeerMsg::Commit { zxid: z });
+            for f in followers {
+                self.outputs.push_back(crate::node::Output::SendPeer {
+                    to: f,
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+        if !observers.is_empty() {
+            if let Some(t) = self.log.entry(z).cloned() {
+                let bytes = crate::peer::encode(&PeerMsg::Inform(t));
+                for o in observers {
+                    self.outputs.push_back(crate::node::Output::SendPeer {
+                        to: o,
+                        bytes: bytes.clone(),
+                    });
+                }
+            }
+        }
+        for (txn, applied) in self.log.apply_upto(z, &self.opts) {
+            self.on_applied(now, &txn, &applied);
+        }
+        self.release_syncs();
+    }
+
+    fn release_syncs(&mut self) {
+        let committed = self.log.last_applied();
+        let Some(l) = self.leader() else { return };
+        let mut ready = Vec::new();
+        l.sync_waiters.retain(|&(s, id, z)| {
+            if z <= committed {
+                ready.push((s, id));
+                false
+            } else {
+                true
+            }
+        });
+        for (s, id) in ready {
+            self.send_peer(s, &PeerMsg::SyncDone { id });
+        }
+    }
+
+    pub(crate) fn leader_on_ack(&mut self, now: Now, from: ServerId, zxid: Zxid) {
+        let Some(l) = self.leader() else { return };
+        if let Some(v) = l.learners.get_mut(&from) {
+            v.last_heard = now.mono;
+            if v.stage >= Stage::NewLeaderAcked && zxid > v.acked && zxid.epoch() == l.epoch {
+                v.acked = zxid;
+            }
+        }
+        self.try_commit(now);
+    }
+
+    pub(crate) fn leader_on_forward(
+        &mut self,
+        now: Now,
+        from: ServerId,
+        session: SessionId,
+        cxid: i32,
+        kind: TxnKind,
+    ) {
+        let Some(l) = self.leader() else { return };
+        if !l.established {
+            return;
+        }
+        if let Some(v) = l.learners.get_mut(&from) {
+            v.last_heard = now.mono;
+        }
+        match &kind {
+            TxnKind::CloseSession => {
+                l.closing.insert(session);
+                l.expiry.remove(session);
+            }
+            TxnKind::CreateSession { timeout_ms } => {
+                l.expiry.touch(now.mono, session, *timeout_ms);
+            }
+            _ => {
+                l.expiry.touch_known(now.mono, session);
+            }
+        }
+        self.propose(now, session, cxid, kind);
+    }
+
+    pub(crate) fn leader_on_sync_request(&mut self, now: Now, from: ServerId, id: u64) {
+        let committed = self.log.last_applied();
+        let Some(l) = self.leader() else { return };
+        if let Some(v) = l.learners.get_mut(&from) {
+            v.last_heard = now.mono;
+        }
+        let upto = l.last_proposed;
+        if upto <= committed {
+            self.send_peer(from, &PeerMsg::SyncDone { id });
+        } else {
+            l.sync_waiters.push((from, id, upto));
+        }
+    }
+
+    pub(crate) fn leader_on_ping_reply(
+        &mut self,
+        now: Now,
+        from: ServerId,
+        touched: Vec<(SessionId, u32)>,
+    ) {
+        let Some(l) = self.leader() else { return };
+        if let Some(v) = l.learners.get_mut(&from) {
+            v.last_heard = now.mono;
+        }
+        for (s, t) in touched {
+            if !l.closing.contains(&s) {
+                l.expiry.touch(now.mono, s, t);
+            }
+        }
+    }
+
+    pub(crate) fn leader_on_disconnected(&mut self, now: Now, peer: ServerId) {
+        let Some(l) = self.leader() else { return };
+        if l.learners.remove(&peer).is_some() {
+            info!("learner {} disconnected", peer.0);
+        }
+        l.sync_waiters.retain(|w| w.0 != peer);
+        let _ = now;
+    }
+
+    pub(crate) fn leader_on_timeout(&mut self, now: Now) {
+        let tick = self.config.tick_time_ms as u64;
+        let sync_ms = tick * self.config.sync_limit_ticks as u64;
+        let quorum = self.config.quorum();
+        let standalone = self.config.is_standalone();
+        let Some(l) = self.leader() else { return };
+        if !l.established {
+            if !standalone && now.mono >= l.establish_by {
+                warn!("no quorum synced within initLimit; back to election");
+                self.become_looking(now);
+            }
+            return;
+        }
+        // Session expiry.
+        let expired = l.expiry.expired(now.mono);
+        let mut to_close = Vec::new();
+        for s in expired {
+            if l.closing.insert(s) {
+                to_close.push(s);
+            }
+        }
+        for s in to_close {
+            if self.log.state().sessions.contains_key(&s) {
+                info!("session {s} expired");
+                self.propose(now, s, crate::request::INTERNAL_CXID, TxnKind::CloseSession);
+            } else if let Some(l) = self.leader() {
+                l.closing.remove(&s);
+            }
+        }
+        let reap_ms = self.config.container_check_interval_ms;
+        let Some(l) = self.leader() else { return };
+        if now.mono >= l.next_reap {
+            l.next_reap = now.mono.add_millis(reap_ms);
+            self.reap(now);
+        }
+        if standalone {
+            return;
+        }
+        let Some(l) = self.leader() else { return };
+        if now.mono >= l.next_ping {
+            l.next_ping = now.mono.add_millis((tick / 2).max(1));
+            let alive = l
+                .learners
+                .values()
+                .filter(|v| {
+                    !v.observer
+                        && v.stage >= Stage::NewLeaderAcked
+                        && now.mono.millis_since(v.last_heard) < sync_ms
+                })
+                .count();
+            if alive + 1 < quorum {
+                warn!("lost the quorum of followers; stepping down");
+                self.become_looking(now);
+                return;
+            }
+            let targets: Vec<ServerId> = match &self.role {
+                crate::zab::Role::Leading(l) => l.learners.keys().copied().collect(),
+                _ => Vec::new(),
+            };
+            let bytes = crate::peer::encode(&PeerMsg::Ping);
+            for t in targets {
+                self.outputs.push_back(crate::node::Output::SendPeer {
+                    to: t,
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+    }
+
+    pub(crate) fn leader_deadline(&self) -> Option<Instant> {
+        let crate::zab::Role::Leading(l) = &self.role else {
+            return None;
+        };
+        if !l.established {
+            return (!l.standalone).then_some(l.establish_by);
+        }
+        let mut at = l.expiry.next_deadline();
+        let tree = &self.log.state().tree;
+        if tree.containers().next().is_some() || tree.ttls().next().is_some() {
+            at = Some(at.map_or(l.next_reap, |a| a.min(l.next_reap)));
+        }
+        if !l.standalone {
+            at = Some(at.map_or(l.next_ping, |a| a.min(l.next_ping)));
+        }
+        at
+    }
+
+    /// Proposes deleteContainer for empty used containers and expired TTL
+    /// nodes (ZooKeeper's ContainerManager).
+    fn reap(&mut self, now: Now) {
+        let mut victims = Vec::new();
+        let tree = &self.log.state().tree;
+        for p in tree.containers() {
+            if let Some(n) = tree.get(p) {
+                if n.cversion > 0 && n.children.is_empty() {
+                    victims.push(p.to_string());
+                }
+            }
+        }
+        for p in tree.ttls() {
+            if let Some(n) = tree.get(p) {
+                if let crate::tree::NodeKind::Ttl(ttl) = n.kind() {
+                    if n.children.is_empty() && now.wall_ms - n.mtime > ttl {
+                        victims.push(p.to_string());
+                    }
+                }
+            }
+        }
+        for path in victims {
+            self.propose(
+                now,
+                SessionId(0),
+                crate::request::INTERNAL_CXID,
+                TxnKind::Write {
+                    request: crate::proto::Request::DeleteContainer { path },
+                    auth: vec![],
+                },
+            );
+        }
+    }
+}

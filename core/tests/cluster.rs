@@ -1,0 +1,471 @@
+//! End-to-end runs of real `Node`s wired by a perfect in-memory network and
+//! an instant disk: standalone service, a 3-voter ensemble electing a
+//! leader, writes through a follower, leader loss and re-election, an
+//! observer, and a crashed follower rejoining from its disk.
+//! (The fault-injecting simulator lives in `sim/`.)
+
+use paddock_core::proto::{self, op, Acl, ConnectRequest, CreateRequest, ReplyHeader, Request};
+use paddock_core::storage::{self, DiskImage, Recovered};
+use paddock_core::txn::ApplyOptions;
+use paddock_core::*;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+struct Disk {
+    logs: Vec<(String, Vec<u8>)>,
+    snapshots: Vec<(String, Vec<u8>)>,
+    epochs: (u32, u32),
+}
+
+struct Cluster {
+    nodes: BTreeMap<u64, Node>,
+    disks: BTreeMap<u64, Disk>,
+    configs: BTreeMap<u64, Config>,
+    down: BTreeSet<u64>,
+    now_ms: u64,
+    net: VecDeque<(u64, u64, Vec<u8>)>,
+    /// conn -> frames received
+    inbox: BTreeMap<u64, Vec<Vec<u8>>>,
+    closed: BTreeSet<u64>,
+    /// conn -> node
+    conn_node: BTreeMap<u64, u64>,
+}
+
+fn now(ms: u64) -> Now {
+    Now::new(Instant::from_millis(ms), 1_700_000_000_000 + ms as i64)
+}
+
+impl Cluster {
+    fn new(voters: &[u64], observers: &[u64]) -> Cluster {
+        let mut c = Cluster {
+            nodes: BTreeMap::new(),
+            disks: BTreeMap::new(),
+            configs: BTreeMap::new(),
+            down: BTreeSet::new(),
+            now_ms: 1000,
+            net: VecDeque::new(),
+            inbox: BTreeMap::new(),
+            closed: BTreeSet::new(),
+            conn_node: BTreeMap::new(),
+        };
+        for &id in voters.iter().chain(observers) {
+            let mut cfg = if voters.len() == 1 && observers.is_empty() {
+                Config::standalone(id)
+            } else {
+                Config::ensemble(id, voters, observers)
+            };
+            cfg.tick_time_ms = 100;
+            c.configs.insert(id, cfg);
+            c.disks.insert(
+                id,
+                Disk {
+                    logs: vec![],
+                    snapshots: vec![],
+                    epochs: (0, 0),
+                },
+            );
+            c.start(id);
+        }
+        c
+    }
+
+    fn start(&mut self, id: u64) {
+        let d = &self.disks[&id];
+        let image = DiskImage {
+            snapshots: d.snapshots.clone(),
+            logs: d.logs.clone(),
+        };
+        let opts = ApplyOptions {
+            extended_types_enabled: false,
+            skip_acl: false,
+            max_data_len: 1 << 20,
+        };
+        let rec: Recovered = storage::recover(&image, &opts)
+            .expect("recover")
+            .with_epoch_files(
+                Some(d.epochs.0.to_string().as_bytes()),
+                Some(d.epochs.1.to_string().as_bytes()),
+            );
+        let node = Node::new(self.configs[&id].clone(), rec, now(self.now_ms));
+        self.nodes.insert(id, node);
+        self.down.remove(&id);
+        let peers: Vec<u64> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|p| *p != id && !self.down.contains(p))
+            .collect();
+        for p in peers {
+            self.nodes.get_mut(&p).unwrap().handle(
+                now(self.now_ms),
+                Input::PeerConnected { peer: ServerId(id) },
+            );
+            self.nodes
+                .get_mut(&id)
+                .unwrap()
+                .handle(now(self.now_ms), Input::PeerConnected { peer: ServerId(p) });
+        }
+    }
+
+    fn crash(&mut self, id: u64) {
+        self.nodes.remove(&id);
+        self.down.insert(id);
+        self.net.retain(|(f, t, _)| *f != id && *t != id);
+        let t = now(self.now_ms);
+        for (_, n) in self.nodes.iter_mut() {
+            n.handle(t, Input::PeerDisconnected { peer: ServerId(id) });
+        }
+        let conns: Vec<u64> = self
+            .conn_node
+            .iter()
+            .filter(|(_, n)| **n == id)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in conns {
+            self.closed.insert(c);
+        }
+    }
+
+    /// Runs outputs until nothing moves; returns whether anything happened.
+    fn pump(&mut self) -> bool {
+        let mut moved = false;
+        loop {
+            let mut progress = false;
+            let ids: Vec<u64> = self.nodes.keys().copied().collect();
+            for id in ids {
+                let mut persisted = Vec::new();
+                let mut snaps = Vec::new();
+                while let Some(out) = self.nodes.get_mut(&id).unwrap().poll_output() {
+                    progress = true;
+                    match out {
+                        Output::SendClient { conn, frame } => {
+                            self.inbox.entry(conn.0).or_default().push(frame)
+                        }
+                        Output::CloseClient { conn, .. } => {
+                            self.closed.insert(conn.0);
+                        }
+                        Output::Persist {
+                            token,
+                            first_zxid,
+                            bytes,
+                            ..
+                        } => {
+                            let d = self.disks.get_mut(&id).unwrap();
+                            if d.logs.is_empty() {
+                                let mut b = storage::LOG_MAGIC.to_vec();
+                                b.extend_from_slice(&bytes);
+                                d.logs.push((storage::log_file_name(first_zxid), b));
+                            } else {
+                                d.logs.last_mut().unwrap().1.extend_from_slice(&bytes);
+                            }
+                            persisted.push(token);
+                        }
+                        Output::PersistEpochs {
+                            token,
+                            accepted_epoch,
+                            current_epoch,
+                        } => {
+                            self.disks.get_mut(&id).unwrap().epochs =
+                                (accepted_epoch, current_epoch);
+                            persisted.push(token);
+                        }
+                        Output::TruncateLog { token, zxid } => {
+                            let d = self.disks.get_mut(&id).unwrap();
+                            for r in storage::plan_truncate(&d.logs, zxid) {
+                                match r {
+                                    storage::Repair::TruncateLog { file, len } => {
+                                        let f =
+                                            d.logs.iter_mut().find(|(n, _)| *n == file).unwrap();
+                                        f.1.truncate(len as usize);
+                                    }
+                                    storage::Repair::Remove { file }
+                                    | storage::Repair::SetAside { file } => {
+                                        d.logs.retain(|(n, _)| *n != file)
+                                    }
+                                }
+                            }
+                            persisted.push(token);
+                        }
+                        Output::WriteSnapshot { zxid, snapshot } => {
+                            let d = self.disks.get_mut(&id).unwrap();
+                            d.snapshots
+                                .push((storage::snapshot_file_name(zxid), snapshot.encode()));
+                            snaps.push(zxid);
+                        }
+                        Output::SendPeer { to, bytes } => {
+                            if !self.down.contains(&to.0) {
+                                self.net.push_back((id, to.0, bytes));
+                            }
+                        }
+                        Output::ClosePeer { peer, reason } => {
+                            panic!("peer {} closed: {reason}", peer.0)
+                        }
+                    }
+                }
+                let t = now(self.now_ms);
+                let n = self.nodes.get_mut(&id).unwrap();
+                for token in persisted {
+                    n.handle(t, Input::Persisted { token });
+                }
+                for zxid in snaps {
+                    n.handle(t, Input::SnapshotWritten { zxid });
+                }
+            }
+            while let Some((from, to, bytes)) = self.net.pop_front() {
+                progress = true;
+                if let Some(n) = self.nodes.get_mut(&to) {
+                    n.handle(
+                        now(self.now_ms),
+                        Input::PeerMessage {
+                            from: ServerId(from),
+                            bytes,
+                        },
+                    );
+                }
+            }
+            if !progress {
+                return moved;
+            }
+            moved = true;
+        }
+    }
+
+    /// Advances time in small steps, firing timeouts.
+    fn run_ms(&mut self, ms: u64) {
+        let end = self.now_ms + ms;
+        while self.now_ms < end {
+            self.pump();
+            self.now_ms += 5;
+            let t = now(self.now_ms);
+            for n in self.nodes.values_mut() {
+                if n.poll_timeout().is_some_and(|d| d <= t.mono) {
+                    n.handle_timeout(t);
+                }
+            }
+        }
+        self.pump();
+    }
+
+    fn leader(&self) -> Option<u64> {
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.role() == "leader" || n.role() == "standalone")
+            .map(|(id, _)| *id)
+    }
+
+    fn connect(&mut self, conn: u64, node: u64) -> i64 {
+        self.conn_node.insert(conn, node);
+        let t = now(self.now_ms);
+        let n = self.nodes.get_mut(&node).unwrap();
+        n.handle(
+            t,
+            Input::ClientConnected {
+                conn: ConnId(conn),
+                addr: "127.0.0.1".into(),
+            },
+        );
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 4000,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: Some(false),
+        };
+        n.handle(
+            t,
+            Input::ClientFrame {
+                conn: ConnId(conn),
+                frame: req.encode(),
+            },
+        );
+        self.run_ms(20);
+        let frames = self.inbox.remove(&conn).unwrap_or_default();
+        assert_eq!(
+            frames.len(),
+            1,
+            "one ConnectResponse on conn {conn}, closed: {}",
+            self.closed.contains(&conn)
+        );
+        proto::ConnectResponse::decode(&frames[0])
+            .unwrap()
+            .session_id
+    }
+
+    /// Sends a request and returns (reply header, body bytes).
+    fn call(&mut self, conn: u64, xid: i32, req: &Request) -> (ReplyHeader, Vec<u8>) {
+        let node = self.conn_node[&conn];
+        let t = now(self.now_ms);
+        self.nodes.get_mut(&node).unwrap().handle(
+            t,
+            Input::ClientFrame {
+                conn: ConnId(conn),
+                frame: proto::encode_request(xid, req),
+            },
+        );
+        self.run_ms(20);
+        let frames = self.inbox.remove(&conn).unwrap_or_default();
+        let f = frames
+            .into_iter()
+            .find(|f| i32::from_be_bytes([f[0], f[1], f[2], f[3]]) == xid)
+            .unwrap_or_else(|| panic!("no reply to xid {xid} on conn {conn}"));
+        let mut r = proto::Reader::new(&f);
+        let h = ReplyHeader::read(&mut r).unwrap();
+        (h, f[16..].to_vec())
+    }
+}
+
+fn create(path: &str, data: &[u8], flags: i32) -> Request {
+    Request::Create {
+        opcode: op::CREATE,
+        req: CreateRequest {
+            path: path.into(),
+            data: data.to_vec(),
+            acl: Acl::open_unsafe(),
+            flags,
+            ttl: None,
+        },
+    }
+}
+
+fn get(path: &str) -> Request {
+    Request::GetData {
+        path: path.into(),
+        watch: false,
+    }
+}
+
+fn data_of(body: &[u8]) -> Vec<u8> {
+    let mut r = proto::Reader::new(body);
+    r.buffer().unwrap()
+}
+
+#[test]
+fn standalone_serves_and_survives_restart() {
+    let mut c = Cluster::new(&[1], &[]);
+    c.run_ms(50);
+    assert_eq!(c.nodes[&1].role(), "standalone");
+    c.connect(10, 1);
+    let (h, _) = c.call(10, 1, &create("/a", b"x", 0));
+    assert_eq!(h.err, 0);
+    let (h, body) = c.call(10, 2, &get("/a"));
+    assert_eq!((h.err, data_of(&body)), (0, b"x".to_vec()));
+    c.crash(1);
+    c.start(1);
+    c.run_ms(50);
+    c.connect(11, 1);
+    let (h, body) = c.call(11, 1, &get("/a"));
+    assert_eq!(
+        (h.err, data_of(&body)),
+        (0, b"x".to_vec()),
+        "acknowledged write survives restart"
+    );
+}
+
+#[test]
+fn three_voters_elect_replicate_and_fail_over() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.run_ms(2000);
+    let leader = c.leader().expect("a leader is elected");
+    let roles: Vec<&str> = c.nodes.values().map(|n| n.role()).collect();
+    assert_eq!(
+        roles.iter().filter(|r| **r == "follower").count(),
+        2,
+        "{roles:?}"
+    );
+    let epochs: BTreeSet<(u32, u32)> = c.nodes.values().map(|n| n.epochs()).collect();
+    assert_eq!(
+        epochs,
+        BTreeSet::from([(1, 1)]),
+        "everyone accepted and entered epoch 1"
+    );
+    let follower = *c.nodes.keys().find(|k| **k != leader).unwrap();
+    c.connect(10, follower);
+    let (h, _) = c.call(10, 1, &create("/f", b"via-follower", 0));
+    assert_eq!(h.err, 0, "write through a follower");
+    c.run_ms(100);
+    let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
+    assert_eq!(digests.len(), 1, "all replicas equal");
+
+    c.crash(leader);
+    c.run_ms(3000);
+    let new_leader = c.leader().expect("a new leader after the old one died");
+    assert_ne!(new_leader, leader);
+    assert_eq!(
+        c.nodes[&new_leader].epochs(),
+        (2, 2),
+        "a new epoch after failover"
+    );
+    let other = *c.nodes.keys().find(|k| **k != new_leader).unwrap();
+    c.connect(11, other);
+    let (h, body) = c.call(11, 1, &get("/f"));
+    assert_eq!(
+        (h.err, data_of(&body)),
+        (0, b"via-follower".to_vec()),
+        "committed write survives leader loss"
+    );
+    let (h, _) = c.call(11, 2, &create("/g", b"after", 0));
+    assert_eq!(h.err, 0, "writes resume");
+    assert_eq!(
+        Zxid(h.zxid as u64).epoch(),
+        2,
+        "the write carries the new epoch"
+    );
+
+    c.start(leader);
+    c.run_ms(2000);
+    assert_eq!(
+        c.nodes[&leader].role(),
+        "follower",
+        "old leader rejoins as follower"
+    );
+    c.run_ms(200);
+    let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
+    assert_eq!(digests.len(), 1, "rejoined server caught up");
+}
+
+#[test]
+fn observer_serves_reads_and_forwards_writes() {
+    let mut c = Cluster::new(&[1, 2, 3], &[4]);
+    c.run_ms(3000);
+    assert_eq!(c.nodes[&4].role(), "observer");
+    c.connect(10, 4);
+    let (h, _) = c.call(10, 1, &create("/o", b"1", 0));
+    assert_eq!(h.err, 0);
+    let (h, body) = c.call(10, 2, &get("/o"));
+    assert_eq!((h.err, data_of(&body)), (0, b"1".to_vec()));
+    let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
+    assert_eq!(digests.len(), 1);
+}
+
+#[test]
+fn minority_cannot_commit() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.run_ms(2000);
+    let leader = c.leader().unwrap();
+    let followers: Vec<u64> = c.nodes.keys().copied().filter(|k| *k != leader).collect();
+    c.connect(10, leader);
+    for f in &followers {
+        c.crash(*f);
+    }
+    let node = c.nodes.get_mut(&leader).unwrap();
+    node.handle(
+        now(c.now_ms),
+        Input::ClientFrame {
+            conn: ConnId(10),
+            frame: proto::encode_request(1, &create("/lost", b"", 0)),
+        },
+    );
+    c.run_ms(200);
+    let replied = c
+        .inbox
+        .get(&10)
+        .map(|fs| {
+            fs.iter()
+                .any(|f| i32::from_be_bytes([f[0], f[1], f[2], f[3]]) == 1)
+        })
+        .unwrap_or(false);
+    assert!(
+        !replied,
+        "a write must not be acknowledged without a quorum"
+    );
+}
