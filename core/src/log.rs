@@ -1,11 +1,14 @@
-//! The replicated log as the core holds it: the state at the last snapshot
-//! (`base`), every logged txn after it (`entries`, durable or on its way),
-//! and the applied prefix (`state`).
+//! The replicated log as the core holds it: a checkpoint of the applied
+//! state (`base`), the recent logged txns (`entries`: every entry after
+//! `base`, plus up to `WINDOW_MAX` older ones kept for DIFF syncs), and the
+//! applied prefix (`state`).
 //!
-//! Invariants: `entries` are in strictly increasing zxid order and all
-//! follow `base.last_zxid`; `state` equals `base` with a prefix of
-//! `entries` applied. Because the tree is persistent, `base` shares
-//! structure with `state` and costs only what changed since.
+//! Invariants: `entries` are in strictly increasing zxid order; every
+//! logged entry after `base.last_zxid` is in `entries`; `state` equals
+//! `base` with a prefix of the entries after it applied. Because the tree
+//! is persistent, `base` shares structure with `state` and costs only what
+//! changed since; `rebase` moves it forward while the applied state is
+//! known committed, which bounds memory to the window.
 //!
 //! Truncation (ZAB's TRUNC) rebuilds `state` from `base` plus the kept
 //! entries; a truncation point below `base` cannot be served from here and
@@ -14,6 +17,10 @@
 use crate::ids::Zxid;
 use crate::txn::{Applied, ApplyOptions, State, Txn};
 use std::collections::VecDeque;
+
+/// Entries kept in memory behind the checkpoint, so a learner that lags
+/// by up to this many txns gets a DIFF rather than a SNAP.
+pub const WINDOW_MAX: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct Log {
@@ -42,7 +49,7 @@ impl Log {
     }
 
     fn check(&self) {
-        let mut prev = self.base.last_zxid;
+        let mut prev = Zxid::ZERO;
         for t in &self.entries {
             assert!(
                 t.zxid > prev,
@@ -52,6 +59,7 @@ impl Log {
             );
             prev = t.zxid;
         }
+        let prev = prev.max(self.base.last_zxid);
         assert!(
             self.state.last_zxid >= self.base.last_zxid && self.state.last_zxid <= prev,
             "applied {} outside [{}, {}]",
@@ -95,6 +103,14 @@ impl Log {
         zxid == self.base.last_zxid || self.find(zxid).is_some()
     }
 
+    /// The oldest zxid a DIFF can start from.
+    pub fn window_start(&self) -> Zxid {
+        match self.entries.front() {
+            Some(t) => self.base.last_zxid.min(self.last_before(t.zxid)),
+            None => self.base.last_zxid,
+        }
+    }
+
     fn find(&self, zxid: Zxid) -> Option<usize> {
         self.entries.binary_search_by(|t| t.zxid.cmp(&zxid)).ok()
     }
@@ -110,13 +126,18 @@ impl Log {
             .collect()
     }
 
-    /// The last entry (or the base) with zxid < `zxid`.
+    /// The last entry (or the base, if older) with zxid < `zxid`.
     pub fn last_before(&self, zxid: Zxid) -> Zxid {
         let i = self.entries.partition_point(|t| t.zxid < zxid);
-        if i == 0 {
+        let base = if self.base.last_zxid < zxid {
             self.base.last_zxid
         } else {
-            self.entries[i - 1].zxid
+            Zxid::ZERO
+        };
+        if i == 0 {
+            base
+        } else {
+            self.entries[i - 1].zxid.max(base)
         }
     }
 
@@ -152,7 +173,8 @@ impl Log {
         self.entries.truncate(keep);
         if self.state.last_zxid > zxid {
             self.state = self.base.clone();
-            for t in &self.entries {
+            let base = self.base.last_zxid;
+            for t in self.entries.iter().filter(|t| t.zxid > base) {
                 self.state.apply(t, opts);
             }
         }
@@ -175,6 +197,17 @@ impl Log {
             .entries
             .partition_point(|t| t.zxid <= self.base.last_zxid);
         self.entries.drain(..keep_from);
+    }
+
+    /// Planted bug `ExpireOnFollower`: forget a session locally, without
+    /// consensus (its ephemerals vanish on this server only).
+    #[cfg(feature = "canary")]
+    pub fn canary_drop_session(&mut self, session: crate::ids::SessionId) {
+        let z = self.state.last_zxid.as_i64();
+        for p in self.state.tree.ephemerals_of(session.0) {
+            self.state.tree.delete(&p, z);
+        }
+        self.state.sessions.remove(&session);
     }
 
     /// Number of entries held in memory.

@@ -37,6 +37,9 @@ use tracing::{debug, info, warn};
 /// refuses more.
 pub const QUEUED_PER_CONN_MAX: usize = 10_000;
 
+/// Applied txns between in-memory checkpoints of the state.
+const REBASE_EVERY: u64 = 1_000;
+
 /// The cxid of txns no client asked for (expiry, reaping): no reply.
 pub const INTERNAL_CXID: i32 = i32::MIN;
 
@@ -109,6 +112,7 @@ pub struct Server {
     pub(crate) current_epoch: u32,
     pub(crate) outputs: VecDeque<Output>,
     since_snapshot: u64,
+    since_rebase: u64,
     snapshot_threshold: u64,
     /// A snapshot is being written (`Output::WriteSnapshot` not yet
     /// answered by `Input::SnapshotWritten`).
@@ -168,6 +172,7 @@ impl Server {
             current_epoch: recovered.current_epoch,
             outputs: VecDeque::new(),
             since_snapshot: 0,
+            since_rebase: 0,
             snapshot_threshold,
             snapshot_pending: false,
             touched: BTreeMap::new(),
@@ -527,7 +532,6 @@ impl Server {
         self.snapshot_pending = true;
         self.snapshot_threshold = snapshot_threshold(&mut self.rng, self.config.snap_count);
         let snapshot = Snapshot::of(self.log.state());
-        self.log.rebase();
         self.outputs.push_back(Output::WriteSnapshot {
             zxid: snapshot.zxid,
             snapshot,
@@ -943,6 +947,12 @@ impl Server {
     }
 
     fn on_closed(&mut self, conn: ConnId) {
+        #[cfg(feature = "canary")]
+        if self.canary(Canary::ExpireOnFollower) && matches!(self.role, Role::Learning(_)) {
+            if let Some(s) = self.conns.get(&conn).and_then(|c| c.session) {
+                self.log.canary_drop_session(s);
+            }
+        }
         if let Some(c) = self.conns.remove(&conn) {
             if let Some(s) = c.session {
                 if self.session_conn.get(&s) == Some(&conn) {
@@ -1235,6 +1245,13 @@ impl Server {
             self.fire(txn, applied);
         }
         self.since_snapshot += 1;
+        self.since_rebase += 1;
+        // While serving, the applied state holds only committed txns, so it
+        // can become the in-memory checkpoint (bounding the log in memory).
+        if self.since_rebase >= REBASE_EVERY && self.serving() {
+            self.since_rebase = 0;
+            self.log.rebase();
+        }
         if self.since_snapshot >= self.snapshot_threshold
             && !self.snapshot_pending
             && self.serving()

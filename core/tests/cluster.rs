@@ -469,3 +469,57 @@ fn minority_cannot_commit() {
         "a write must not be acknowledged without a quorum"
     );
 }
+
+#[test]
+fn uncommitted_tail_of_a_dead_leader_is_truncated_when_it_rejoins() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.run_ms(2000);
+    let old = c.leader().unwrap();
+    c.connect(10, old);
+    let (h, _) = c.call(10, 1, &create("/kept", b"", 0));
+    assert_eq!(h.err, 0);
+    let followers: Vec<u64> = c.nodes.keys().copied().filter(|k| *k != old).collect();
+    for f in &followers {
+        c.crash(*f);
+    }
+    // Logged on the old leader only: never committed.
+    let t = now(c.now_ms);
+    c.nodes.get_mut(&old).unwrap().handle(
+        t,
+        Input::ClientFrame {
+            conn: ConnId(10),
+            frame: proto::encode_request(2, &create("/ghost", b"", 0)),
+        },
+    );
+    c.run_ms(50);
+    let ghost_zxid = c.nodes[&old].last_logged();
+    c.crash(old);
+    for f in &followers {
+        c.start(*f);
+    }
+    c.run_ms(3000);
+    let new_leader = c.leader().expect("the two survivors elect a leader");
+    c.connect(11, new_leader);
+    let (h, _) = c.call(11, 1, &create("/after", b"", 0));
+    assert_eq!(h.err, 0);
+    c.start(old);
+    c.run_ms(3000);
+    assert_eq!(c.nodes[&old].role(), "follower");
+    assert!(c.nodes[&old].last_logged() > ghost_zxid);
+    let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
+    assert_eq!(
+        digests.len(),
+        1,
+        "the old leader dropped its uncommitted txn"
+    );
+    assert!(c.nodes[&old].state().tree.get("/ghost").is_none());
+    assert!(c.nodes[&old].state().tree.get("/kept").is_some());
+    // And its disk agrees: restart it and compare again.
+    c.crash(old);
+    c.start(old);
+    c.run_ms(3000);
+    assert!(
+        c.nodes[&old].state().tree.get("/ghost").is_none(),
+        "the truncation reached the disk"
+    );
+}

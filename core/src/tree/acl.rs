@@ -210,7 +210,10 @@ mod tests {
             Err(ErrorCode::InvalidAcl)
         );
         let digest = Id::new("digest", "u:abc");
-        assert_eq!(fixup(&auth, std::slice::from_ref(&digest)).unwrap()[0].id, digest);
+        assert_eq!(
+            fixup(&auth, std::slice::from_ref(&digest)).unwrap()[0].id,
+            digest
+        );
         let bad = vec![Acl {
             perms: 31,
             id: Id::new("digest", "nocolon"),

@@ -297,10 +297,17 @@ impl Server {
         };
         let last = self.log.last_logged();
         let committed_upto = self.log.last_applied();
-        let common = history
-            .iter()
-            .copied()
-            .find(|&z| z >= self.log.base_zxid() && self.log.contains(z));
+        // Within one epoch both logs are prefixes of that epoch leader's
+        // proposals, so our last entry of the learner's epoch at or below
+        // its point is common to both; earlier epochs follow by induction.
+        let start = self.log.window_start();
+        let common = history.iter().copied().find_map(|z| {
+            if z >= start && self.log.contains(z) {
+                return Some(z);
+            }
+            let p = self.log.last_before(Zxid(z.0.saturating_add(1)));
+            (p >= start && p.epoch() == z.epoch() && p != Zxid::ZERO).then_some(p)
+        });
         let learner_last = history.first().copied().unwrap_or(Zxid::ZERO);
         let (mode, from) = match common {
             Some(p) if p == learner_last => (SyncMode::Diff, p),
