@@ -1,0 +1,2 @@
+//! Side-by-side benchmarks of `paddock` and Apache ZooKeeper.
+fn main() {}
