@@ -367,7 +367,10 @@ fn apply_one(
             let node = tree.get(p).ok_or(ErrorCode::NoNode)?;
             ctx.check(&node.acl, perms::ADMIN)?;
             check_version(node.aversion, *version)?;
-            Ok(Response::Stat(tree.set_acl(p, Arc::new(fixed))))
+            Ok(Response::Stat({
+                let shared = tree.intern_acl(fixed);
+                tree.set_acl(p, shared)
+            }))
         }
         Request::Check { path: p, version } => {
             validate(p)?;
@@ -448,10 +451,11 @@ fn apply_create(
     } else {
         0
     };
+    let acl = tree.intern_acl(fixed);
     let stat: Stat = tree.create(
         &path,
         Arc::from(req.data.as_slice()),
-        Arc::new(fixed),
+        acl,
         owner,
         ctx.zxid,
         ctx.time,

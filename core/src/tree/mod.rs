@@ -150,7 +150,13 @@ pub struct DataTree {
     ttls: OrdSet<Name>,
     digest: u64,
     data_size: u64,
+    /// Shared ACL lists (ZooKeeper's ReferenceCountedACLCache, without the
+    /// counts): most znodes carry one of a handful of lists.
+    acls: OrdMap<Vec<Acl>, Arc<Vec<Acl>>>,
 }
+
+/// Distinct ACL lists kept shared; past this, new lists are not cached.
+pub const ACL_CACHE_MAX: usize = 4096;
 
 impl Default for DataTree {
     fn default() -> Self {
@@ -169,8 +175,9 @@ impl DataTree {
             ttls: OrdSet::new(),
             digest: 0,
             data_size: 0,
+            acls: OrdMap::new(),
         };
-        let open = Arc::new(Acl::open_unsafe());
+        let open = t.intern_acl(Acl::open_unsafe());
         let read_only = Arc::new(vec![Acl {
             perms: crate::proto::perms::READ,
             id: crate::proto::Id::new("world", "anyone"),
@@ -186,6 +193,18 @@ impl DataTree {
             t.link_child(p);
         }
         t
+    }
+
+    /// One shared `Arc` per distinct ACL list.
+    pub fn intern_acl(&mut self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
+        if let Some(a) = self.acls.get(&acl) {
+            return a.clone();
+        }
+        let a = Arc::new(acl);
+        if self.acls.len() < ACL_CACHE_MAX {
+            self.acls.insert((*a).clone(), a.clone());
+        }
+        a
     }
 
     fn insert_raw(&mut self, path: &str, node: Znode) {
@@ -393,9 +412,11 @@ impl DataTree {
             ttls: OrdSet::new(),
             digest: 0,
             data_size: 0,
+            acls: OrdMap::new(),
         };
         for (p, mut n) in nodes {
             n.children = OrdSet::new();
+            n.acl = t.intern_acl((*n.acl).clone());
             t.nodes.insert(Arc::from(p.as_str()), n);
         }
         if !t.nodes.contains_key("/") {
