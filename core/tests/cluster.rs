@@ -54,6 +54,8 @@ impl Cluster {
                 Config::ensemble(id, voters, observers)
             };
             cfg.tick_time_ms = 100;
+            cfg.min_session_timeout_ms = 200;
+            cfg.max_session_timeout_ms = 2000;
             c.configs.insert(id, cfg);
             c.disks.insert(
                 id,
@@ -522,4 +524,75 @@ fn uncommitted_tail_of_a_dead_leader_is_truncated_when_it_rejoins() {
         c.nodes[&old].state().tree.get("/ghost").is_none(),
         "the truncation reached the disk"
     );
+}
+
+#[test]
+fn one_voter_with_an_observer_leads() {
+    let mut c = Cluster::new(&[1], &[2]);
+    c.run_ms(2000);
+    assert_eq!(c.nodes[&1].role(), "leader");
+    assert_eq!(c.nodes[&2].role(), "observer");
+    c.connect(10, 2);
+    let (h, _) = c.call(10, 1, &create("/x", b"", 0));
+    assert_eq!(h.err, 0);
+}
+
+fn exists_watch(path: &str) -> Request {
+    Request::Exists {
+        path: path.into(),
+        watch: true,
+    }
+}
+
+#[test]
+fn five_voters_expire_a_session_everywhere_and_watches_fire_on_followers() {
+    let mut c = Cluster::new(&[1, 2, 3, 4, 5], &[]);
+    c.run_ms(3000);
+    let leader = c.leader().unwrap();
+    let fs: Vec<u64> = c.nodes.keys().copied().filter(|k| *k != leader).collect();
+    c.connect(10, fs[0]);
+    c.connect(11, fs[1]);
+    let (h, _) = c.call(11, 1, &exists_watch("/eph"));
+    assert_eq!(
+        h.err,
+        proto::ErrorCode::NoNode.code(),
+        "exists-watch on a missing node"
+    );
+    let (h, _) = c.call(10, 1, &create("/eph", b"", 1));
+    assert_eq!(h.err, 0);
+    // The watcher on another follower gets NodeCreated.
+    c.run_ms(50);
+    let events: Vec<Vec<u8>> = c.inbox.remove(&11).unwrap_or_default();
+    let created = events.iter().any(|f| {
+        let mut r = proto::Reader::new(f);
+        let h = ReplyHeader::read(&mut r).unwrap();
+        h.xid == -1 && r.i32().unwrap() == proto::event_type::NODE_CREATED
+    });
+    assert!(created, "NodeCreated delivered on the watcher's follower");
+    let sync = Request::Sync { path: "/".into() };
+    let (h, _) = c.call(11, 2, &sync);
+    assert_eq!(h.err, 0, "sync through a follower");
+    // Client 10 vanishes: its session expires (leader-owned) on every server.
+    c.closed.insert(10);
+    let t = now(c.now_ms);
+    c.nodes
+        .get_mut(&fs[0])
+        .unwrap()
+        .handle(t, Input::ClientClosed { conn: ConnId(10) });
+    c.run_ms(3000);
+    for (id, n) in &c.nodes {
+        assert!(
+            n.state().tree.get("/eph").is_none(),
+            "ephemeral gone on server {id} (role {}, sessions {:?}, leader {leader})",
+            n.role(),
+            n.sessions()
+        );
+    }
+    assert!(
+        c.closed.contains(&11),
+        "the idle watcher's session expired too and its connection was closed"
+    );
+    c.connect(12, fs[2]);
+    let (h, _) = c.call(12, 1, &get("/eph"));
+    assert_eq!(h.err, proto::ErrorCode::NoNode.code());
 }

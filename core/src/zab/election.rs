@@ -77,6 +77,10 @@ impl Election {
         };
         if !cfg.is_observer() {
             e.recv.insert(me, own);
+            // A lone voter (observers only besides it) is its own quorum.
+            if e.agree(cfg, me) >= cfg.quorum() {
+                e.settle_at = Some(now.add_millis(cfg.election_finalize_ms));
+            }
         }
         let step = Step {
             send: e.broadcast(cfg),
