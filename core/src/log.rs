@@ -15,7 +15,7 @@
 //! the learner asks for a snapshot instead.
 
 use crate::ids::Zxid;
-use crate::txn::{Applied, ApplyOptions, State, Txn};
+use crate::txn::{Applied, ApplyOptions, State, Txn, TxnHeader};
 use std::collections::VecDeque;
 
 /// Entries kept in memory behind the checkpoint, so a learner that lags
@@ -146,7 +146,7 @@ impl Log {
     }
 
     /// Applies every logged entry up to `upto` not applied yet.
-    pub fn apply_upto(&mut self, upto: Zxid, opts: &ApplyOptions) -> Vec<(Txn, Applied)> {
+    pub fn apply_upto(&mut self, upto: Zxid, opts: &ApplyOptions) -> Vec<(TxnHeader, Applied)> {
         let mut out = Vec::new();
         let start = self
             .entries
@@ -156,9 +156,15 @@ impl Log {
                 break;
             }
             let applied = self.state.apply(t, opts);
-            out.push((t.clone(), applied));
+            out.push((t.header(), applied));
         }
         out
+    }
+
+    /// The first logged zxid after `zxid`.
+    pub fn next_after(&self, zxid: Zxid) -> Option<Zxid> {
+        let i = self.entries.partition_point(|t| t.zxid <= zxid);
+        self.entries.get(i).map(|t| t.zxid)
     }
 
     /// Drops entries after `zxid` (ZAB's TRUNC); rebuilds the applied

@@ -25,7 +25,7 @@ use crate::proto::{
 use crate::session;
 use crate::storage::{self, Recovered, Snapshot};
 use crate::tree::acl;
-use crate::txn::{Applied, ApplyOptions, State, Txn, TxnKind};
+use crate::txn::{Applied, ApplyOptions, State, Txn, TxnHeader, TxnKind, TxnTag};
 use crate::watch::{WatchKind, Watches};
 use crate::zab::{Decision, Election, Role};
 use rand::{Rng, SeedableRng};
@@ -1183,13 +1183,13 @@ impl Server {
 
     /// Replies to the client that asked for `txn` (if it is connected
     /// here), fires watches, and keeps the session bookkeeping.
-    pub(crate) fn on_applied(&mut self, now: Now, txn: &Txn, applied: &Applied) {
+    pub(crate) fn on_applied(&mut self, now: Now, txn: &TxnHeader, applied: &Applied) {
         let zxid = txn.zxid;
         let mut reply: Option<(ConnId, Vec<u8>, Option<String>)> = None;
         if txn.cxid != INTERNAL_CXID {
             if let Some(&conn) = self.session_conn.get(&txn.session) {
                 if let Some(c) = self.conns.get(&conn) {
-                    let is_connect = matches!(txn.kind, TxnKind::CreateSession { .. });
+                    let is_connect = txn.tag == TxnTag::CreateSession;
                     let head = c.queue.iter().find(|s| matches!(s, Slot::Write { .. }));
                     if let Some(Slot::Write { cxid, connect, .. }) = head {
                         if *cxid == txn.cxid && *connect == is_connect {
@@ -1205,7 +1205,7 @@ impl Server {
                             } else {
                                 reply_frame(txn.cxid, zxid, applied.err, &applied.response)
                             };
-                            let close = matches!(txn.kind, TxnKind::CloseSession)
+                            let close = (txn.tag == TxnTag::CloseSession)
                                 .then(|| "client closed its session".to_owned());
                             reply = Some((conn, frame, close));
                         }
@@ -1260,7 +1260,7 @@ impl Server {
         }
     }
 
-    fn fire(&mut self, txn: &Txn, applied: &Applied) {
+    fn fire(&mut self, txn: &TxnHeader, applied: &Applied) {
         for t in &applied.triggers {
             let conns = self.watches.trigger(&t.path, t.event);
             for conn in conns {

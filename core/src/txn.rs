@@ -44,6 +44,39 @@ pub enum TxnKind {
     Noop,
 }
 
+/// What the reply path needs of an applied txn (no payload copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnHeader {
+    pub zxid: Zxid,
+    pub session: SessionId,
+    pub cxid: i32,
+    pub tag: TxnTag,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnTag {
+    CreateSession,
+    CloseSession,
+    Write,
+    Noop,
+}
+
+impl Txn {
+    pub fn header(&self) -> TxnHeader {
+        TxnHeader {
+            zxid: self.zxid,
+            session: self.session,
+            cxid: self.cxid,
+            tag: match self.kind {
+                TxnKind::CreateSession { .. } => TxnTag::CreateSession,
+                TxnKind::CloseSession => TxnTag::CloseSession,
+                TxnKind::Write { .. } => TxnTag::Write,
+                TxnKind::Noop => TxnTag::Noop,
+            },
+        }
+    }
+}
+
 /// Replicated state beyond the tree: the live sessions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionMeta {

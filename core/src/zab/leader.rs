@@ -387,8 +387,8 @@ impl Server {
             "server {} established epoch {epoch} at {last}",
             self.config.server_id.0
         );
-        for (txn, a) in applied {
-            self.on_applied(now, &txn, &a);
+        for (h, a) in applied {
+            self.on_applied(now, &h, &a);
         }
         let Some(l) = self.leader() else { return };
         let ready: Vec<ServerId> = l
@@ -460,7 +460,7 @@ impl Server {
             if !l.established || next >= l.last_proposed {
                 return;
             }
-            let Some(z) = self.log.range(next, Zxid(u64::MAX)).first().map(|t| t.zxid) else {
+            let Some(z) = self.log.next_after(next) else {
                 return;
             };
             let l = match &self.role {
@@ -516,8 +516,8 @@ impl Server {
                 }
             }
         }
-        for (txn, applied) in self.log.apply_upto(z, &self.opts) {
-            self.on_applied(now, &txn, &applied);
+        for (h, applied) in self.log.apply_upto(z, &self.opts) {
+            self.on_applied(now, &h, &applied);
         }
         self.release_syncs();
     }

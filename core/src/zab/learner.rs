@@ -285,8 +285,8 @@ impl Server {
     fn apply_committed(&mut self, now: Now) {
         let Some(l) = self.learner() else { return };
         let upto = l.commit_upto;
-        for (txn, applied) in self.log.apply_upto(upto, &self.opts) {
-            self.on_applied(now, &txn, &applied);
+        for (h, applied) in self.log.apply_upto(upto, &self.opts) {
+            self.on_applied(now, &h, &applied);
         }
     }
 
