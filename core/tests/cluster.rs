@@ -596,3 +596,49 @@ fn five_voters_expire_a_session_everywhere_and_watches_fire_on_followers() {
     let (h, _) = c.call(12, 1, &get("/eph"));
     assert_eq!(h.err, proto::ErrorCode::NoNode.code());
 }
+
+#[test]
+fn a_follower_far_behind_gets_a_snapshot_and_keeps_it() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.run_ms(2000);
+    let leader = c.leader().unwrap();
+    let lagger = *c.nodes.keys().find(|k| **k != leader).unwrap();
+    c.crash(lagger);
+    c.connect(10, leader);
+    // Past the in-memory window, in pipelined batches.
+    let n = paddock_core::log::WINDOW_MAX as i32 + 2_500;
+    let mut xid = 1;
+    while xid <= n {
+        let t = now(c.now_ms);
+        let node = c.nodes.get_mut(&leader).unwrap();
+        for _ in 0..500 {
+            let frame = proto::encode_request(xid, &create(&format!("/n{xid}"), b"v", 0));
+            node.handle(
+                t,
+                Input::ClientFrame {
+                    conn: ConnId(10),
+                    frame,
+                },
+            );
+            xid += 1;
+        }
+        c.pump();
+        c.inbox.remove(&10);
+    }
+    c.run_ms(100);
+    assert_eq!(c.nodes[&leader].state().tree.node_count(), 4 + n as usize);
+    c.start(lagger);
+    c.run_ms(3000);
+    assert_eq!(c.nodes[&lagger].role(), "follower");
+    let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
+    assert_eq!(digests.len(), 1, "the lagging follower caught up");
+    assert!(
+        !c.disks[&lagger].snapshots.is_empty(),
+        "a SNAP sync is written to disk before NEWLEADER is acknowledged"
+    );
+    c.crash(lagger);
+    c.start(lagger);
+    c.run_ms(3000);
+    let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
+    assert_eq!(digests.len(), 1, "and it recovers from that snapshot");
+}
