@@ -1,1 +1,13 @@
-//! Tokio transports: the client listener with ZooKeeper framing; no protocol logic.
+//! Tokio transports for Paddock: the client listener with ZooKeeper's
+//! framing. No protocol logic lives here: frames go to the driver as bytes
+//! and come back as bytes; decoding them is the core's job.
+//!
+//! - [`framing`]: the 4-byte big-endian length prefix, the `jute.maxbuffer`
+//!   limit, and recognising a four-letter word on a fresh connection.
+//! - [`client`]: the accept loop (with `maxClientCnxns` per client IP) and
+//!   one task per connection that reads frames and writes batched replies.
+
+pub mod client;
+pub mod framing;
+
+pub use client::{ClientListener, ConnHandle, ListenerConfig, NetEvent};

@@ -1,1 +1,244 @@
-fn main() {}
+//! `paddock`: a ZooKeeper-compatible server.
+//!
+//! `paddock` serves standalone on port 2181 with its data in
+//! `./paddock-data`; `paddock path/to/zoo.cfg` reads a ZooKeeper config,
+//! the same positional form as ZooKeeper's `QuorumPeerMain`.
+//!
+//! Start-up order: config, recovery (read every log and snapshot, let the
+//! core decide, carry out its repairs), the storage threads, the listener,
+//! then the driver. SIGTERM or SIGINT stops accepting, flushes and fsyncs
+//! the log, and exits 0.
+
+mod config;
+mod disk;
+mod driver;
+mod fourlw;
+mod storage;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use config::ServerConfig;
+use paddock_core::storage::recover;
+use paddock_core::txn::ApplyOptions;
+use paddock_core::Node;
+use paddock_net::{ClientListener, ListenerConfig};
+use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+/// Bytes waiting for one client before it is dropped as too slow.
+const CLIENT_OUT_QUEUE_BYTES_MAX: usize = 64 << 20;
+/// Events from the network waiting for the driver (backpressure beyond).
+const NET_EVENTS_MAX: usize = 8192;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "paddock",
+    version,
+    about = "A ZooKeeper-compatible coordination service"
+)]
+struct Args {
+    /// A ZooKeeper zoo.cfg; without it, serve standalone on port 2181 with
+    /// data in ./paddock-data.
+    config: Option<PathBuf>,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let code = match run(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("paddock: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn load_config(args: &Args) -> Result<ServerConfig> {
+    let cfg = match &args.config {
+        Some(path) => {
+            ServerConfig::from_file(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    for k in &cfg.unknown_keys {
+        warn!("unknown configuration key {k}: ignored");
+    }
+    for k in &cfg.ignored_keys {
+        info!("configuration key {k} has no effect in paddock");
+    }
+    if !cfg.servers.is_empty() {
+        info!(
+            "{} server.N entries (myid {:?}, initLimit {}, syncLimit {}) noted; replication is not served yet, running standalone",
+            cfg.servers.len(),
+            cfg.my_id,
+            cfg.init_limit,
+            cfg.sync_limit
+        );
+    }
+    Ok(cfg)
+}
+
+/// Per-process randomness for session passwords (the core's generator is
+/// seeded from it).
+fn seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+fn run(args: Args) -> Result<()> {
+    let started = std::time::Instant::now();
+    let cfg = load_config(&args)?;
+    let dirs = disk::Dirs {
+        data: cfg.data_dir.clone(),
+        log: cfg.log_dir().to_path_buf(),
+    };
+    dirs.create()
+        .with_context(|| format!("creating {}", dirs.data.display()))?;
+
+    let image = disk::load_image(&dirs).context("reading the data directory")?;
+    let opts = ApplyOptions {
+        extended_types_enabled: cfg.extended_types_enabled,
+        skip_acl: cfg.skip_acl,
+        max_data_len: cfg.jute_max_buffer as usize,
+    };
+    let recovered = recover(&image, &opts).map_err(|e| {
+        anyhow::anyhow!(
+            "refusing to start: recovery of {} failed: {e}. Restore the missing files or move the data directory away.",
+            dirs.data.display()
+        )
+    })?;
+    drop(image);
+    disk::apply_repairs(&dirs, &recovered.repairs).context("repairing the data directory")?;
+    let (accepted, current) = disk::read_epochs(&dirs);
+    let recovered = recovered.with_epoch_files(accepted.as_deref(), current.as_deref());
+    let node = Node::new(cfg.core_config(seed()), recovered, driver::now(started));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("paddock-net")
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(serve(cfg, dirs, node, started))
+}
+
+async fn serve(
+    cfg: ServerConfig,
+    dirs: disk::Dirs,
+    node: Node,
+    started: std::time::Instant,
+) -> Result<()> {
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (log_tx, log_thread) =
+        storage::spawn_log_thread(dirs.clone(), cfg.force_sync, done_tx.clone());
+    let (snap_tx, _snap_thread) = storage::spawn_snapshot_thread(dirs.clone(), done_tx);
+    if !cfg.force_sync {
+        warn!("forceSync=no: the log is not fsynced; a crash may lose acknowledged writes");
+    }
+
+    let (net_tx, mut net_rx) = mpsc::channel(NET_EVENTS_MAX);
+    let ip = cfg
+        .client_port_address
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let listener = ClientListener::bind(
+        ListenerConfig {
+            addr: SocketAddr::new(ip, cfg.client_port),
+            max_buffer: cfg.jute_max_buffer,
+            max_cnxns_per_ip: cfg.max_client_cnxns,
+            out_queue_bytes_max: CLIENT_OUT_QUEUE_BYTES_MAX,
+        },
+        net_tx,
+    )
+    .await
+    .with_context(|| format!("binding {ip}:{}", cfg.client_port))?;
+    info!(
+        "paddock {} serving clients on {} (standalone); data in {}, logs in {}",
+        env!("CARGO_PKG_VERSION"),
+        listener.local_addr(),
+        dirs.data.display(),
+        dirs.log.display()
+    );
+
+    let (stop_tx, mut stop_rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        if let Err(e) = wait_for_signal().await {
+            error!("cannot listen for signals: {e}");
+            return;
+        }
+        let _ = stop_tx.send(driver::Stop::Signal).await;
+    });
+    if cfg.purge_interval_hours > 0 {
+        let snaps = snap_tx.clone();
+        let retain = cfg.snap_retain_count as usize;
+        let every = Duration::from_secs(u64::from(cfg.purge_interval_hours) * 3600);
+        info!(
+            "autopurge every {} h keeping {retain} snapshots",
+            cfg.purge_interval_hours
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if snaps.send(storage::SnapJob::Purge { retain }).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    let mut d = driver::Driver::new(
+        node,
+        cfg.clone(),
+        dirs.data.clone(),
+        dirs.log.clone(),
+        log_tx.clone(),
+        snap_tx,
+        started,
+    );
+    let result = d.run(&mut net_rx, &mut done_rx, &mut stop_rx).await;
+    listener.stop();
+    info!("stopping: flushing the log");
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+    if log_tx.send(storage::LogJob::Stop(ack_tx)).is_ok() {
+        let waited =
+            tokio::task::spawn_blocking(move || ack_rx.recv_timeout(Duration::from_secs(60))).await;
+        if !matches!(waited, Ok(Ok(()))) {
+            warn!("the log thread did not confirm the final flush");
+        }
+    }
+    let _ = log_thread.join();
+    result?;
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+    Ok(())
+}

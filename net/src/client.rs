@@ -1,0 +1,437 @@
+//! The client listener: accepts ZooKeeper clients, enforces
+//! `maxClientCnxns` per client IP, and runs one task per connection.
+//!
+//! A connection task owns its socket. It reads frames (see [`framing`]) and
+//! hands them to the driver in order as [`NetEvent::Frame`]; it writes what
+//! the driver queued on its [`ConnHandle`], coalescing everything queued
+//! into one write. A framing violation closes only that connection, with a
+//! warning naming the peer and the reason; the listener keeps serving.
+//!
+//! Invariants: for one connection the driver sees `Connected`, then its
+//! frames in arrival order, then exactly one `Closed`. A four-letter-word
+//! connection never produces `Connected`: it is a `Command` and nothing
+//! else. Bytes queued on a handle and not yet written never exceed
+//! `out_queue_bytes_max` for long: past it, the handle reports overflow and
+//! the driver drops that client.
+
+use crate::framing::{self, FrameError};
+use paddock_core::ConnId;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// Bytes read from a socket per `read` call at most.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct ListenerConfig {
+    pub addr: SocketAddr,
+    /// `jute.maxbuffer`: the largest frame accepted from a client.
+    pub max_buffer: u32,
+    /// `maxClientCnxns`: concurrent connections per client IP, 0 = no limit.
+    pub max_cnxns_per_ip: u32,
+    /// Bytes queued for one client before it counts as too slow and is
+    /// dropped.
+    pub out_queue_bytes_max: usize,
+}
+
+/// What the network tells the driver.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A client connection that is not a four-letter word.
+    Connected {
+        conn: ConnId,
+        peer: SocketAddr,
+        handle: ConnHandle,
+    },
+    /// One client frame, length prefix stripped.
+    Frame { conn: ConnId, frame: Vec<u8> },
+    /// The connection is gone; nothing more will come from or go to it.
+    Closed { conn: ConnId },
+    /// A four-letter word on a fresh connection; the answer sent on
+    /// `reply` is written and the connection closed.
+    Command {
+        word: &'static str,
+        peer: SocketAddr,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+}
+
+enum Outgoing {
+    Bytes(Vec<u8>),
+    Close,
+}
+
+/// The driver's side of one connection.
+#[derive(Debug)]
+pub struct ConnHandle {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    queued: Arc<AtomicUsize>,
+    kill: Arc<Notify>,
+    queued_max: usize,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outgoing::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Outgoing::Close => write!(f, "Close"),
+        }
+    }
+}
+
+/// The client reads too slowly: too many bytes wait for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{queued} bytes queued for a slow client (max {max})")]
+pub struct Overflow {
+    pub queued: usize,
+    pub max: usize,
+}
+
+impl ConnHandle {
+    /// Queues already-framed bytes (one or more length-prefixed frames).
+    pub fn send(&self, bytes: Vec<u8>) -> Result<(), Overflow> {
+        let n = bytes.len();
+        let queued = self.queued.fetch_add(n, Ordering::Relaxed) + n;
+        if queued > self.queued_max {
+            return Err(Overflow {
+                queued,
+                max: self.queued_max,
+            });
+        }
+        // A send error means the task already ended; its `Closed` is on
+        // its way, so there is nothing to do here.
+        let _ = self.tx.send(Outgoing::Bytes(bytes));
+        Ok(())
+    }
+
+    /// Writes everything queued so far, then closes.
+    pub fn close(&self) {
+        let _ = self.tx.send(Outgoing::Close);
+    }
+
+    /// Closes at once, dropping whatever is queued.
+    pub fn kill(&self) {
+        self.kill.notify_one();
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts open connections per client IP for `maxClientCnxns`.
+#[derive(Default)]
+struct IpCounts {
+    by_ip: Mutex<HashMap<IpAddr, u32>>,
+}
+
+impl IpCounts {
+    fn try_add(self: &Arc<Self>, ip: IpAddr, max: u32) -> Option<IpGuard> {
+        let mut m = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if max != 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpGuard {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// Releases one connection's slot in [`IpCounts`] when dropped.
+struct IpGuard {
+    counts: Arc<IpCounts>,
+    ip: IpAddr,
+}
+
+impl Drop for IpGuard {
+    fn drop(&mut self) {
+        let mut m = self.counts.by_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The accept loop, running on its own task.
+pub struct ClientListener {
+    local_addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl ClientListener {
+    /// Binds and starts accepting; events go to `events`.
+    pub async fn bind(
+        cfg: ListenerConfig,
+        events: mpsc::Sender<NetEvent>,
+    ) -> io::Result<ClientListener> {
+        let listener = TcpListener::bind(cfg.addr).await?;
+        let local_addr = listener.local_addr()?;
+        let task = tokio::spawn(accept_loop(listener, cfg, events));
+        Ok(ClientListener { local_addr, task })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting new connections (open ones keep running).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, cfg: ListenerConfig, events: mpsc::Sender<NetEvent>) {
+    let counts = Arc::new(IpCounts::default());
+    let next_conn = AtomicU64::new(1);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors and the like: back off, keep serving.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(guard) = counts.try_add(peer.ip(), cfg.max_cnxns_per_ip) else {
+            warn!(
+                "too many connections from {} - max is {}; refusing {peer}",
+                peer.ip(),
+                cfg.max_cnxns_per_ip
+            );
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = ConnId(next_conn.fetch_add(1, Ordering::Relaxed));
+        let events = events.clone();
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            run_conn(conn, stream, peer, &cfg, &events).await;
+            drop(guard);
+        });
+    }
+}
+
+/// Why a connection task ended.
+#[derive(Debug)]
+enum End {
+    Eof,
+    Io(io::Error),
+    Framing(FrameError),
+    ClosedByServer,
+    Killed,
+    DriverGone,
+}
+
+async fn run_conn(
+    conn: ConnId,
+    stream: TcpStream,
+    peer: SocketAddr,
+    cfg: &ListenerConfig,
+    events: &mpsc::Sender<NetEvent>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // The first four bytes decide: a four-letter word or a frame length.
+    while inbuf.len() < 4 {
+        match rd.read_buf(&mut inbuf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+    let first = [inbuf[0], inbuf[1], inbuf[2], inbuf[3]];
+    if let Some(word) = framing::four_letter_word(first) {
+        let (reply, answer) = oneshot::channel();
+        if events
+            .send(NetEvent::Command { word, peer, reply })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if let Ok(text) = answer.await {
+            let _ = wr.write_all(&text).await;
+        }
+        let _ = wr.shutdown().await;
+        return;
+    }
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let kill = Arc::new(Notify::new());
+    let handle = ConnHandle {
+        tx,
+        queued: queued.clone(),
+        kill: kill.clone(),
+        queued_max: cfg.out_queue_bytes_max,
+    };
+    if events
+        .send(NetEvent::Connected { conn, peer, handle })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut start = 0usize;
+    let mut outbuf: Vec<u8> = Vec::new();
+    let end = 'conn: loop {
+        loop {
+            match framing::split_frame(&inbuf, &mut start, cfg.max_buffer) {
+                Ok(Some(frame)) => {
+                    if events.send(NetEvent::Frame { conn, frame }).await.is_err() {
+                        break 'conn End::DriverGone;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => break 'conn End::Framing(e),
+            }
+        }
+        framing::compact(&mut inbuf, &mut start);
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            r = rd.read_buf(&mut inbuf) => match r {
+                Ok(0) => break End::Eof,
+                Ok(_) => {}
+                Err(e) => break End::Io(e),
+            },
+            msg = rx.recv() => {
+                let mut close = false;
+                match msg {
+                    Some(Outgoing::Bytes(b)) => outbuf = b,
+                    Some(Outgoing::Close) => close = true,
+                    None => break End::DriverGone,
+                }
+                // Coalesce everything already queued into one write.
+                while !close {
+                    match rx.try_recv() {
+                        Ok(Outgoing::Bytes(b)) => outbuf.extend_from_slice(&b),
+                        Ok(Outgoing::Close) => close = true,
+                        Err(_) => break,
+                    }
+                }
+                if !outbuf.is_empty() {
+                    let n = outbuf.len();
+                    tokio::select! {
+                        r = wr.write_all(&outbuf) => if let Err(e) = r { break End::Io(e) },
+                        _ = kill.notified() => break End::Killed,
+                    }
+                    queued.fetch_sub(n, Ordering::Relaxed);
+                    outbuf.clear();
+                }
+                if close {
+                    let _ = wr.shutdown().await;
+                    break End::ClosedByServer;
+                }
+            }
+            _ = kill.notified() => break End::Killed,
+        }
+    };
+    match &end {
+        End::Framing(e) => warn!("closing connection from {peer}: {e}"),
+        End::Io(e) => debug!("connection from {peer} failed: {e}"),
+        End::Killed => info!("dropped connection from {peer}"),
+        End::Eof | End::ClosedByServer | End::DriverGone => {
+            debug!("connection from {peer} ended: {end:?}")
+        }
+    }
+    let _ = events.send(NetEvent::Closed { conn }).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn cfg(max_cnxns_per_ip: u32) -> ListenerConfig {
+        ListenerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            max_buffer: 1000,
+            max_cnxns_per_ip,
+            out_queue_bytes_max: 1 << 20,
+        }
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<NetEvent>) -> NetEvent {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("event in time")
+            .expect("channel open")
+    }
+
+    // Goal: frames arrive in order and replies are written with a prefix;
+    // a bad length closes only the offending connection.
+    #[tokio::test]
+    async fn frames_round_trip_and_bad_length_closes_one() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let l = ClientListener::bind(cfg(0), tx).await.expect("bind");
+        let mut good = TcpStream::connect(l.local_addr()).await.expect("connect");
+        let mut wire = Vec::new();
+        framing::push_frame(&mut wire, b"hello");
+        good.write_all(&wire).await.expect("write");
+        let NetEvent::Connected { conn, handle, .. } = next(&mut rx).await else {
+            panic!("connected")
+        };
+        let NetEvent::Frame { conn: c, frame } = next(&mut rx).await else {
+            panic!("frame")
+        };
+        assert_eq!((c, frame.as_slice()), (conn, &b"hello"[..]));
+
+        let mut bad = TcpStream::connect(l.local_addr()).await.expect("connect");
+        bad.write_all(&2000i32.to_be_bytes()).await.expect("write");
+        let NetEvent::Connected { conn: bad_conn, .. } = next(&mut rx).await else {
+            panic!("connected")
+        };
+        let NetEvent::Closed { conn: closed } = next(&mut rx).await else {
+            panic!("closed")
+        };
+        assert_eq!(closed, bad_conn);
+
+        let mut out = Vec::new();
+        framing::push_frame(&mut out, b"reply");
+        handle.send(out.clone()).expect("queued");
+        let mut got = vec![0u8; out.len()];
+        tokio::time::timeout(Duration::from_secs(5), good.read_exact(&mut got))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert_eq!(got, out);
+    }
+
+    #[tokio::test]
+    async fn per_ip_limit_refuses_extra_connections() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let l = ClientListener::bind(cfg(1), tx).await.expect("bind");
+        let mut a = TcpStream::connect(l.local_addr()).await.expect("connect");
+        a.write_all(&[0, 0, 0, 0]).await.expect("write");
+        // Keep the handle: dropping it would end the first connection.
+        let NetEvent::Connected { handle: _kept, .. } = next(&mut rx).await else {
+            panic!("connected")
+        };
+        let mut b = TcpStream::connect(l.local_addr()).await.expect("connect");
+        let mut buf = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(5), b.read(&mut buf))
+            .await
+            .expect("in time")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "second connection from the same IP is closed");
+    }
+}

@@ -1,0 +1,367 @@
+//! zoo.cfg: ZooKeeper's `key=value` properties file, read the way
+//! `QuorumPeerConfig` reads it, into [`ServerConfig`].
+//!
+//! Keys ZooKeeper takes as system properties are accepted both bare and
+//! with the `zookeeper.` prefix (`forceSync`, `snapCount`, `skipACL`,
+//! `extendedTypesEnabled`, `DigestAuthenticationProvider.superDigest`,
+//! `4lw.commands.whitelist`). Unknown keys are warned about, never fatal.
+//! Replication keys (`server.N`, `initLimit`, `syncLimit`, `myid`) are
+//! parsed and kept; standalone serving ignores them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Every four-letter word ZooKeeper knows; `*` in the whitelist means these.
+pub const ALL_FOUR_LETTER_WORDS: &[&str] = paddock_net::framing::FOUR_LETTER_WORDS;
+
+/// Keys ZooKeeper knows that change nothing here (admin server, metrics,
+/// TLS, tuning of its own thread pools): noted, not warned about.
+const KNOWN_IGNORED: &[&str] = &[
+    "admin.enableServer",
+    "admin.serverPort",
+    "admin.serverAddress",
+    "standaloneEnabled",
+    "reconfigEnabled",
+    "audit.enable",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "electionAlg",
+    "peerType",
+    "quorumListenOnAllIPs",
+    "preAllocSize",
+    "syncEnabled",
+    "globalOutstandingLimit",
+    "leaderServes",
+    "cnxTimeout",
+    "clientPortListenBacklog",
+    "dynamicConfigFile",
+    "maxCnxns",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "serverCnxnFactory",
+];
+
+/// Why zoo.cfg could not be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    Io {
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    Value {
+        key: String,
+        value: String,
+        why: String,
+    },
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Io { path, err } => write!(f, "cannot read {}: {err}", path.display()),
+            ConfigError::Value { key, value, why } => write!(f, "{key}={value}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One `server.N=host:peerPort:electionPort[:role][;clientAddr:clientPort]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEntry {
+    pub spec: String,
+    pub observer: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub tick_time_ms: u32,
+    pub data_dir: PathBuf,
+    /// `dataLogDir`; the logs go to `data_dir` when absent.
+    pub data_log_dir: Option<PathBuf>,
+    pub client_port: u16,
+    /// `clientPortAddress`; all interfaces when absent, as ZooKeeper does.
+    pub client_port_address: Option<IpAddr>,
+    pub max_client_cnxns: u32,
+    pub min_session_timeout_ms: Option<u32>,
+    pub max_session_timeout_ms: Option<u32>,
+    pub jute_max_buffer: u32,
+    /// Enabled four-letter words (always holds `srvr`, as ZooKeeper's).
+    pub four_letter_whitelist: BTreeSet<String>,
+    pub snap_retain_count: u32,
+    /// Hours between purges; 0 disables autopurge (ZooKeeper's default).
+    pub purge_interval_hours: u32,
+    pub force_sync: bool,
+    pub snap_count: u64,
+    pub super_digest: Option<String>,
+    pub extended_types_enabled: bool,
+    pub skip_acl: bool,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub servers: BTreeMap<u64, ServerEntry>,
+    pub my_id: Option<u64>,
+    /// Keys that were not understood, for the startup warning.
+    pub unknown_keys: Vec<String>,
+    /// Keys understood but without effect here.
+    pub ignored_keys: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            tick_time_ms: 2000,
+            data_dir: PathBuf::from("paddock-data"),
+            data_log_dir: None,
+            client_port: 2181,
+            client_port_address: None,
+            max_client_cnxns: 60,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            jute_max_buffer: 0xfffff,
+            four_letter_whitelist: whitelist(None),
+            snap_retain_count: 3,
+            purge_interval_hours: 0,
+            force_sync: true,
+            snap_count: 100_000,
+            super_digest: None,
+            extended_types_enabled: false,
+            skip_acl: false,
+            init_limit: 10,
+            sync_limit: 5,
+            servers: BTreeMap::new(),
+            my_id: None,
+            unknown_keys: Vec::new(),
+            ignored_keys: Vec::new(),
+        }
+    }
+}
+
+/// ZooKeeper's whitelist rule: comma-separated words, `*` for all, and
+/// `srvr` always on (its scripts depend on it).
+pub fn whitelist(spec: Option<&str>) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    if let Some(spec) = spec {
+        for w in spec.split(',').map(str::trim) {
+            if w == "*" {
+                set.extend(ALL_FOUR_LETTER_WORDS.iter().map(|s| s.to_string()));
+                break;
+            }
+            if !w.is_empty() {
+                set.insert(w.to_string());
+            }
+        }
+    }
+    set.insert("srvr".to_string());
+    set
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse::<T>().map_err(|e| ConfigError::Value {
+        key: key.into(),
+        value: value.into(),
+        why: e.to_string(),
+    })
+}
+
+/// Splits a Java properties file into (key, value) pairs: `#`/`!`
+/// comments, `=` or `:` separators, surrounding blanks trimmed.
+pub fn properties(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let cut = line.find(['=', ':']).unwrap_or(line.len());
+        let key = line[..cut].trim();
+        let value = line.get(cut + 1..).unwrap_or("").trim();
+        out.push((key.to_string(), value.to_string()));
+    }
+    out
+}
+
+impl ServerConfig {
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Io {
+            path: path.to_path_buf(),
+            err,
+        })?;
+        let mut cfg = ServerConfig::from_text(&text)?;
+        if !cfg.servers.is_empty() {
+            let myid = cfg.data_dir.join("myid");
+            if let Ok(text) = std::fs::read_to_string(&myid) {
+                cfg.my_id = Some(parse_num("myid", text.trim())?);
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub fn from_text(text: &str) -> Result<ServerConfig, ConfigError> {
+        let mut cfg = ServerConfig::default();
+        let mut whitelist_spec = None;
+        for (key, value) in properties(text) {
+            let bare = key.strip_prefix("zookeeper.").unwrap_or(&key);
+            let v = value.as_str();
+            match bare {
+                "tickTime" => cfg.tick_time_ms = parse_num(&key, v)?,
+                "dataDir" => cfg.data_dir = PathBuf::from(v),
+                "dataLogDir" => cfg.data_log_dir = Some(PathBuf::from(v)),
+                "clientPort" => cfg.client_port = parse_num(&key, v)?,
+                "clientPortAddress" => cfg.client_port_address = Some(parse_num(&key, v)?),
+                "maxClientCnxns" => cfg.max_client_cnxns = parse_num(&key, v)?,
+                "minSessionTimeout" => cfg.min_session_timeout_ms = Some(parse_num(&key, v)?),
+                "maxSessionTimeout" => cfg.max_session_timeout_ms = Some(parse_num(&key, v)?),
+                "jute.maxbuffer" => cfg.jute_max_buffer = parse_jute_max_buffer(&key, v)?,
+                "4lw.commands.whitelist" => whitelist_spec = Some(value.clone()),
+                "autopurge.snapRetainCount" => cfg.snap_retain_count = parse_num(&key, v)?,
+                "autopurge.purgeInterval" => cfg.purge_interval_hours = parse_num(&key, v)?,
+                // ZooKeeper: anything but "no" keeps fsync on.
+                "forceSync" => cfg.force_sync = v != "no",
+                "snapCount" => cfg.snap_count = parse_num(&key, v)?,
+                "DigestAuthenticationProvider.superDigest" => {
+                    cfg.super_digest = Some(value.clone())
+                }
+                "extendedTypesEnabled" => {
+                    cfg.extended_types_enabled = v.eq_ignore_ascii_case("true")
+                }
+                "skipACL" => cfg.skip_acl = v == "yes" || v.eq_ignore_ascii_case("true"),
+                "initLimit" => cfg.init_limit = parse_num(&key, v)?,
+                "syncLimit" => cfg.sync_limit = parse_num(&key, v)?,
+                "myid" => cfg.my_id = Some(parse_num(&key, v)?),
+                k if k.starts_with("server.") => {
+                    let id = parse_num(&key, &k["server.".len()..])?;
+                    let observer = value.split(';').next().unwrap_or("").ends_with(":observer");
+                    cfg.servers.insert(
+                        id,
+                        ServerEntry {
+                            spec: value.clone(),
+                            observer,
+                        },
+                    );
+                }
+                k if KNOWN_IGNORED.contains(&k)
+                    || k.starts_with("metricsProvider.")
+                    || k.starts_with("ssl.") =>
+                {
+                    cfg.ignored_keys.push(key.clone())
+                }
+                _ => cfg.unknown_keys.push(key.clone()),
+            }
+        }
+        cfg.four_letter_whitelist = whitelist(whitelist_spec.as_deref());
+        if cfg.snap_retain_count < 3 {
+            // ZooKeeper refuses fewer than 3 and falls back to 3.
+            cfg.snap_retain_count = 3;
+        }
+        if cfg.tick_time_ms == 0 {
+            return Err(ConfigError::Value {
+                key: "tickTime".into(),
+                value: "0".into(),
+                why: "must be positive".into(),
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// Where the logs live: `dataLogDir`, else `dataDir`.
+    pub fn log_dir(&self) -> &Path {
+        self.data_log_dir.as_deref().unwrap_or(&self.data_dir)
+    }
+
+    pub fn min_session_timeout(&self) -> u32 {
+        self.min_session_timeout_ms.unwrap_or(2 * self.tick_time_ms)
+    }
+
+    pub fn max_session_timeout(&self) -> u32 {
+        self.max_session_timeout_ms
+            .unwrap_or(20 * self.tick_time_ms)
+    }
+
+    /// The core's configuration for a standalone server.
+    pub fn core_config(&self, seed: u64) -> paddock_core::Config {
+        let mut c = paddock_core::Config::standalone(self.my_id.unwrap_or(0));
+        c.tick_time_ms = self.tick_time_ms;
+        c.min_session_timeout_ms = self.min_session_timeout();
+        c.max_session_timeout_ms = self.max_session_timeout();
+        c.max_buffer = self.jute_max_buffer;
+        c.seed = seed;
+        c.super_digest = self.super_digest.clone();
+        c.extended_types_enabled = self.extended_types_enabled;
+        c.snap_count = self.snap_count;
+        c.skip_acl = self.skip_acl;
+        c.init_limit_ticks = self.init_limit;
+        c.sync_limit_ticks = self.sync_limit;
+        c
+    }
+}
+
+/// `jute.maxbuffer` may be written in hex (`0xfffff`) or decimal.
+fn parse_jute_max_buffer(key: &str, v: &str) -> Result<u32, ConfigError> {
+    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).map_err(|e| ConfigError::Value {
+            key: key.into(),
+            value: v.into(),
+            why: e.to_string(),
+        }),
+        None => parse_num(key, v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_zookeeper_zoo_cfg() {
+        let cfg = ServerConfig::from_text(
+            "# comment\ntickTime=1000\ndataDir=/var/zk\nclientPort=2182\nclientPortAddress=127.0.0.1\n\
+             maxClientCnxns=0\n4lw.commands.whitelist=ruok, mntr\nforceSync=no\n\
+             zookeeper.extendedTypesEnabled=true\nzookeeper.DigestAuthenticationProvider.superDigest=super:x\n\
+             jute.maxbuffer=0x100000\nserver.1=a:2888:3888\nserver.2=b:2888:3888:observer\ninitLimit=7\n\
+             autopurge.snapRetainCount=1\nwhatever=1\nadmin.enableServer=false\n",
+        )
+        .expect("parses");
+        assert_eq!(cfg.tick_time_ms, 1000);
+        assert_eq!(cfg.data_dir, PathBuf::from("/var/zk"));
+        assert_eq!(cfg.log_dir(), Path::new("/var/zk"));
+        assert_eq!(cfg.client_port, 2182);
+        assert_eq!(cfg.max_client_cnxns, 0);
+        assert_eq!(cfg.min_session_timeout(), 2000);
+        assert_eq!(cfg.max_session_timeout(), 20000);
+        assert!(!cfg.force_sync);
+        assert!(cfg.extended_types_enabled);
+        assert_eq!(cfg.super_digest.as_deref(), Some("super:x"));
+        assert_eq!(cfg.jute_max_buffer, 0x100000);
+        assert_eq!(
+            cfg.four_letter_whitelist
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            vec!["mntr", "ruok", "srvr"]
+        );
+        assert_eq!(cfg.servers.len(), 2);
+        assert!(cfg.servers[&2].observer);
+        assert_eq!(cfg.init_limit, 7);
+        assert_eq!(cfg.snap_retain_count, 3);
+        assert_eq!(cfg.unknown_keys, vec!["whatever".to_string()]);
+        assert_eq!(cfg.ignored_keys, vec!["admin.enableServer".to_string()]);
+    }
+
+    #[test]
+    fn default_whitelist_is_only_srvr_and_star_is_all() {
+        assert_eq!(
+            whitelist(None).into_iter().collect::<Vec<_>>(),
+            vec!["srvr".to_string()]
+        );
+        assert!(whitelist(Some("*")).contains("wchp"));
+    }
+
+    #[test]
+    fn bad_numbers_are_errors() {
+        assert!(ServerConfig::from_text("clientPort=abc\n").is_err());
+    }
+}

@@ -1,0 +1,287 @@
+//! The driver: one task owns the `Node` and is its only caller.
+//!
+//! Each turn waits for the next event (a network event, a storage
+//! completion, the node's deadline or a stop signal), feeds it and
+//! everything else already queued into the node, then drains every output
+//! and carries it out: client frames are gathered per connection and
+//! handed over once per turn (one write per connection per batch),
+//! persistence and snapshots go to the storage threads.
+//!
+//! Time: `Now.mono` is nanoseconds since the driver started (monotonic),
+//! `Now.wall_ms` the Unix time in milliseconds.
+
+use crate::config::ServerConfig;
+use crate::fourlw;
+use crate::storage::{Done, LogJob, SnapJob};
+use anyhow::{bail, Result};
+use paddock_core::{ConnId, Input, Instant, Node, Now, Output};
+use paddock_net::{framing, ConnHandle, NetEvent};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// Events taken into one turn at most, so outputs flow even under load.
+const TURN_EVENTS_MAX: usize = 1024;
+
+struct Conn {
+    handle: ConnHandle,
+    peer: SocketAddr,
+}
+
+pub struct Driver {
+    pub node: Node,
+    pub config: ServerConfig,
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub log: std_mpsc::Sender<LogJob>,
+    pub snaps: std_mpsc::Sender<SnapJob>,
+    pub started: std::time::Instant,
+    conns: HashMap<ConnId, Conn>,
+    peers: HashMap<ConnId, SocketAddr>,
+    /// Frames gathered this turn, length-prefixed, per connection.
+    pending: HashMap<ConnId, Vec<u8>>,
+}
+
+/// Why the driver stopped.
+pub enum Stop {
+    Signal,
+}
+
+pub fn now(started: std::time::Instant) -> Now {
+    let mono = Instant(started.elapsed().as_nanos() as u64);
+    let wall_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Now::new(mono, wall_ms)
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        node: Node,
+        config: ServerConfig,
+        data_dir: PathBuf,
+        log_dir: PathBuf,
+        log: std_mpsc::Sender<LogJob>,
+        snaps: std_mpsc::Sender<SnapJob>,
+        started: std::time::Instant,
+    ) -> Driver {
+        Driver {
+            node,
+            config,
+            data_dir,
+            log_dir,
+            log,
+            snaps,
+            started,
+            conns: HashMap::new(),
+            peers: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        let at = self.node.poll_timeout()?;
+        Some(tokio::time::Instant::from_std(self.started) + Duration::from_nanos(at.0))
+    }
+
+    /// Runs until `stop` fires (or a storage thread fails).
+    pub async fn run(
+        &mut self,
+        net: &mut mpsc::Receiver<NetEvent>,
+        done: &mut mpsc::UnboundedReceiver<Done>,
+        stop: &mut mpsc::Receiver<Stop>,
+    ) -> Result<Stop> {
+        // Outputs the node produced while being built (e.g. epochs).
+        self.dispatch();
+        loop {
+            let deadline = self.deadline();
+            let t = now(self.started);
+            tokio::select! {
+                biased;
+                s = stop.recv() => return Ok(s.unwrap_or(Stop::Signal)),
+                Some(d) = done.recv() => self.on_done(t, d)?,
+                Some(ev) = net.recv() => self.on_net(t, ev),
+                _ = sleep_until(deadline) => {}
+            }
+            // Take everything else already queued into the same turn.
+            let t = now(self.started);
+            for _ in 0..TURN_EVENTS_MAX {
+                match done.try_recv() {
+                    Ok(d) => self.on_done(t, d)?,
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..TURN_EVENTS_MAX {
+                match net.try_recv() {
+                    Ok(ev) => self.on_net(t, ev),
+                    Err(_) => break,
+                }
+            }
+            if self.node.poll_timeout().is_some_and(|at| at <= t.mono) {
+                self.node.handle_timeout(t);
+            }
+            self.dispatch();
+        }
+    }
+
+    fn on_done(&mut self, t: Now, d: Done) -> Result<()> {
+        match d {
+            Done::Persisted(token) => self.node.handle(t, Input::Persisted { token }),
+            Done::SnapshotWritten(zxid) => self.node.handle(t, Input::SnapshotWritten { zxid }),
+            Done::Fatal(why) => bail!("{why}; stopping: durability can no longer be promised"),
+        }
+        Ok(())
+    }
+
+    fn on_net(&mut self, t: Now, ev: NetEvent) {
+        match ev {
+            NetEvent::Connected { conn, peer, handle } => {
+                debug!("client {peer} connected as {conn:?}");
+                self.conns.insert(conn, Conn { handle, peer });
+                self.peers.insert(conn, peer);
+                self.node.handle(
+                    t,
+                    Input::ClientConnected {
+                        conn,
+                        addr: peer.ip().to_string(),
+                    },
+                );
+            }
+            NetEvent::Frame { conn, frame } => {
+                if self.conns.contains_key(&conn) {
+                    self.node.handle(t, Input::ClientFrame { conn, frame });
+                }
+            }
+            NetEvent::Closed { conn } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    debug!("client {} ({conn:?}) closed", c.peer);
+                    self.peers.remove(&conn);
+                    self.pending.remove(&conn);
+                    self.node.handle(t, Input::ClientClosed { conn });
+                }
+            }
+            NetEvent::Command { word, peer, reply } => {
+                info!("processing {word} command from {peer}");
+                let text = self.four_letter_word(word);
+                let _ = reply.send(text.into_bytes());
+            }
+        }
+    }
+
+    fn four_letter_word(&mut self, word: &str) -> String {
+        let allowed = self.config.four_letter_whitelist.contains(word);
+        match word {
+            "crst" if allowed => {
+                self.node.reset_stats();
+                "Connection stats reset.\n".into()
+            }
+            "srst" if allowed => {
+                self.node.reset_stats();
+                "Server stats reset.\n".into()
+            }
+            _ => fourlw::answer(
+                word,
+                &fourlw::View {
+                    node: &self.node,
+                    config: &self.config,
+                    data_dir: &self.data_dir,
+                    log_dir: &self.log_dir,
+                    peers: &self.peers,
+                    uptime_ms: self.started.elapsed().as_millis() as u64,
+                },
+            ),
+        }
+    }
+
+    /// Carries out every output the node has, then hands each connection
+    /// its gathered frames.
+    fn dispatch(&mut self) {
+        while let Some(out) = self.node.poll_output() {
+            match out {
+                Output::SendClient { conn, frame } => {
+                    framing::push_frame(self.pending.entry(conn).or_default(), &frame);
+                }
+                Output::CloseClient { conn, reason } => {
+                    self.flush_conn(conn);
+                    if let Some(c) = self.conns.get(&conn) {
+                        debug!("closing {} ({conn:?}): {reason}", c.peer);
+                        c.handle.close();
+                    }
+                }
+                Output::Persist {
+                    token,
+                    first_zxid,
+                    bytes,
+                    sync,
+                    ..
+                } => self.to_log(LogJob::Append {
+                    token,
+                    first_zxid,
+                    bytes,
+                    sync,
+                }),
+                Output::WriteSnapshot { zxid, snapshot } => {
+                    self.to_log(LogJob::Roll);
+                    if self.snaps.send(SnapJob::Write { zxid, snapshot }).is_err() {
+                        warn!("snapshot thread is gone; snapshot at {zxid} not written");
+                    }
+                }
+                Output::PersistEpochs {
+                    token,
+                    accepted_epoch,
+                    current_epoch,
+                } => self.to_log(LogJob::Epochs {
+                    token,
+                    accepted: accepted_epoch,
+                    current: current_epoch,
+                }),
+                Output::TruncateLog { token, zxid } => {
+                    self.to_log(LogJob::Truncate { token, zxid })
+                }
+                Output::SendPeer { to, .. } => {
+                    debug!("standalone: dropping a message for server {}", to.0)
+                }
+                Output::ClosePeer { peer, reason } => {
+                    debug!("standalone: no link to server {} ({reason})", peer.0)
+                }
+            }
+        }
+        let conns: Vec<ConnId> = self.pending.keys().copied().collect();
+        for conn in conns {
+            self.flush_conn(conn);
+        }
+    }
+
+    fn to_log(&self, job: LogJob) {
+        // The log thread only ends on a fatal error, which it reports.
+        if self.log.send(job).is_err() {
+            warn!("log thread is gone");
+        }
+    }
+
+    fn flush_conn(&mut self, conn: ConnId) {
+        let Some(bytes) = self.pending.remove(&conn) else {
+            return;
+        };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if let Err(e) = c.handle.send(bytes) {
+            warn!("dropping client {}: {e}", c.peer);
+            c.handle.kill();
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

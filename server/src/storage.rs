@@ -1,0 +1,354 @@
+//! The storage threads: group commit of the log, and snapshots written
+//! off the hot path.
+//!
+//! The log thread takes every job queued, carries them out in order,
+//! issues one fsync for the batch, and only then reports `Persisted` for
+//! the batch's last token (a token covers every earlier one, as the core
+//! promises). A new log file is started on the first append, after every
+//! snapshot (`Roll`), after a truncation, and when the current file passes
+//! [`LOG_FILE_BYTES_MAX`]; its name is the zxid of its first record.
+//!
+//! The snapshot thread serialises an O(1) clone of the state into
+//! `snapshot.<hex>.tmp`, fsyncs it, renames it into place and fsyncs the
+//! directory, then reports `SnapshotWritten`. It also runs autopurge, so
+//! purging never races a snapshot being written.
+//!
+//! Any IO error here is fatal: the server cannot promise durability any
+//! more, so the driver stops (ZooKeeper exits the same way).
+
+use crate::disk::{self, Dirs};
+use paddock_core::storage::{self, Snapshot};
+use paddock_core::{PersistToken, Zxid};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, info};
+
+/// A log file is closed and a new one started past this size.
+pub const LOG_FILE_BYTES_MAX: u64 = 64 << 20;
+/// Jobs taken into one group commit at most.
+const BATCH_JOBS_MAX: usize = 4096;
+
+/// Work for the log thread, in the order the core emitted it.
+#[derive(Debug)]
+pub enum LogJob {
+    Append {
+        token: PersistToken,
+        first_zxid: Zxid,
+        bytes: Vec<u8>,
+        sync: bool,
+    },
+    /// Later appends go to a new file (a snapshot was taken).
+    Roll,
+    Epochs {
+        token: PersistToken,
+        accepted: u32,
+        current: u32,
+    },
+    Truncate {
+        token: PersistToken,
+        zxid: Zxid,
+    },
+    /// Make everything durable, acknowledge, and end the thread.
+    Stop(mpsc::Sender<()>),
+}
+
+#[derive(Debug)]
+pub enum SnapJob {
+    Write { zxid: Zxid, snapshot: Snapshot },
+    Purge { retain: usize },
+}
+
+/// What the storage threads report to the driver.
+#[derive(Debug)]
+pub enum Done {
+    Persisted(PersistToken),
+    SnapshotWritten(Zxid),
+    Fatal(String),
+}
+
+struct OpenLog {
+    name: String,
+    file: File,
+    len: u64,
+}
+
+struct LogWriter {
+    dirs: Dirs,
+    force_sync: bool,
+    current: Option<OpenLog>,
+    roll: bool,
+    /// Bytes written to `current` since its last fsync that need one.
+    dirty: bool,
+    /// A file was created (or removed) since the directory's last fsync.
+    dir_dirty: bool,
+}
+
+impl LogWriter {
+    fn sync(&mut self) -> io::Result<()> {
+        if self.force_sync {
+            if self.dirty {
+                if let Some(log) = &self.current {
+                    log.file.sync_data()?;
+                }
+            }
+            if self.dir_dirty {
+                disk::fsync_dir(&self.dirs.log)?;
+            }
+        }
+        self.dirty = false;
+        self.dir_dirty = false;
+        Ok(())
+    }
+
+    /// Syncs and closes the current file; the next append starts another.
+    fn close_current(&mut self) -> io::Result<()> {
+        self.sync()?;
+        if let Some(log) = self.current.take() {
+            debug!("closed {} at {} bytes", log.name, log.len);
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, first_zxid: Zxid, bytes: &[u8], sync: bool) -> io::Result<()> {
+        let full = self
+            .current
+            .as_ref()
+            .is_some_and(|l| l.len >= LOG_FILE_BYTES_MAX);
+        if self.current.is_none() || self.roll || full {
+            self.close_current()?;
+            self.roll = false;
+            let name = storage::log_file_name(first_zxid);
+            let path = self.dirs.log.join(&name);
+            let mut file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)?;
+            file.write_all(storage::LOG_MAGIC)?;
+            info!("new log file {}", path.display());
+            self.current = Some(OpenLog {
+                name,
+                file,
+                len: storage::LOG_MAGIC.len() as u64,
+            });
+            self.dir_dirty = true;
+            self.dirty = true;
+        }
+        let log = self
+            .current
+            .as_mut()
+            .expect("a log file is open after the roll above");
+        log.file.write_all(bytes)?;
+        log.len += bytes.len() as u64;
+        self.dirty |= sync;
+        Ok(())
+    }
+
+    fn truncate(&mut self, zxid: Zxid) -> io::Result<()> {
+        self.close_current()?;
+        self.roll = true;
+        let mut logs = Vec::new();
+        for (_, name) in disk::list(&self.dirs.log, "log")? {
+            let bytes = std::fs::read(self.dirs.log.join(&name))?;
+            logs.push((name, bytes));
+        }
+        let plan = storage::plan_truncate(&logs, zxid);
+        disk::apply_repairs(&self.dirs, &plan)?;
+        info!("log truncated after zxid {zxid}");
+        Ok(())
+    }
+}
+
+/// Starts the log thread.
+pub fn spawn_log_thread(
+    dirs: Dirs,
+    force_sync: bool,
+    done: UnboundedSender<Done>,
+) -> (mpsc::Sender<LogJob>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<LogJob>();
+    let handle = std::thread::Builder::new()
+        .name("paddock-log".into())
+        .spawn(move || {
+            let mut w = LogWriter {
+                dirs,
+                force_sync,
+                current: None,
+                roll: true,
+                dirty: false,
+                dir_dirty: false,
+            };
+            if let Err(e) = log_loop(&mut w, &rx, &done) {
+                let _ = done.send(Done::Fatal(format!("log write failed: {e}")));
+            }
+        })
+        .expect("spawning the log thread");
+    (tx, handle)
+}
+
+fn log_loop(
+    w: &mut LogWriter,
+    rx: &mpsc::Receiver<LogJob>,
+    done: &UnboundedSender<Done>,
+) -> io::Result<()> {
+    let mut batch = Vec::new();
+    while let Ok(first) = rx.recv() {
+        batch.clear();
+        batch.push(first);
+        while batch.len() < BATCH_JOBS_MAX {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut last_token = None;
+        let mut stop = None;
+        for job in batch.drain(..) {
+            match job {
+                LogJob::Append {
+                    token,
+                    first_zxid,
+                    bytes,
+                    sync,
+                } => {
+                    w.append(first_zxid, &bytes, sync)?;
+                    last_token = Some(token);
+                }
+                LogJob::Roll => w.roll = true,
+                LogJob::Epochs {
+                    token,
+                    accepted,
+                    current,
+                } => {
+                    // Earlier appends first: the epoch must not be durable
+                    // ahead of the records it follows.
+                    w.sync()?;
+                    disk::write_epochs(&w.dirs, accepted, current, w.force_sync)?;
+                    last_token = Some(token);
+                }
+                LogJob::Truncate { token, zxid } => {
+                    w.truncate(zxid)?;
+                    last_token = Some(token);
+                }
+                LogJob::Stop(ack) => stop = Some(ack),
+            }
+        }
+        w.sync()?;
+        if let Some(t) = last_token {
+            let _ = done.send(Done::Persisted(t));
+        }
+        if let Some(ack) = stop {
+            info!("log flushed and synced");
+            let _ = ack.send(());
+            return Ok(());
+        }
+    }
+    w.sync()
+}
+
+/// Starts the snapshot thread.
+pub fn spawn_snapshot_thread(
+    dirs: Dirs,
+    done: UnboundedSender<Done>,
+) -> (mpsc::Sender<SnapJob>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<SnapJob>();
+    let handle = std::thread::Builder::new()
+        .name("paddock-snapshot".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                match job {
+                    SnapJob::Write { zxid, snapshot } => {
+                        match write_snapshot(&dirs.data, zxid, &snapshot) {
+                            Ok(()) => {
+                                let _ = done.send(Done::SnapshotWritten(zxid));
+                            }
+                            Err(e) => {
+                                let _ = done
+                                    .send(Done::Fatal(format!("snapshot at {zxid} failed: {e}")));
+                                return;
+                            }
+                        }
+                    }
+                    SnapJob::Purge { retain } => match disk::purge(&dirs, retain) {
+                        Ok(removed) => {
+                            for p in removed {
+                                info!("autopurge removed {}", p.display());
+                            }
+                        }
+                        Err(e) => tracing::warn!("autopurge failed: {e}"),
+                    },
+                }
+            }
+        })
+        .expect("spawning the snapshot thread");
+    (tx, handle)
+}
+
+fn write_snapshot(dir: &std::path::Path, zxid: Zxid, snapshot: &Snapshot) -> io::Result<()> {
+    let started = std::time::Instant::now();
+    let name = storage::snapshot_file_name(zxid);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let file = File::create(&tmp)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    snapshot.write_to(&mut w)?;
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(&name))?;
+    disk::fsync_dir(dir)?;
+    info!(
+        "wrote {} ({} znodes) in {} ms",
+        dir.join(&name).display(),
+        snapshot.node_count(),
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: appends in one batch land in one file that starts with the log
+    // magic and is named by the first zxid; a Roll starts the next file.
+    #[test]
+    fn appends_roll_and_report_the_last_token() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let dirs = Dirs {
+            data: d.path().into(),
+            log: d.path().into(),
+        };
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, th) = spawn_log_thread(dirs, true, done_tx);
+        let job = |t, z, b: &[u8]| LogJob::Append {
+            token: PersistToken(t),
+            first_zxid: Zxid(z),
+            bytes: b.to_vec(),
+            sync: true,
+        };
+        tx.send(job(1, 1, b"aa")).expect("send");
+        tx.send(job(2, 2, b"bb")).expect("send");
+        tx.send(LogJob::Roll).expect("send");
+        tx.send(job(3, 3, b"cc")).expect("send");
+        let (ack_tx, ack_rx) = mpsc::channel();
+        tx.send(LogJob::Stop(ack_tx)).expect("send");
+        ack_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("stopped");
+        th.join().expect("join");
+        let mut last = None;
+        while let Ok(Done::Persisted(t)) = done_rx.try_recv() {
+            last = Some(t);
+        }
+        assert_eq!(last, Some(PersistToken(3)));
+        assert_eq!(
+            std::fs::read(d.path().join("log.1")).expect("log.1"),
+            b"PDKLOG01aabb"
+        );
+        assert_eq!(
+            std::fs::read(d.path().join("log.3")).expect("log.3"),
+            b"PDKLOG01cc"
+        );
+    }
+}
