@@ -1,0 +1,196 @@
+//! Black-box tests of the `paddock` binary over loopback: serving,
+//! durability across kill -9, recovery from a torn log tail, framing
+//! violations, four-letter words, and a clean stop on SIGTERM.
+
+mod common;
+
+use common::{dial, four_letter_word, write_config, Client, Paddock};
+use std::io::{Read, Write};
+
+/// Error codes asserted below (ZooKeeper's).
+const NO_NODE: i32 = -101;
+const NODE_EXISTS: i32 = -110;
+const BAD_VERSION: i32 = -103;
+
+fn newest_log(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut logs: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .expect("data dir")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let hex = name.strip_prefix("log.")?;
+            Some((u64::from_str_radix(hex, 16).ok()?, e.path()))
+        })
+        .collect();
+    logs.sort();
+    logs.pop().expect("a log file").1
+}
+
+#[test]
+fn create_get_set_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Paddock::start(&write_config(dir.path(), ""));
+    let mut c = Client::connect(server.addr);
+    assert_eq!(c.create("/a", b"one"), 0);
+    assert_eq!(c.create("/a", b"again"), NODE_EXISTS);
+    assert_eq!(c.get("/a"), Ok((b"one".to_vec(), 0)));
+    assert_eq!(c.set("/a", b"two", 0), 0);
+    assert_eq!(c.set("/a", b"three", 0), BAD_VERSION);
+    assert_eq!(c.get("/a"), Ok((b"two".to_vec(), 1)));
+    assert_eq!(c.get("/missing"), Err(NO_NODE));
+    // A second client sees the first one's writes.
+    let mut d = Client::connect(server.addr);
+    assert_eq!(d.get("/a"), Ok((b"two".to_vec(), 1)));
+}
+
+// Goal: a write acknowledged before kill -9 is there after restart.
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "");
+    let server = Paddock::start(&cfg);
+    let mut c = Client::connect(server.addr);
+    for i in 0..20 {
+        assert_eq!(c.create(&format!("/n{i}"), format!("v{i}").as_bytes()), 0);
+    }
+    assert_eq!(c.set("/n3", b"changed", 0), 0);
+    server.kill9();
+
+    let server = Paddock::start(&cfg);
+    let mut c = Client::connect(server.addr);
+    for i in 0..20 {
+        let want = if i == 3 {
+            b"changed".to_vec()
+        } else {
+            format!("v{i}").into_bytes()
+        };
+        assert_eq!(c.get(&format!("/n{i}")).map(|(d, _)| d), Ok(want), "/n{i}");
+    }
+}
+
+// Goal: garbage after the last record (a torn write) is cut at start, the
+// records before it are served, and the server says it truncated.
+#[test]
+fn torn_log_tail_is_truncated_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "");
+    let server = Paddock::start(&cfg);
+    let mut c = Client::connect(server.addr);
+    assert_eq!(c.create("/kept", b"yes"), 0);
+    server.kill9();
+
+    let log = newest_log(&dir.path().join("data"));
+    let good_len = std::fs::metadata(&log).expect("log").len();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open log");
+    f.write_all(&[0x37, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3])
+        .expect("append garbage");
+    drop(f);
+
+    let server = Paddock::start(&cfg);
+    assert!(
+        server.wait_for_log("truncated"),
+        "log mentions the truncation:\n{}",
+        server.stderr()
+    );
+    let mut c = Client::connect(server.addr);
+    assert_eq!(c.get("/kept"), Ok((b"yes".to_vec(), 0)));
+    assert_eq!(
+        std::fs::metadata(&log).expect("log").len(),
+        good_len,
+        "tail cut back to the last good record"
+    );
+    // And it keeps accepting writes.
+    assert_eq!(c.create("/after", b""), 0);
+}
+
+fn expect_closed(s: &mut std::net::TcpStream) {
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("expected the server to close the connection, got {other:?}"),
+    }
+}
+
+// Goal: a negative length and one above jute.maxbuffer close only the
+// offending connection; another client keeps working.
+#[test]
+fn bad_frame_lengths_close_only_that_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Paddock::start(&write_config(dir.path(), "jute.maxbuffer=4096\n"));
+    let mut good = Client::connect(server.addr);
+    assert_eq!(good.create("/x", b"1"), 0);
+
+    let mut neg = dial(server.addr);
+    neg.write_all(&(-5i32).to_be_bytes()).expect("send");
+    expect_closed(&mut neg);
+
+    let mut big = Client::connect(server.addr);
+    big.stream.write_all(&5000i32.to_be_bytes()).expect("send");
+    expect_closed(&mut big.stream);
+
+    assert!(
+        server.wait_for_log("negative frame length"),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        server.wait_for_log("exceeds jute.maxbuffer"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(good.get("/x"), Ok((b"1".to_vec(), 0)));
+    assert_eq!(good.create("/y", b"2"), 0);
+}
+
+#[test]
+fn four_letter_words_and_whitelist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Paddock::start(&write_config(
+        dir.path(),
+        "4lw.commands.whitelist=ruok, mntr\n",
+    ));
+    assert_eq!(four_letter_word(server.addr, "ruok"), "imok");
+    let srvr = four_letter_word(server.addr, "srvr");
+    assert!(srvr.starts_with("Zookeeper version: "), "{srvr}");
+    assert!(srvr.contains("\nMode: standalone\n"), "{srvr}");
+    assert!(srvr.contains("\nZxid: 0x"), "{srvr}");
+    let mntr = four_letter_word(server.addr, "mntr");
+    assert!(mntr.contains("zk_server_state\tstandalone\n"), "{mntr}");
+    assert!(mntr.contains("zk_znode_count\t"), "{mntr}");
+    assert_eq!(
+        four_letter_word(server.addr, "conf"),
+        "conf is not executed because it is not in the whitelist.\n"
+    );
+}
+
+// Goal: without the whitelist key, only srvr runs (ZooKeeper's default).
+#[test]
+fn default_whitelist_is_srvr_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Paddock::start(&write_config(dir.path(), ""));
+    assert!(four_letter_word(server.addr, "srvr").starts_with("Zookeeper version: "));
+    assert_eq!(
+        four_letter_word(server.addr, "ruok"),
+        "ruok is not executed because it is not in the whitelist.\n"
+    );
+}
+
+// Goal: SIGTERM stops the server cleanly (exit 0) with its data durable.
+#[test]
+fn sigterm_is_a_clean_stop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "");
+    let server = Paddock::start(&cfg);
+    let mut c = Client::connect(server.addr);
+    assert_eq!(c.create("/before-stop", b"x"), 0);
+    let status = server.signal_and_wait("TERM");
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+
+    let server = Paddock::start(&cfg);
+    let mut c = Client::connect(server.addr);
+    assert_eq!(c.get("/before-stop"), Ok((b"x".to_vec(), 0)));
+}
