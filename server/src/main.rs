@@ -175,8 +175,8 @@ async fn serve(
         "paddock {} serving clients on {} (standalone); data in {}, logs in {}",
         env!("CARGO_PKG_VERSION"),
         listener.local_addr(),
-        dirs.data.display(),
-        dirs.log.display()
+        absolute(&dirs.data).display(),
+        absolute(&dirs.log).display()
     );
 
     let (stop_tx, mut stop_rx) = mpsc::channel(1);
@@ -230,6 +230,10 @@ async fn serve(
     result?;
     info!("stopped");
     Ok(())
+}
+
+fn absolute(p: &std::path::Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

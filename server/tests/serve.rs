@@ -194,3 +194,130 @@ fn sigterm_is_a_clean_stop() {
     let mut c = Client::connect(server.addr);
     assert_eq!(c.get("/before-stop"), Ok((b"x".to_vec(), 0)));
 }
+
+fn names(dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(prefix) && !n.ends_with(".tmp"))
+        .collect();
+    v.sort();
+    v
+}
+
+// Goal: with a small snapCount, snapshots are written, the log rolls to a
+// new file after each, autopurge keeps the newest snapRetainCount
+// snapshots, and a restart rebuilds the same tree from snapshot + log.
+#[test]
+fn snapshots_roll_the_log_and_restart_uses_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(
+        dir.path(),
+        "snapCount=20\nautopurge.purgeInterval=1\nautopurge.snapRetainCount=3\n",
+    );
+    let data = dir.path().join("data");
+    let server = Paddock::start(&cfg);
+    let mut c = Client::connect(server.addr);
+    for i in 0..200 {
+        assert_eq!(c.create(&format!("/s{i}"), &[i as u8; 8]), 0);
+    }
+    assert!(
+        server.wait_for_log("wrote "),
+        "a snapshot was written:\n{}",
+        server.stderr()
+    );
+    assert!(
+        names(&data, "log.").len() >= 2,
+        "the log rolled: {:?}",
+        names(&data, "")
+    );
+    assert_eq!(
+        server.signal_and_wait("INT").code(),
+        Some(0),
+        "SIGINT is a clean stop too"
+    );
+
+    // The purge runs at start.
+    let server = Paddock::start(&cfg);
+    assert!(server.wait_for_log("autopurge"), "{}", server.stderr());
+    let mut c = Client::connect(server.addr);
+    for i in 0..200 {
+        assert_eq!(
+            c.get(&format!("/s{i}")).map(|(d, _)| d),
+            Ok(vec![i as u8; 8]),
+            "/s{i}"
+        );
+    }
+    let deadline = std::time::Instant::now() + common::IO_TIMEOUT;
+    while names(&data, "snapshot.").len() > 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        names(&data, "snapshot.").len() <= 3,
+        "purged: {:?}",
+        names(&data, "")
+    );
+    assert!(
+        server.stderr().contains("recovery: loaded snapshot."),
+        "{}",
+        server.stderr()
+    );
+}
+
+// Goal: maxClientCnxns is a per-IP cap enforced at accept.
+#[test]
+fn max_client_cnxns_refuses_extra_connections_from_one_ip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Paddock::start(&write_config(dir.path(), "maxClientCnxns=2\n"));
+    let mut a = Client::connect(server.addr);
+    let _b = Client::connect(server.addr);
+    let mut third = dial(server.addr);
+    let _ = third.write_all(&[0, 0, 0, 0]);
+    expect_closed(&mut third);
+    assert!(
+        server.wait_for_log("too many connections"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(a.create("/still-served", b""), 0);
+}
+
+// Goal: a data dir recovery cannot make whole is refused with a clear
+// message instead of serving with data missing.
+#[test]
+fn unrecoverable_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    // A log that starts mid-history, with no snapshot before it.
+    std::fs::write(data.join("log.5"), b"PDKLOG01").expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run paddock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("paddock served a data dir it should have refused");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr text");
+    assert!(err.contains("refusing to start"), "{err}");
+}
