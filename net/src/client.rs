@@ -434,4 +434,38 @@ mod tests {
             .unwrap_or(0);
         assert_eq!(n, 0, "second connection from the same IP is closed");
     }
+
+    // Goal: a client that does not read cannot make the server buffer
+    // without bound: past the cap the handle reports overflow, and killing
+    // the connection ends it with one `Closed`.
+    #[tokio::test]
+    async fn slow_reader_overflows_and_is_dropped() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut c = cfg(0);
+        c.out_queue_bytes_max = 64 * 1024;
+        let l = ClientListener::bind(c, tx).await.expect("bind");
+        let mut s = TcpStream::connect(l.local_addr()).await.expect("connect");
+        s.write_all(&[0, 0, 0, 0]).await.expect("write");
+        let NetEvent::Connected { conn, handle, .. } = next(&mut rx).await else {
+            panic!("connected")
+        };
+        let NetEvent::Frame { .. } = next(&mut rx).await else {
+            panic!("frame")
+        };
+        let mut overflow = None;
+        for _ in 0..10_000 {
+            if let Err(e) = handle.send(vec![0u8; 32 * 1024]) {
+                overflow = Some(e);
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let e = overflow.expect("the cap is reached while the client does not read");
+        assert!(e.queued > e.max);
+        handle.kill();
+        let NetEvent::Closed { conn: closed } = next(&mut rx).await else {
+            panic!("closed")
+        };
+        assert_eq!(closed, conn);
+    }
 }
