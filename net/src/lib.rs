@@ -4,10 +4,12 @@
 //!
 //! - [`framing`]: the 4-byte big-endian length prefix, the `jute.maxbuffer`
 //!   limit, and recognising a four-letter word on a fresh connection.
+//! - [`peer`]: the links between members of an ensemble.
 //! - [`client`]: the accept loop (with `maxClientCnxns` per client IP) and
 //!   one task per connection that reads frames and writes batched replies.
 
 pub mod client;
 pub mod framing;
+pub mod peer;
 
 pub use client::{ClientListener, ConnHandle, ListenerConfig, NetEvent};

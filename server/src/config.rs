@@ -67,11 +67,65 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// One `server.N=host:peerPort:electionPort[:role][;clientAddr:clientPort]`.
+/// One `server.N=host:peerPort:electionPort[:role][;[clientAddr:]clientPort]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerEntry {
     pub spec: String,
     pub observer: bool,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    /// The client port given after `;`, if any.
+    pub client_port: Option<u16>,
+    pub client_address: Option<IpAddr>,
+}
+
+impl ServerEntry {
+    pub fn parse(key: &str, spec: &str) -> Result<ServerEntry, ConfigError> {
+        let bad = |why: &str| ConfigError::Value {
+            key: key.to_string(),
+            value: spec.to_string(),
+            why: why.to_string(),
+        };
+        let (peer_part, client_part) = match spec.split_once(';') {
+            Some((a, b)) => (a.trim(), Some(b.trim())),
+            None => (spec.trim(), None),
+        };
+        let parts: Vec<&str> = peer_part.split(':').collect();
+        if parts.len() < 3 || parts.len() > 4 {
+            return Err(bad(
+                "expected host:quorumPort:electionPort[:participant|:observer]",
+            ));
+        }
+        let observer = match parts.get(3) {
+            None | Some(&"participant") => false,
+            Some(&"observer") => true,
+            Some(_) => return Err(bad("the role must be participant or observer")),
+        };
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .map_err(|_| bad("ports must be numbers from 1 to 65535"))
+        };
+        let (client_address, client_port) = match client_part {
+            None | Some("") => (None, None),
+            Some(c) => match c.rsplit_once(':') {
+                Some((addr, p)) => (
+                    Some(addr.parse().map_err(|_| bad("bad client address"))?),
+                    Some(port(p)?),
+                ),
+                None => (None, Some(port(c)?)),
+            },
+        };
+        Ok(ServerEntry {
+            spec: spec.to_string(),
+            observer,
+            host: parts[0].to_string(),
+            quorum_port: port(parts[1])?,
+            election_port: port(parts[2])?,
+            client_port,
+            client_address,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +155,10 @@ pub struct ServerConfig {
     pub sync_limit: u32,
     pub servers: BTreeMap<u64, ServerEntry>,
     pub my_id: Option<u64>,
+    /// `peerType=observer`.
+    pub peer_type_observer: bool,
+    /// `quorumListenOnAllIPs`: bind the peer ports on every interface.
+    pub quorum_listen_on_all_ips: bool,
     /// Keys that were not understood, for the startup warning.
     pub unknown_keys: Vec<String>,
     /// Keys understood but without effect here.
@@ -131,6 +189,8 @@ impl Default for ServerConfig {
             sync_limit: 5,
             servers: BTreeMap::new(),
             my_id: None,
+            peer_type_observer: false,
+            quorum_listen_on_all_ips: false,
             unknown_keys: Vec::new(),
             ignored_keys: Vec::new(),
         }
@@ -233,15 +293,19 @@ impl ServerConfig {
                 "syncLimit" => cfg.sync_limit = parse_num(&key, v)?,
                 "myid" => cfg.my_id = Some(parse_num(&key, v)?),
                 k if k.starts_with("server.") => {
-                    let id = parse_num(&key, &k["server.".len()..])?;
-                    let observer = value.split(';').next().unwrap_or("").ends_with(":observer");
-                    cfg.servers.insert(
-                        id,
-                        ServerEntry {
-                            spec: value.clone(),
-                            observer,
-                        },
-                    );
+                    let id: u64 = parse_num(&key, &k["server.".len()..])?;
+                    let entry = ServerEntry::parse(&key, v)?;
+                    if cfg.servers.insert(id, entry).is_some() {
+                        return Err(ConfigError::Value {
+                            key: key.clone(),
+                            value: value.clone(),
+                            why: format!("server.{id} is given twice"),
+                        });
+                    }
+                }
+                "peerType" => cfg.peer_type_observer = v == "observer",
+                "quorumListenOnAllIPs" => {
+                    cfg.quorum_listen_on_all_ips = v.eq_ignore_ascii_case("true")
                 }
                 k if KNOWN_IGNORED.contains(&k)
                     || k.starts_with("metricsProvider.")
@@ -281,9 +345,112 @@ impl ServerConfig {
             .unwrap_or(20 * self.tick_time_ms)
     }
 
-    /// The core's configuration for a standalone server.
+    /// Whether this is a member of an ensemble (more than one server.N, or
+    /// observers).
+    pub fn is_ensemble(&self) -> bool {
+        self.servers.len() > 1 || self.servers.values().any(|s| s.observer)
+    }
+
+    /// Checks an ensemble configuration at start: this server's id, its
+    /// role, and that no two members share a peer port.
+    pub fn validate_ensemble(&self) -> Result<u64, ConfigError> {
+        let err = |key: &str, value: String, why: String| ConfigError::Value {
+            key: key.to_string(),
+            value,
+            why,
+        };
+        let Some(id) = self.my_id else {
+            return Err(err(
+                "myid",
+                format!("{}", self.data_dir.join("myid").display()),
+                "an ensemble member needs its id in dataDir/myid".into(),
+            ));
+        };
+        let Some(me) = self.servers.get(&id) else {
+            let ids: Vec<String> = self.servers.keys().map(|k| k.to_string()).collect();
+            return Err(err(
+                "myid",
+                id.to_string(),
+                format!(
+                    "no server.{id} line; the server.N lines name {}",
+                    ids.join(", ")
+                ),
+            ));
+        };
+        if self.peer_type_observer && !me.observer {
+            return Err(err(
+                &format!("server.{id}"),
+                me.spec.clone(),
+                "peerType=observer but this server's line does not end in :observer".into(),
+            ));
+        }
+        if !self.servers.values().any(|s| !s.observer) {
+            return Err(err(
+                "server.N",
+                String::new(),
+                "at least one member must be a participant".into(),
+            ));
+        }
+        let mut seen = BTreeMap::new();
+        for (n, s) in &self.servers {
+            for port in [s.quorum_port, s.election_port] {
+                if let Some(other) = seen.insert((s.host.clone(), port), *n) {
+                    return Err(err(
+                        &format!("server.{n}"),
+                        s.spec.clone(),
+                        format!("{}:{port} is also used by server.{other}", s.host),
+                    ));
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// The port clients use: this server's `;clientPort` or `clientPort`.
+    pub fn effective_client_port(&self) -> u16 {
+        self.my_id
+            .and_then(|id| self.servers.get(&id))
+            .and_then(|s| s.client_port)
+            .unwrap_or(self.client_port)
+    }
+
+    /// A digest of the member list, compared in the peer handshake.
+    pub fn membership_digest(&self) -> u64 {
+        let mut text = String::new();
+        for (n, s) in &self.servers {
+            text.push_str(&format!(
+                "{n}={}:{}:{}:{};",
+                s.host, s.quorum_port, s.election_port, s.observer
+            ));
+        }
+        // FNV-1a: stable across builds and machines, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    /// The core's configuration.
     pub fn core_config(&self, seed: u64) -> paddock_core::Config {
-        let mut c = paddock_core::Config::standalone(self.my_id.unwrap_or(0));
+        let mut c = if self.is_ensemble() {
+            let voters: Vec<u64> = self
+                .servers
+                .iter()
+                .filter(|(_, s)| !s.observer)
+                .map(|(n, _)| *n)
+                .collect();
+            let observers: Vec<u64> = self
+                .servers
+                .iter()
+                .filter(|(_, s)| s.observer)
+                .map(|(n, _)| *n)
+                .collect();
+            paddock_core::Config::ensemble(self.my_id.unwrap_or(0), &voters, &observers)
+        } else {
+            paddock_core::Config::standalone(self.my_id.unwrap_or(0))
+        };
         c.tick_time_ms = self.tick_time_ms;
         c.min_session_timeout_ms = self.min_session_timeout();
         c.max_session_timeout_ms = self.max_session_timeout();

@@ -15,6 +15,7 @@ use crate::fourlw;
 use crate::storage::{Done, LogJob, SnapJob};
 use anyhow::{bail, Result};
 use paddock_core::{ConnId, Input, Instant, Node, Now, Output};
+use paddock_net::peer::{PeerEvent, PeerNet};
 use paddock_net::{framing, ConnHandle, NetEvent};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,6 +45,8 @@ pub struct Driver {
     peers: HashMap<ConnId, SocketAddr>,
     /// Frames gathered this turn, length-prefixed, per connection.
     pending: HashMap<ConnId, Vec<u8>>,
+    /// Links to the other members (ensembles only).
+    pub peer_net: Option<PeerNet>,
 }
 
 /// Why the driver stopped.
@@ -82,6 +85,7 @@ impl Driver {
             conns: HashMap::new(),
             peers: HashMap::new(),
             pending: HashMap::new(),
+            peer_net: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl Driver {
         &mut self,
         net: &mut mpsc::Receiver<NetEvent>,
         done: &mut mpsc::UnboundedReceiver<Done>,
+        peers: &mut mpsc::UnboundedReceiver<PeerEvent>,
         stop: &mut mpsc::Receiver<Stop>,
     ) -> Result<Stop> {
         // Outputs the node produced while being built (e.g. epochs).
@@ -106,6 +111,7 @@ impl Driver {
                 biased;
                 s = stop.recv() => return Ok(s.unwrap_or(Stop::Signal)),
                 Some(d) = done.recv() => self.on_done(t, d)?,
+                Some(ev) = peers.recv() => self.on_peer(t, ev),
                 Some(ev) = net.recv() => self.on_net(t, ev),
                 _ = sleep_until(deadline) => {}
             }
@@ -114,6 +120,12 @@ impl Driver {
             for _ in 0..TURN_EVENTS_MAX {
                 match done.try_recv() {
                     Ok(d) => self.on_done(t, d)?,
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..TURN_EVENTS_MAX {
+                match peers.try_recv() {
+                    Ok(ev) => self.on_peer(t, ev),
                     Err(_) => break,
                 }
             }
@@ -137,6 +149,15 @@ impl Driver {
             Done::Fatal(why) => bail!("{why}; stopping: durability can no longer be promised"),
         }
         Ok(())
+    }
+
+    fn on_peer(&mut self, t: Now, ev: PeerEvent) {
+        let input = match ev {
+            PeerEvent::Up(peer) => Input::PeerConnected { peer },
+            PeerEvent::Down(peer) => Input::PeerDisconnected { peer },
+            PeerEvent::Message(from, bytes) => Input::PeerMessage { from, bytes },
+        };
+        self.node.handle(t, input);
     }
 
     fn on_net(&mut self, t: Now, ev: NetEvent) {
@@ -244,11 +265,15 @@ impl Driver {
                 Output::TruncateLog { token, zxid } => {
                     self.to_log(LogJob::Truncate { token, zxid })
                 }
-                Output::SendPeer { to, .. } => {
-                    debug!("standalone: dropping a message for server {}", to.0)
-                }
+                Output::SendPeer { to, bytes } => match &self.peer_net {
+                    Some(p) => p.send(to, bytes),
+                    None => debug!("standalone: dropping a message for server {}", to.0),
+                },
                 Output::ClosePeer { peer, reason } => {
-                    debug!("standalone: no link to server {} ({reason})", peer.0)
+                    warn!("dropping the link to server {}: {reason}", peer.0);
+                    if let Some(p) = &self.peer_net {
+                        p.close(peer);
+                    }
                 }
             }
         }

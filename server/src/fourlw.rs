@@ -114,6 +114,10 @@ fn conn_line(view: &View<'_>, c: &ConnInfo, brief: bool) -> String {
 }
 
 fn srvr(view: &View<'_>, with_clients: bool) -> String {
+    if view.node.leader().is_none() {
+        // ZooKeeper's answer while an election or a sync is under way.
+        return "This ZooKeeper instance is not currently serving requests\n".into();
+    }
     let s = view.node.stats();
     let mut out = format!("Zookeeper version: {}\n", version());
     if with_clients {
@@ -184,6 +188,14 @@ fn mntr(view: &View<'_>) -> String {
         ("zk_last_proposal_zxid", format!("0x{:x}", s.last_zxid.0)),
         ("zk_digest", s.digest.to_string()),
     ];
+    let mut lines = lines;
+    if view.node.role() == "leader" {
+        // The leader's view of its learners, as ZooKeeper's mntr shows it.
+        let (followers, synced) = view.node.learner_counts();
+        lines.push(("zk_followers", followers.to_string()));
+        lines.push(("zk_synced_followers", synced.to_string()));
+        lines.push(("zk_pending_syncs", "0".into()));
+    }
     let mut out = String::new();
     for (k, v) in lines {
         let _ = writeln!(out, "{k}\t{v}");

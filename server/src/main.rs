@@ -80,16 +80,61 @@ fn load_config(args: &Args) -> Result<ServerConfig> {
     for k in &cfg.ignored_keys {
         info!("configuration key {k} has no effect in paddock");
     }
-    if !cfg.servers.is_empty() {
+    if cfg.is_ensemble() {
+        let id = cfg
+            .validate_ensemble()
+            .context("invalid ensemble configuration")?;
         info!(
-            "{} server.N entries (myid {:?}, initLimit {}, syncLimit {}) noted; replication is not served yet, running standalone",
+            "ensemble member {id} of {} (initLimit {}, syncLimit {}, tickTime {} ms)",
             cfg.servers.len(),
-            cfg.my_id,
             cfg.init_limit,
-            cfg.sync_limit
+            cfg.sync_limit,
+            cfg.tick_time_ms
         );
+    } else if !cfg.servers.is_empty() {
+        info!("a single server.N line: serving standalone");
     }
     Ok(cfg)
+}
+
+/// Resolves `host:port` of a member (loopback names included).
+fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {host}:{port}"))?
+        .next()
+        .with_context(|| format!("{host}:{port} resolves to no address"))
+}
+
+/// Listens on this server's quorum and election ports and dials the
+/// members with smaller ids.
+async fn start_peers(
+    cfg: &ServerConfig,
+    events: mpsc::UnboundedSender<paddock_net::peer::PeerEvent>,
+) -> Result<paddock_net::peer::PeerNet> {
+    let me = cfg.my_id.context("myid")?;
+    let mut members = std::collections::BTreeMap::new();
+    for (n, s) in &cfg.servers {
+        members.insert(paddock_core::ServerId(*n), resolve(&s.host, s.quorum_port)?);
+    }
+    let mine = &cfg.servers[&me];
+    let mut listen = Vec::new();
+    for port in [mine.quorum_port, mine.election_port] {
+        let addr = if cfg.quorum_listen_on_all_ips {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+        } else {
+            resolve(&mine.host, port)?
+        };
+        listen.push(addr);
+    }
+    paddock_net::peer::PeerNet::start(paddock_core::ServerId(me), members, listen.clone(), cfg.membership_digest(), events)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the peer ports {listen:?} of server.{me}: is another server running with myid {me}, or is the port taken?"
+            )
+        })
 }
 
 /// Per-process randomness for session passwords (the core's generator is
@@ -162,7 +207,7 @@ async fn serve(
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let listener = ClientListener::bind(
         ListenerConfig {
-            addr: SocketAddr::new(ip, cfg.client_port),
+            addr: SocketAddr::new(ip, cfg.effective_client_port()),
             max_buffer: cfg.jute_max_buffer,
             max_cnxns_per_ip: cfg.max_client_cnxns,
             out_queue_bytes_max: CLIENT_OUT_QUEUE_BYTES_MAX,
@@ -170,11 +215,23 @@ async fn serve(
         net_tx,
     )
     .await
-    .with_context(|| format!("binding {ip}:{}", cfg.client_port))?;
+    .with_context(|| format!("binding {ip}:{}", cfg.effective_client_port()))?;
+    let (peer_tx, mut peer_rx) = mpsc::unbounded_channel();
+    let peer_net = if cfg.is_ensemble() {
+        Some(start_peers(&cfg, peer_tx).await?)
+    } else {
+        drop(peer_tx);
+        None
+    };
     info!(
-        "paddock {} serving clients on {} (standalone); data in {}, logs in {}",
+        "paddock {} serving clients on {} ({}); data in {}, logs in {}",
         env!("CARGO_PKG_VERSION"),
         listener.local_addr(),
+        if cfg.is_ensemble() {
+            "ensemble member"
+        } else {
+            "standalone"
+        },
         absolute(&dirs.data).display(),
         absolute(&dirs.log).display()
     );
@@ -215,7 +272,10 @@ async fn serve(
         snap_tx,
         started,
     );
-    let result = d.run(&mut net_rx, &mut done_rx, &mut stop_rx).await;
+    d.peer_net = peer_net;
+    let result = d
+        .run(&mut net_rx, &mut done_rx, &mut peer_rx, &mut stop_rx)
+        .await;
     listener.stop();
     info!("stopping: flushing the log");
     let (ack_tx, ack_rx) = std::sync::mpsc::channel();

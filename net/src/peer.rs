@@ -1,0 +1,290 @@
+//! Links between the servers of an ensemble.
+//!
+//! One TCP link per pair of servers: the server with the larger id dials,
+//! the smaller accepts (ZooKeeper's rule, so two servers never keep two
+//! links). A link opens with a handshake `PDKP`, a u32 version, the
+//! dialler's u64 server id and a u64 digest of the ensemble's server list
+//! (two members configured with different `server.N` lines refuse each
+//! other with a log line naming the mismatch); then frames of `[u32 BE length][bytes]`, the
+//! bytes opaque here (the core encodes and checks them). A dialler retries
+//! with backoff forever; a broken link is reported as `PeerEvent::Down`
+//! before any message of the next connection, which is the ordering the
+//! core relies on. Garbage on the port, an unknown server id or an
+//! oversized frame closes that connection with a logged reason.
+
+use paddock_core::ServerId;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+pub const PEER_MAGIC: &[u8; 4] = b"PDKP";
+pub const PEER_LINK_VERSION: u32 = 1;
+/// The largest peer frame (a SNAP carries a whole snapshot).
+pub const PEER_FRAME_MAX: usize = 1 << 30;
+/// Messages queued for one peer before new ones are dropped (the core
+/// tolerates loss: it times out and re-syncs).
+pub const PEER_QUEUE_MAX: usize = 100_000;
+
+/// What the links report to the driver, in order per peer.
+#[derive(Debug)]
+pub enum PeerEvent {
+    Up(ServerId),
+    Message(ServerId, Vec<u8>),
+    Down(ServerId),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerLinkError {
+    #[error("bad handshake magic {0:?}")]
+    Magic([u8; 4]),
+    #[error("peer link version {0}, this server speaks {PEER_LINK_VERSION}")]
+    Version(u32),
+    #[error("server id {0} is not a member that dials this server")]
+    UnknownPeer(u64),
+    #[error("server {peer} has a different server.N list (digest {theirs:x}, ours {ours:x}): check the server.N lines of both zoo.cfg files")]
+    Membership { peer: u64, theirs: u64, ours: u64 },
+    #[error("frame of {0} bytes exceeds the peer frame limit")]
+    FrameTooLarge(usize),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Per peer: the current connection's generation and sender. Every event
+/// is emitted under this lock after checking the generation, so nothing of
+/// a replaced connection reaches the driver after its successor's `Up`.
+#[derive(Default)]
+struct Link {
+    generation: u64,
+    sender: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+type Senders = Arc<Mutex<BTreeMap<ServerId, Link>>>;
+
+/// The running links of this server.
+#[derive(Clone)]
+pub struct PeerNet {
+    senders: Senders,
+}
+
+impl PeerNet {
+    /// Starts listening on `listen` (every address given: ZooKeeper's
+    /// quorum and election ports both accept links) and dialling the
+    /// members with smaller ids.
+    pub async fn start(
+        me: ServerId,
+        members: BTreeMap<ServerId, SocketAddr>,
+        listen: Vec<SocketAddr>,
+        membership: u64,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> std::io::Result<PeerNet> {
+        let senders: Senders = Arc::new(Mutex::new(BTreeMap::new()));
+        for addr in listen {
+            let listener = TcpListener::bind(addr).await?;
+            info!("peer links: listening on {addr}");
+            let (senders, events, members) = (senders.clone(), events.clone(), members.clone());
+            tokio::spawn(async move {
+                loop {
+                    let (stream, from) = match listener.accept().await {
+                        Ok(x) => x,
+                        Err(e) => {
+                            warn!("peer accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let (senders, events, members) =
+                        (senders.clone(), events.clone(), members.clone());
+                    tokio::spawn(async move {
+                        match accept_handshake(stream, me, &members, membership).await {
+                            Ok((peer, stream)) => {
+                                run_link(peer, stream, senders, events).await;
+                            }
+                            Err(e @ PeerLinkError::Membership { .. }) => {
+                                tracing::error!("peer connection from {from} refused: {e}")
+                            }
+                            Err(e) => warn!("peer connection from {from} refused: {e}"),
+                        }
+                    });
+                }
+            });
+        }
+        for (&peer, &addr) in members.iter().filter(|(p, _)| **p < me) {
+            let (senders, events) = (senders.clone(), events.clone());
+            tokio::spawn(async move {
+                let mut backoff = Duration::from_millis(20);
+                loop {
+                    match TcpStream::connect(addr).await {
+                        Ok(mut stream) => {
+                            let _ = stream.set_nodelay(true);
+                            let mut hello = Vec::with_capacity(24);
+                            hello.extend_from_slice(PEER_MAGIC);
+                            hello.extend_from_slice(&PEER_LINK_VERSION.to_be_bytes());
+                            hello.extend_from_slice(&me.0.to_be_bytes());
+                            hello.extend_from_slice(&membership.to_be_bytes());
+                            if stream.write_all(&hello).await.is_ok() {
+                                backoff = Duration::from_millis(20);
+                                run_link(peer, stream, senders.clone(), events.clone()).await;
+                            }
+                        }
+                        Err(e) => debug!("dial of server {} at {addr} failed: {e}", peer.0),
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(1000));
+                }
+            });
+        }
+        Ok(PeerNet { senders })
+    }
+
+    /// Queues a message for a peer; dropped if the link is down or full.
+    pub fn send(&self, to: ServerId, bytes: Vec<u8>) {
+        let tx = self
+            .senders
+            .lock()
+            .expect("peer senders lock")
+            .get(&to)
+            .and_then(|l| l.sender.clone());
+        if let Some(tx) = tx {
+            if tx.try_send(bytes).is_err() {
+                debug!("dropping a message to server {}: link down or full", to.0);
+            }
+        }
+    }
+
+    /// Drops the current link to a peer (it is re-established).
+    pub fn close(&self, peer: ServerId) {
+        if let Some(l) = self
+            .senders
+            .lock()
+            .expect("peer senders lock")
+            .get_mut(&peer)
+        {
+            l.sender = None;
+        }
+    }
+}
+
+async fn accept_handshake(
+    mut stream: TcpStream,
+    me: ServerId,
+    members: &BTreeMap<ServerId, SocketAddr>,
+    membership: u64,
+) -> Result<(ServerId, TcpStream), PeerLinkError> {
+    let mut hello = [0u8; 24];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut hello))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no handshake within 5 s")
+        })??;
+    let magic: [u8; 4] = hello[..4].try_into().expect("4 bytes");
+    if &magic != PEER_MAGIC {
+        return Err(PeerLinkError::Magic(magic));
+    }
+    let version = u32::from_be_bytes(hello[4..8].try_into().expect("4 bytes"));
+    if version != PEER_LINK_VERSION {
+        return Err(PeerLinkError::Version(version));
+    }
+    let id = u64::from_be_bytes(hello[8..16].try_into().expect("8 bytes"));
+    let peer = ServerId(id);
+    if !members.contains_key(&peer) || peer <= me {
+        return Err(PeerLinkError::UnknownPeer(id));
+    }
+    let theirs = u64::from_be_bytes(hello[16..24].try_into().expect("8 bytes"));
+    if theirs != membership {
+        return Err(PeerLinkError::Membership {
+            peer: id,
+            theirs,
+            ours: membership,
+        });
+    }
+    let _ = stream.set_nodelay(true);
+    Ok((peer, stream))
+}
+
+/// Runs one connection until it breaks: reports Up, its messages, Down.
+async fn run_link(
+    peer: ServerId,
+    stream: TcpStream,
+    senders: Senders,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PEER_QUEUE_MAX);
+    let my_gen = {
+        let mut table = senders.lock().expect("peer senders lock");
+        let link = table.entry(peer).or_default();
+        if link.sender.is_some() {
+            // The previous connection is replaced: it is down for the core.
+            let _ = events.send(PeerEvent::Down(peer));
+        }
+        link.generation += 1;
+        link.sender = Some(tx);
+        let _ = events.send(PeerEvent::Up(peer));
+        link.generation
+    };
+    info!("link to server {} up", peer.0);
+    let (mut rd, wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let mut w = BufWriter::new(wr);
+        while let Some(msg) = rx.recv().await {
+            if w.write_all(&(msg.len() as u32).to_be_bytes())
+                .await
+                .is_err()
+                || w.write_all(&msg).await.is_err()
+            {
+                return;
+            }
+            // Coalesce whatever else is queued into the same flush.
+            while let Ok(more) = rx.try_recv() {
+                if w.write_all(&(more.len() as u32).to_be_bytes())
+                    .await
+                    .is_err()
+                    || w.write_all(&more).await.is_err()
+                {
+                    return;
+                }
+            }
+            if w.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let reason = loop {
+        let mut len = [0u8; 4];
+        if let Err(e) = rd.read_exact(&mut len).await {
+            break PeerLinkError::Io(e);
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        if n > PEER_FRAME_MAX {
+            break PeerLinkError::FrameTooLarge(n);
+        }
+        let mut buf = vec![0u8; n];
+        if let Err(e) = rd.read_exact(&mut buf).await {
+            break PeerLinkError::Io(e);
+        }
+        let table = senders.lock().expect("peer senders lock");
+        let current = table
+            .get(&peer)
+            .is_some_and(|l| l.generation == my_gen && l.sender.is_some());
+        if !current {
+            break PeerLinkError::Io(std::io::Error::other("replaced or closed"));
+        }
+        if events.send(PeerEvent::Message(peer, buf)).is_err() {
+            break PeerLinkError::Io(std::io::Error::other("driver gone"));
+        }
+    };
+    writer.abort();
+    let mut table = senders.lock().expect("peer senders lock");
+    if let Some(link) = table.get_mut(&peer) {
+        if link.generation == my_gen {
+            link.sender = None;
+            let _ = events.send(PeerEvent::Down(peer));
+        }
+    }
+    drop(table);
+    info!("link to server {} down: {reason}", peer.0);
+}

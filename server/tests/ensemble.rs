@@ -1,0 +1,195 @@
+//! Black-box tests of `paddock` ensembles on loopback: election from an
+//! unchanged ZooKeeper zoo.cfg, writes through a follower, kill -9 of the
+//! leader under load, a restarted server rejoining, garbage on a quorum
+//! port, and configuration errors refused at start.
+
+mod common;
+
+use common::{dial, four_letter_word, Client, Paddock};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+struct Layout {
+    dirs: Vec<PathBuf>,
+    client_ports: Vec<u16>,
+    quorum_ports: Vec<u16>,
+}
+
+/// Writes zoo.cfg and myid for `n` servers (ids 1..=n) under `root`.
+fn layout(root: &Path, n: usize, extra: &str) -> Layout {
+    let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let quorum_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let election_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let mut servers = String::new();
+    for i in 0..n {
+        servers.push_str(&format!(
+            "server.{}=127.0.0.1:{}:{};{}\n",
+            i + 1,
+            quorum_ports[i],
+            election_ports[i],
+            client_ports[i]
+        ));
+    }
+    let mut dirs = Vec::new();
+    for i in 0..n {
+        let dir = root.join(format!("s{}", i + 1));
+        std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+        std::fs::write(dir.join("data/myid"), format!("{}\n", i + 1)).expect("myid");
+        let cfg = format!(
+            "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{servers}{extra}",
+            dir.join("data").display()
+        );
+        std::fs::write(dir.join("zoo.cfg"), cfg).expect("zoo.cfg");
+        dirs.push(dir);
+    }
+    Layout {
+        dirs,
+        client_ports,
+        quorum_ports,
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn mode(port: u16) -> Option<String> {
+    let out = std::panic::catch_unwind(|| four_letter_word(addr(port), "srvr")).ok()?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("Mode: ").map(|m| m.to_string()))
+}
+
+/// Waits (bounded) until exactly one of `ports` leads and the rest follow.
+fn wait_for_quorum(ports: &[u16]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let modes: Vec<Option<String>> = ports.iter().map(|p| mode(*p)).collect();
+        let leaders: Vec<usize> = (0..ports.len())
+            .filter(|i| modes[*i].as_deref() == Some("leader"))
+            .collect();
+        let followers = modes
+            .iter()
+            .filter(|m| m.as_deref() == Some("follower"))
+            .count();
+        if leaders.len() == 1 && followers == ports.len() - 1 {
+            return leaders[0];
+        }
+        assert!(Instant::now() < deadline, "no stable leader: {modes:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads until the value appears (a follower may lag its leader briefly).
+fn eventually_get(port: u16, path: &str, want: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut c = Client::connect(addr(port));
+    loop {
+        if let Ok((data, _)) = c.get(path) {
+            if data == want {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never read back as {want:?} on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start(l: &Layout, i: usize) -> Paddock {
+    Paddock::start(&l.dirs[i].join("zoo.cfg"))
+}
+
+#[test]
+fn three_servers_elect_replicate_fail_over_and_rejoin() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let l = layout(root.path(), 3, "");
+    let mut servers: Vec<Option<Paddock>> = (0..3).map(|i| Some(start(&l, i))).collect();
+    let leader = wait_for_quorum(&l.client_ports);
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+
+    let mut c = Client::connect(addr(l.client_ports[follower]));
+    for i in 0..50 {
+        assert_eq!(
+            c.create(&format!("/k{i}"), format!("v{i}").as_bytes()),
+            0,
+            "write {i} via a follower"
+        );
+    }
+    eventually_get(l.client_ports[other], "/k49", b"v49");
+    let mntr = four_letter_word(addr(l.client_ports[leader]), "mntr");
+    assert!(mntr.contains("zk_synced_followers\t2"), "{mntr}");
+
+    // kill -9 of the leader: a new one is elected and writes resume.
+    servers[leader].take().expect("leader").kill9();
+    let survivors = [l.client_ports[follower], l.client_ports[other]];
+    let new_leader = wait_for_quorum(&survivors);
+    let mut c = Client::connect(addr(survivors[1 - new_leader]));
+    assert_eq!(c.create("/after", b"failover"), 0);
+    for i in 0..50 {
+        eventually_get(
+            survivors[new_leader],
+            &format!("/k{i}"),
+            format!("v{i}").as_bytes(),
+        );
+    }
+
+    // The old leader comes back as a follower with everything.
+    servers[leader] = Some(start(&l, leader));
+    let all = l.client_ports.clone();
+    wait_for_quorum(&all);
+    assert_eq!(mode(l.client_ports[leader]).as_deref(), Some("follower"));
+    eventually_get(l.client_ports[leader], "/after", b"failover");
+    eventually_get(l.client_ports[leader], "/k0", b"v0");
+}
+
+#[test]
+fn garbage_on_a_quorum_port_is_refused_and_the_ensemble_keeps_serving() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let l = layout(root.path(), 3, "");
+    let servers: Vec<Paddock> = (0..3).map(|i| start(&l, i)).collect();
+    let leader = wait_for_quorum(&l.client_ports);
+    for (i, p) in l.quorum_ports.iter().enumerate() {
+        let mut s = dial(addr(*p));
+        let _ = s.write_all(b"\x00\x00\x00\x05hello, not a peer");
+        drop(s);
+        assert!(
+            servers[i].wait_for_log("refused"),
+            "server {} logs why it dropped the link",
+            i + 1
+        );
+    }
+    let mut c = Client::connect(addr(l.client_ports[(leader + 1) % 3]));
+    assert_eq!(c.create("/still", b"ok"), 0);
+    assert_eq!(
+        wait_for_quorum(&l.client_ports),
+        leader,
+        "the leader was not disturbed"
+    );
+}
+
+#[test]
+fn a_myid_missing_from_the_server_list_is_refused_at_start() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let l = layout(root.path(), 3, "");
+    std::fs::write(l.dirs[0].join("data/myid"), "7\n").expect("myid");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .arg(l.dirs[0].join("zoo.cfg"))
+        .output()
+        .expect("run paddock");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("myid") && err.contains("server.7"), "{err}");
+}
