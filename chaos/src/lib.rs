@@ -1,0 +1,1 @@
+//! Fault tests of real `paddock` ensembles, checked by client histories.
