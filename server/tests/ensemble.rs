@@ -25,15 +25,21 @@ struct Layout {
     quorum_ports: Vec<u16>,
 }
 
-/// Writes zoo.cfg and myid for `n` servers (ids 1..=n) under `root`.
+/// Writes zoo.cfg and myid for `n` servers (ids 1..=n) under `root`; the
+/// last `observers` of them are observers.
 fn layout(root: &Path, n: usize, extra: &str) -> Layout {
+    layout_with_observers(root, n, 0, extra)
+}
+
+fn layout_with_observers(root: &Path, n: usize, observers: usize, extra: &str) -> Layout {
     let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let quorum_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let election_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let mut servers = String::new();
     for i in 0..n {
+        let role = if i >= n - observers { ":observer" } else { "" };
         servers.push_str(&format!(
-            "server.{}=127.0.0.1:{}:{};{}\n",
+            "server.{}=127.0.0.1:{}:{}{role};{}\n",
             i + 1,
             quorum_ports[i],
             election_ports[i],
@@ -71,17 +77,22 @@ fn mode(port: u16) -> Option<String> {
 
 /// Waits (bounded) until exactly one of `ports` leads and the rest follow.
 fn wait_for_quorum(ports: &[u16]) -> usize {
+    wait_for_roles(ports, 0)
+}
+
+/// Waits until one of `ports` leads, `observers` observe, the rest follow.
+fn wait_for_roles(ports: &[u16], observers: usize) -> usize {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let modes: Vec<Option<String>> = ports.iter().map(|p| mode(*p)).collect();
+        let count = |m: &str| modes.iter().filter(|x| x.as_deref() == Some(m)).count();
         let leaders: Vec<usize> = (0..ports.len())
             .filter(|i| modes[*i].as_deref() == Some("leader"))
             .collect();
-        let followers = modes
-            .iter()
-            .filter(|m| m.as_deref() == Some("follower"))
-            .count();
-        if leaders.len() == 1 && followers == ports.len() - 1 {
+        if leaders.len() == 1
+            && count("follower") == ports.len() - 1 - observers
+            && count("observer") == observers
+        {
             return leaders[0];
         }
         assert!(Instant::now() < deadline, "no stable leader: {modes:?}");
@@ -192,4 +203,67 @@ fn a_myid_missing_from_the_server_list_is_refused_at_start() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("myid") && err.contains("server.7"), "{err}");
+}
+
+#[test]
+fn five_voters_and_an_observer_survive_the_loss_of_their_leader() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let l = layout_with_observers(root.path(), 6, 1, "");
+    let mut servers: Vec<Option<Paddock>> = (0..6).map(|i| Some(start(&l, i))).collect();
+    let leader = wait_for_roles(&l.client_ports, 1);
+    let observer = 5;
+    let mut c = Client::connect(addr(l.client_ports[observer]));
+    for i in 0..20 {
+        assert_eq!(
+            c.create(&format!("/o{i}"), b"x"),
+            0,
+            "write {i} through the observer"
+        );
+    }
+    for p in &l.client_ports {
+        eventually_get(*p, "/o19", b"x");
+    }
+    servers[leader].take().expect("leader").kill9();
+    let rest: Vec<u16> = (0..6)
+        .filter(|i| *i != leader)
+        .map(|i| l.client_ports[i])
+        .collect();
+    wait_for_roles(&rest, 1);
+    let mut c = Client::connect(addr(l.client_ports[observer]));
+    assert_eq!(
+        c.create("/after", b"y"),
+        0,
+        "the observer serves writes under the new leader"
+    );
+    for p in &rest {
+        eventually_get(*p, "/after", b"y");
+    }
+}
+
+#[test]
+fn all_servers_killed_together_lose_no_acknowledged_write() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let l = layout(root.path(), 3, "snapCount=40\n");
+    let servers: Vec<Paddock> = (0..3).map(|i| start(&l, i)).collect();
+    let leader = wait_for_quorum(&l.client_ports);
+    let mut acked = Vec::new();
+    for (k, i) in (0..3).cycle().take(120).enumerate() {
+        let mut c = Client::connect(addr(l.client_ports[i]));
+        let path = format!("/w{k}");
+        if c.create(&path, format!("{k}").as_bytes()) == 0 {
+            acked.push((path, format!("{k}")));
+        }
+    }
+    assert_eq!(acked.len(), 120);
+    let _ = leader;
+    for s in servers {
+        s.kill9();
+    }
+    let _servers: Vec<Paddock> = (0..3).map(|i| start(&l, i)).collect();
+    wait_for_quorum(&l.client_ports);
+    for p in &l.client_ports {
+        for (path, v) in &acked {
+            eventually_get(*p, path, v.as_bytes());
+        }
+    }
 }
