@@ -30,6 +30,12 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 /// Bytes waiting for one client before it is dropped as too slow.
+/// The core allocates per request (frames, txns, tree nodes); mimalloc
+/// serves those small, short-lived allocations faster than the system
+/// allocator, and returns memory to the OS more readily.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CLIENT_OUT_QUEUE_BYTES_MAX: usize = 64 << 20;
 /// Events from the network waiting for the driver (backpressure beyond).
 const NET_EVENTS_MAX: usize = 8192;
