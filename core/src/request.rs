@@ -644,7 +644,7 @@ impl Server {
                 timeout_ms: 0,
                 session_id: 0,
                 passwd: vec![0; session::PASSWORD_LEN],
-                read_only: req.read_only,
+                read_only: req.read_only.map(|_| false),
             };
             info!("connection {}: session {id} invalid or expired", conn.0);
             self.send(conn, resp.encode());
@@ -657,7 +657,7 @@ impl Server {
             timeout_ms: timeout as i32,
             session_id: id.0,
             passwd: session::password(id).to_vec(),
-            read_only: req.read_only,
+            read_only: req.read_only.map(|_| false),
         };
         self.send(conn, resp.encode());
     }
@@ -763,14 +763,15 @@ impl Server {
         let request = match proto::decode_request(opcode, body) {
             Ok(req) => req,
             Err(DecodeError::UnknownOpcode(op)) => {
-                warn!("connection {}: unknown opcode {op}", conn.0);
+                // ZooKeeper's UnimplementedRequestProcessor: error -6 with
+                // zxid -1, then the connection is closed.
                 let frame = reply_frame(
                     xid_v,
-                    Zxid::ZERO,
+                    Zxid(u64::MAX),
                     ErrorCode::Unimplemented,
                     &Response::Empty,
                 );
-                self.push_ready(conn, frame, None);
+                self.push_ready(conn, frame, Some(format!("unknown opcode {op}")));
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -804,13 +805,13 @@ impl Server {
                     }
                 }
             }
-            Request::Sasl | Request::Reconfig => {
-                let err = if matches!(request, Request::Reconfig) {
-                    ErrorCode::ReconfigDisabled
-                } else {
-                    ErrorCode::Unimplemented
-                };
-                let f = reply_frame(xid_v, self.log.last_applied(), err, &Response::Empty);
+            Request::Sasl => {
+                let f = reply_frame(
+                    xid_v,
+                    self.log.last_applied(),
+                    ErrorCode::Unimplemented,
+                    &Response::Empty,
+                );
                 self.push_ready(conn, f, None);
             }
             Request::Sync { path } if matches!(self.role, Role::Learning(_)) => {
@@ -998,12 +999,15 @@ impl Server {
 
     fn evaluate_read(&mut self, conn: ConnId, request: &Request) -> Result<Response, ErrorCode> {
         let tree = &self.log.state().tree;
+        // ZooKeeper's tree also files the root under "", so reads of the
+        // empty path answer the root.
+        let node = |p: &str| tree.get(if p.is_empty() { "/" } else { p });
         match request {
             Request::Exists { path, watch } => {
                 if path.contains('\0') {
                     return Err(ErrorCode::BadArguments);
                 }
-                let stat = match tree.get(path) {
+                let stat = match node(path) {
                     Some(n) => {
                         self.check_read(conn, &n.acl, perms::READ)?;
                         Some(n.stat())
@@ -1016,7 +1020,7 @@ impl Server {
                 stat.map(Response::Stat).ok_or(ErrorCode::NoNode)
             }
             Request::GetData { path, watch } => {
-                let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+                let n = node(path).ok_or(ErrorCode::NoNode)?;
                 self.check_read(conn, &n.acl, perms::READ)?;
                 let resp = Response::Data(n.data.to_vec(), n.stat());
                 if *watch {
@@ -1025,7 +1029,7 @@ impl Server {
                 Ok(resp)
             }
             Request::GetAcl { path } => {
-                let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+                let n = node(path).ok_or(ErrorCode::NoNode)?;
                 self.check_read(conn, &n.acl, perms::READ | perms::ADMIN)?;
                 let mut list: Vec<Acl> = n.acl.to_vec();
                 if !self.config.skip_acl && !acl::has_admin(&n.acl, self.auth_of(conn)) {
@@ -1037,7 +1041,7 @@ impl Server {
                 Ok(Response::Acl(list, n.stat()))
             }
             Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
-                let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+                let n = node(path).ok_or(ErrorCode::NoNode)?;
                 self.check_read(conn, &n.acl, perms::READ)?;
                 let children: Vec<String> = n.children.iter().map(|c| c.to_string()).collect();
                 let stat = n.stat();
@@ -1051,7 +1055,7 @@ impl Server {
                 })
             }
             Request::GetAllChildrenNumber { path } => {
-                let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+                let n = node(path).ok_or(ErrorCode::NoNode)?;
                 self.check_read(conn, &n.acl, perms::READ)?;
                 Ok(Response::Number(tree.descendant_count(path) as i32))
             }
@@ -1100,6 +1104,15 @@ impl Server {
                     .map(|id| (id.scheme.clone(), acl::user_name(id)))
                     .collect(),
             )),
+            Request::MultiRead(ops)
+                if ops.iter().any(|o| {
+                    !matches!(o, MultiOp::GetChildren { .. } | MultiOp::GetData { .. })
+                }) =>
+            {
+                // ZooKeeper fails the whole multiRead ("Invalid type of
+                // readOp") with MarshallingError.
+                Err(ErrorCode::MarshallingError)
+            }
             Request::MultiRead(ops) => {
                 let mut results = Vec::with_capacity(ops.len());
                 for o in ops {
@@ -1199,7 +1212,7 @@ impl Server {
                                     timeout_ms: c.timeout_ms as i32,
                                     session_id: txn.session.0,
                                     passwd: session::password(txn.session).to_vec(),
-                                    read_only: c.read_only_flag,
+                                    read_only: c.read_only_flag.map(|_| false),
                                 }
                                 .encode()
                             } else {

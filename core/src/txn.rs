@@ -189,6 +189,15 @@ impl State {
                     return Applied::err(ErrorCode::SessionExpired);
                 }
                 match request {
+                    // ZooKeeper's prep fails on a read inside a multi and
+                    // answers MarshallingError for the whole request.
+                    Request::Multi(ops)
+                        if ops.iter().any(|o| {
+                            matches!(o, MultiOp::GetChildren { .. } | MultiOp::GetData { .. })
+                        }) =>
+                    {
+                        Applied::err(ErrorCode::MarshallingError)
+                    }
                     Request::Multi(ops) => self.apply_multi(ops, &ctx),
                     other => {
                         let mut triggers = Vec::new();
@@ -290,6 +299,11 @@ fn multi_result(o: &MultiOp, resp: Response) -> OpResult {
         (MultiOp::Create { opcode, .. }, Response::Path(p)) if *opcode == op::CREATE => {
             OpResult::Create(p)
         }
+        // ZooKeeper 3.8 answers a create2 inside a multi with a plain
+        // create result (path only), as the differential tests show.
+        (MultiOp::Create { opcode, .. }, Response::PathStat(p, _)) if *opcode == op::CREATE2 => {
+            OpResult::Create(p)
+        }
         (MultiOp::Create { .. }, Response::PathStat(p, s)) => OpResult::Create2(p, s),
         (MultiOp::Create { .. }, Response::Path(p)) => OpResult::Create(p),
         (MultiOp::Delete { .. }, _) => OpResult::Delete,
@@ -360,6 +374,13 @@ fn apply_one(
             push_delete_triggers(triggers, p);
             Ok(Response::Empty)
         }
+        Request::DeleteContainer { .. } if ctx.session.0 != 0 => {
+            // ZooKeeper 3.8 reads a client's deleteContainer body as raw
+            // path bytes, so the jute-encoded path (length prefix, NULs)
+            // always fails its path check: only the reaper deletes.
+            Err(ErrorCode::BadArguments)
+        }
+        Request::Reconfig => Err(ErrorCode::ReconfigDisabled),
         Request::DeleteContainer { path: p } => {
             let parent = parent_for_delete(p)?;
             let node = tree.get(p).ok_or(ErrorCode::NoNode)?;

@@ -151,10 +151,14 @@ impl<'a> Reader<'a> {
 
 /// Decodes a jute string: UTF-8, or CESU-8 as older Java clients write
 /// characters outside the BMP (each surrogate as its own 3-byte sequence).
+///
+/// Anything else becomes U+FFFD, as Java's decoder does, so a malformed
+/// path is refused as ZooKeeper refuses it (BadArguments), not as a broken
+/// frame.
 pub fn decode_string(b: &[u8]) -> Result<String, DecodeError> {
     match std::str::from_utf8(b) {
         Ok(s) => Ok(s.to_owned()),
-        Err(_) => decode_cesu8(b).ok_or(DecodeError::BadString),
+        Err(_) => Ok(decode_cesu8(b).unwrap_or_else(|| String::from_utf8_lossy(b).into_owned())),
     }
 }
 

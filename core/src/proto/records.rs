@@ -376,6 +376,7 @@ impl Request {
                 | Request::SetAcl { .. }
                 | Request::Check { .. }
                 | Request::Multi(_)
+                | Request::Reconfig
                 | Request::CloseSession
         )
     }
@@ -422,29 +423,40 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>, DecodeErr
         if done {
             break;
         }
-        let o = match (t, read_only) {
-            (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL, false) => {
-                MultiOp::Create {
-                    opcode: t,
-                    req: read_create(r, t)?,
-                }
-            }
-            (op::DELETE, false) => MultiOp::Delete {
+        // Like ZooKeeper's MultiOperationRecord, any op type decodes here;
+        // a read in a multi or a write in a multiRead is refused later with
+        // MarshallingError, as ZooKeeper does.
+        let _ = read_only;
+        let o = match t {
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => MultiOp::Create {
+                opcode: t,
+                req: read_create(r, t)?,
+            },
+            op::DELETE => MultiOp::Delete {
                 path: r.ustring()?,
                 version: r.i32()?,
             },
-            (op::SET_DATA, false) => MultiOp::SetData {
+            op::SET_DATA => MultiOp::SetData {
                 path: r.ustring()?,
                 data: r.buffer()?,
                 version: r.i32()?,
             },
-            (op::CHECK, false) => MultiOp::Check {
+            op::CHECK => MultiOp::Check {
                 path: r.ustring()?,
                 version: r.i32()?,
             },
-            (op::GET_CHILDREN, true) => MultiOp::GetChildren { path: r.ustring()? },
-            (op::GET_DATA, true) => MultiOp::GetData { path: r.ustring()? },
-            _ => return Err(DecodeError::BadMulti("operation not allowed here")),
+            // GetChildrenRequest / GetDataRequest: a path and a watch flag.
+            op::GET_CHILDREN => {
+                let path = r.ustring()?;
+                r.bool()?;
+                MultiOp::GetChildren { path }
+            }
+            op::GET_DATA => {
+                let path = r.ustring()?;
+                r.bool()?;
+                MultiOp::GetData { path }
+            }
+            _ => return Err(DecodeError::BadMulti("unknown operation type")),
         };
         ops.push(o);
         if ops.len() > 1_000_000 {
@@ -470,7 +482,7 @@ pub fn write_multi(w: &mut Writer, ops: &[MultiOp]) {
                 w.ustring(path).buffer(data).i32(*version);
             }
             MultiOp::GetChildren { path } | MultiOp::GetData { path } => {
-                w.ustring(path);
+                w.ustring(path).bool(false);
             }
         }
     }

@@ -82,18 +82,27 @@ impl Znode {
         }
     }
 
+    /// The stat clients see (ZooKeeper's DataNode.copyStat): `cversion`
+    /// counts creates internally (sequential names use it) and is shown as
+    /// creates plus deletes, `2 * cversion - numChildren`; the container
+    /// and TTL markers are shown as ephemeralOwner 0.
     pub fn stat(&self) -> Stat {
+        let num_children = self.children.len() as i32;
+        let ephemeral_owner = match self.kind() {
+            NodeKind::Container | NodeKind::Ttl(_) => 0,
+            _ => self.ephemeral_owner,
+        };
         Stat {
             czxid: self.czxid,
             mzxid: self.mzxid,
             ctime: self.ctime,
             mtime: self.mtime,
             version: self.version,
-            cversion: self.cversion,
+            cversion: self.cversion.wrapping_mul(2).wrapping_sub(num_children),
             aversion: self.aversion,
-            ephemeral_owner: self.ephemeral_owner,
+            ephemeral_owner,
             data_length: self.data.len() as i32,
-            num_children: self.children.len() as i32,
+            num_children,
             pzxid: self.pzxid,
         }
     }
@@ -518,7 +527,12 @@ mod tests {
         assert_eq!((s.version, s.mzxid, s.mtime, s.data_length), (1, 7, 102, 2));
         t.delete("/a/b", 8);
         let a = t.get("/a").unwrap().stat();
-        assert_eq!((a.cversion, a.pzxid, a.num_children), (1, 8, 0));
+        assert_eq!(
+            (a.cversion, a.pzxid, a.num_children),
+            (2, 8, 0),
+            "a create and a delete"
+        );
+        assert_eq!(t.get("/a").unwrap().cversion, 1, "internally: creates only");
         t.check_invariants().unwrap();
     }
 

@@ -30,7 +30,7 @@ pub fn validate(path: &str) -> Result<(), &'static str> {
             return Err("relative paths not allowed");
         } else if ('\u{1}'..='\u{1f}').contains(&c)
             || ('\u{7f}'..='\u{9f}').contains(&c)
-            || ('\u{f000}'..='\u{f8ff}').contains(&c)
+            || ('\u{e000}'..='\u{f8ff}').contains(&c)
             || ('\u{fff0}'..='\u{ffff}').contains(&c)
             || (c as u32) > 0xffff
         {
@@ -102,6 +102,8 @@ mod tests {
             "/\u{1}",
             "/\u{1F600}",
             "/\u{f000}",
+            "/\u{e000}",
+            "/\u{fffd}",
         ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
