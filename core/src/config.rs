@@ -27,8 +27,9 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     /// Txns between snapshots (`snapCount`).
     pub snap_count: u64,
-    /// Outstanding requests per connection before the core stops reading
-    /// (the shell honours `Output::Throttle`).
+    /// Requests one connection may have waiting for their replies; a
+    /// client past it is disconnected with a logged reason (it alone, not
+    /// the server, pays for not reading its replies).
     pub outstanding_per_conn_max: usize,
     /// `skipACL`: ZooKeeper's escape hatch; off by default.
     pub skip_acl: bool,

@@ -564,8 +564,17 @@ impl Server {
             self.close(conn, format!("frame of {len} bytes exceeds jute.maxbuffer"));
             return;
         }
-        if c.queue.len() >= QUEUED_PER_CONN_MAX {
-            self.close(conn, "too many outstanding requests".into());
+        if c.queue.len()
+            >= self
+                .config
+                .outstanding_per_conn_max
+                .min(QUEUED_PER_CONN_MAX)
+        {
+            let n = c.queue.len();
+            self.close(
+                conn,
+                format!("{n} requests outstanding: over the per-connection limit"),
+            );
             return;
         }
         match c.session {

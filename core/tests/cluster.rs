@@ -642,3 +642,28 @@ fn a_follower_far_behind_gets_a_snapshot_and_keeps_it() {
     let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
     assert_eq!(digests.len(), 1, "and it recovers from that snapshot");
 }
+
+#[test]
+fn a_connection_past_the_outstanding_limit_is_dropped_alone() {
+    let mut c = Cluster::new(&[1], &[]);
+    c.run_ms(50);
+    c.connect(10, 1);
+    c.connect(11, 1);
+    let limit = Config::standalone(1).outstanding_per_conn_max as i32;
+    let t = now(c.now_ms);
+    let node = c.nodes.get_mut(&1).unwrap();
+    for xid in 1..=limit + 1 {
+        let frame = proto::encode_request(xid, &create(&format!("/p{xid}"), b"", 0));
+        node.handle(
+            t,
+            Input::ClientFrame {
+                conn: ConnId(10),
+                frame,
+            },
+        );
+    }
+    c.run_ms(20);
+    assert!(c.closed.contains(&10), "the flooding connection is closed");
+    let (h, _) = c.call(11, 1, &create("/other", b"", 0));
+    assert_eq!(h.err, 0, "another client keeps working");
+}
