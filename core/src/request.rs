@@ -673,19 +673,35 @@ impl Server {
 
     /// Binds a session to a connection, closing any older connection of it.
     fn attach(&mut self, now: Now, conn: ConnId, id: SessionId, timeout: u32) {
-        if let Some(old) = self.session_conn.insert(id, conn) {
-            if old != conn {
-                self.watches.remove_conn(old);
-                self.close(old, format!("session {id} moved to another connection"));
-                if let Some(o) = self.conns.get_mut(&old) {
-                    o.session = None;
-                }
-            }
-        }
+        // Like ZooKeeper, an older connection of the session is left open:
+        // the session now points at the newest one (events and expiry go
+        // there), and each connection still gets the replies it asked for.
+        // Closing the older one would make two clients sharing a session
+        // evict each other forever.
+        self.session_conn.insert(id, conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(id);
         }
         self.touch_session(now, id, Some(timeout));
+    }
+
+    /// The connection waiting for this txn's reply: the one whose oldest
+    /// unanswered write is (session, cxid).
+    fn writer_of(&self, txn: &TxnHeader) -> Option<ConnId> {
+        let is_connect = txn.tag == TxnTag::CreateSession;
+        let waits = |c: &Conn| {
+            c.session == Some(txn.session)
+                && matches!(
+                    c.queue.iter().find(|s| matches!(s, Slot::Write { .. })),
+                    Some(Slot::Write { cxid, connect, .. }) if *cxid == txn.cxid && *connect == is_connect
+                )
+        };
+        if let Some(&conn) = self.session_conn.get(&txn.session) {
+            if self.conns.get(&conn).is_some_and(waits) {
+                return Some(conn);
+            }
+        }
+        self.conns.iter().find(|(_, c)| waits(c)).map(|(id, _)| *id)
     }
 
     /// Records client activity: the leader refreshes the deadline, a
@@ -967,6 +983,15 @@ impl Server {
             if let Some(s) = c.session {
                 if self.session_conn.get(&s) == Some(&conn) {
                     self.session_conn.remove(&s);
+                    // Another open connection of the session takes over.
+                    let next = self
+                        .conns
+                        .iter()
+                        .find(|(_, o)| o.session == Some(s) && !o.closed)
+                        .map(|(id, _)| *id);
+                    if let Some(next) = next {
+                        self.session_conn.insert(s, next);
+                    }
                 }
             }
             self.watches.remove_conn(conn);
@@ -1209,30 +1234,23 @@ impl Server {
         let zxid = txn.zxid;
         let mut reply: Option<(ConnId, Vec<u8>, Option<String>)> = None;
         if txn.cxid != INTERNAL_CXID {
-            if let Some(&conn) = self.session_conn.get(&txn.session) {
-                if let Some(c) = self.conns.get(&conn) {
-                    let is_connect = txn.tag == TxnTag::CreateSession;
-                    let head = c.queue.iter().find(|s| matches!(s, Slot::Write { .. }));
-                    if let Some(Slot::Write { cxid, connect, .. }) = head {
-                        if *cxid == txn.cxid && *connect == is_connect {
-                            let frame = if is_connect {
-                                ConnectResponse {
-                                    protocol_version: 0,
-                                    timeout_ms: c.timeout_ms as i32,
-                                    session_id: txn.session.0,
-                                    passwd: session::password(txn.session).to_vec(),
-                                    read_only: c.read_only_flag.map(|_| false),
-                                }
-                                .encode()
-                            } else {
-                                reply_frame(txn.cxid, zxid, applied.err, &applied.response)
-                            };
-                            let close = (txn.tag == TxnTag::CloseSession)
-                                .then(|| "client closed its session".to_owned());
-                            reply = Some((conn, frame, close));
-                        }
+            if let Some(conn) = self.writer_of(txn) {
+                let c = &self.conns[&conn];
+                let frame = if txn.tag == TxnTag::CreateSession {
+                    ConnectResponse {
+                        protocol_version: 0,
+                        timeout_ms: c.timeout_ms as i32,
+                        session_id: txn.session.0,
+                        passwd: session::password(txn.session).to_vec(),
+                        read_only: c.read_only_flag.map(|_| false),
                     }
-                }
+                    .encode()
+                } else {
+                    reply_frame(txn.cxid, zxid, applied.err, &applied.response)
+                };
+                let close = (txn.tag == TxnTag::CloseSession)
+                    .then(|| "client closed its session".to_owned());
+                reply = Some((conn, frame, close));
             }
         }
         if let Some(s) = applied.session_created {
@@ -1249,7 +1267,14 @@ impl Server {
             }
             self.touched.remove(&s);
             let own = reply.as_ref().map(|r| r.0);
-            if let Some(conn) = self.session_conn.remove(&s) {
+            self.session_conn.remove(&s);
+            let conns: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.session == Some(s))
+                .map(|(id, _)| *id)
+                .collect();
+            for conn in conns {
                 self.watches.remove_conn(conn);
                 if own != Some(conn) {
                     self.close(conn, format!("session {s} expired"));

@@ -667,3 +667,50 @@ fn a_connection_past_the_outstanding_limit_is_dropped_alone() {
     let (h, _) = c.call(11, 1, &create("/other", b"", 0));
     assert_eq!(h.err, 0, "another client keeps working");
 }
+
+#[test]
+fn two_connections_sharing_a_session_both_keep_working() {
+    let mut c = Cluster::new(&[1], &[]);
+    c.run_ms(50);
+    let session = c.connect(10, 1);
+    // A second connection reattaches the same session, as a client that
+    // hands its session to another process does.
+    c.conn_node.insert(11, 1);
+    let t = now(c.now_ms);
+    let n = c.nodes.get_mut(&1).unwrap();
+    n.handle(
+        t,
+        Input::ClientConnected {
+            conn: ConnId(11),
+            addr: "127.0.0.1".into(),
+        },
+    );
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 4000,
+        session_id: session,
+        passwd: paddock_core::session::password(SessionId(session)).to_vec(),
+        read_only: None,
+    };
+    n.handle(
+        t,
+        Input::ClientFrame {
+            conn: ConnId(11),
+            frame: req.encode(),
+        },
+    );
+    c.run_ms(20);
+    let resp = proto::ConnectResponse::decode(&c.inbox.remove(&11).unwrap()[0]).unwrap();
+    assert_eq!(resp.session_id, session);
+    for round in 0..3 {
+        let (h, _) = c.call(10, 100 + round, &create(&format!("/a{round}"), b"", 0));
+        assert_eq!(h.err, 0, "the older connection still gets its replies");
+        let (h, _) = c.call(11, 200 + round, &create(&format!("/b{round}"), b"", 0));
+        assert_eq!(h.err, 0, "the newer one too");
+    }
+    assert!(
+        !c.closed.contains(&10) && !c.closed.contains(&11),
+        "neither evicts the other"
+    );
+}
