@@ -31,6 +31,7 @@ class Recorder:
         self.log = []
         self.conns = {}
         self.connect_args = {}
+        self.dropped = []
 
     # -- connections
     def open(self, name, **kw):
@@ -46,8 +47,12 @@ class Recorder:
         return rep
 
     def drop(self, name):
-        """Close the socket without closeSession (the session survives)."""
-        self.conns.pop(name).close_socket()
+        """Close the socket without closeSession (the session survives; it
+        is closed explicitly at the end so its expiry cannot land in the
+        middle of a later transcript)."""
+        c = self.conns.pop(name)
+        self.dropped.append((c.session_id, c.passwd, c.last_zxid))
+        c.close_socket()
 
     def close(self, name):
         """closeSession, then expect the server to close the socket."""
@@ -62,6 +67,14 @@ class Recorder:
         for name in list(self.conns):
             c = self.conns.pop(name)
             try:
+                c.close_session()
+            except Exception:
+                pass
+            c.close_socket()
+        for sid, passwd, last in self.dropped:
+            c = Conn(self.port)
+            try:
+                c.connect(session_id=sid, passwd=passwd, last_zxid=last)
                 c.close_session()
             except Exception:
                 pass
