@@ -673,12 +673,18 @@ impl Server {
 
     /// Binds a session to a connection, closing any older connection of it.
     fn attach(&mut self, now: Now, conn: ConnId, id: SessionId, timeout: u32) {
-        // Like ZooKeeper, an older connection of the session is left open:
-        // the session now points at the newest one (events and expiry go
-        // there), and each connection still gets the replies it asked for.
-        // Closing the older one would make two clients sharing a session
-        // evict each other forever.
-        self.session_conn.insert(id, conn);
+        // ZooKeeper closes the connection that held the session
+        // (DisconnectReason CLIENT_RECONNECT) and moves the session to the
+        // new one; unlike ZooKeeper, only after the password is checked.
+        if let Some(old) = self.session_conn.insert(id, conn) {
+            if old != conn {
+                self.watches.remove_conn(old);
+                self.close(
+                    old,
+                    format!("session {id} reconnected on another connection"),
+                );
+            }
+        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(id);
         }
@@ -817,11 +823,13 @@ impl Server {
                                 c.auth.push(id);
                             }
                         }
-                        let f = reply_frame(xid::AUTH, Zxid::ZERO, ErrorCode::Ok, &Response::Empty);
+                        // Answered with the request's own xid (-4 from Java
+                        // clients, an ordinary xid from others), as ZooKeeper does.
+                        let f = reply_frame(xid_v, Zxid::ZERO, ErrorCode::Ok, &Response::Empty);
                         self.push_ready(conn, f, None);
                     }
                     Err(e) => {
-                        let f = reply_frame(xid::AUTH, Zxid::ZERO, e, &Response::Empty);
+                        let f = reply_frame(xid_v, Zxid::ZERO, e, &Response::Empty);
                         self.push_ready(
                             conn,
                             f,
@@ -1007,7 +1015,7 @@ impl Server {
             Request::Ping => reply_frame(xid::PING, zxid, ErrorCode::Ok, &Response::Empty),
             Request::SetWatches(sw) => {
                 self.set_watches(conn, sw);
-                reply_frame(xid::SET_WATCHES, zxid, ErrorCode::Ok, &Response::Empty)
+                reply_frame(xid_v, zxid, ErrorCode::Ok, &Response::Empty)
             }
             other => match self.evaluate_read(conn, other) {
                 Ok(body) => reply_frame(xid_v, zxid, ErrorCode::Ok, &body),
