@@ -205,6 +205,11 @@ impl Node {
         self.inner.learner_counts()
     }
 
+    /// The role's internal state, for diagnostics (simulator traces).
+    pub fn role_debug(&self) -> String {
+        self.inner.role_debug()
+    }
+
     /// The replicated state (tree, sessions, last zxid).
     pub fn state(&self) -> &crate::txn::State {
         self.inner.state()

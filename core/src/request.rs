@@ -87,7 +87,7 @@ struct Conn {
 enum TokenKind {
     Append(Zxid),
     Epochs,
-    Truncate,
+    Truncate(Zxid),
 }
 
 pub struct Server {
@@ -239,6 +239,9 @@ impl Server {
             Input::SnapshotWritten { zxid } => {
                 debug!("snapshot at {zxid} written");
                 self.snapshot_pending = false;
+                // Everything up to the snapshot is durable (a SNAP sync may
+                // jump past what the log ever held).
+                self.persisted_upto = self.persisted_upto.max(zxid);
                 self.learner_on_snapshot_written(now);
             }
             Input::PeerMessage { from, bytes } => match peer::decode(&bytes) {
@@ -494,7 +497,7 @@ impl Server {
     pub(crate) fn persist_truncate(&mut self, zxid: Zxid) -> PersistToken {
         self.flush_persist();
         self.persisted_upto = self.persisted_upto.min(zxid);
-        let token = self.new_token(TokenKind::Truncate);
+        let token = self.new_token(TokenKind::Truncate(zxid));
         self.outputs.push_back(Output::TruncateLog { token, zxid });
         token
     }
@@ -512,8 +515,12 @@ impl Server {
             }
             self.tokens.pop_front();
             any = true;
-            if let TokenKind::Append(z) = kind {
-                self.persisted_upto = self.persisted_upto.max(z);
+            // In order: an append that completes before a truncation must
+            // not leave the mark above the cut.
+            match kind {
+                TokenKind::Append(z) => self.persisted_upto = self.persisted_upto.max(z),
+                TokenKind::Truncate(z) => self.persisted_upto = self.persisted_upto.min(z),
+                TokenKind::Epochs => {}
             }
         }
         if !any {
@@ -1485,6 +1492,25 @@ impl Server {
 
     pub fn epochs(&self) -> (u32, u32) {
         (self.accepted_epoch, self.current_epoch)
+    }
+
+    pub fn role_debug(&self) -> String {
+        match &self.role {
+            Role::Looking(e) => format!("looking round {} vote {:?}", e.round, e.vote),
+            Role::Leading(l) => format!(
+                "leading epoch {} chosen {} established {} self_acked {} epoch_token {:?} newleader_token {:?} learners {:?} tokens {:?} persisted {}",
+                l.epoch,
+                l.epoch_chosen,
+                l.established,
+                l.self_acked_newleader,
+                l.epoch_token,
+                l.newleader_token,
+                l.learners.iter().map(|(s, v)| (s.0, v.stage, v.acked)).collect::<Vec<_>>(),
+                self.tokens,
+                self.persisted_upto
+            ),
+            Role::Learning(l) => format!("learning from {} epoch {} phase {:?} commit {}", l.leader.0, l.epoch, l.phase, l.commit_upto),
+        }
     }
 
     pub fn role_name(&self) -> &'static str {
