@@ -624,7 +624,7 @@ fn one_seed() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let n = if (seed - 1_000).is_multiple_of(3) {
+    let n = if seed.wrapping_sub(1_000).is_multiple_of(3) {
         5
     } else {
         3
