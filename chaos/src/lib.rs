@@ -1,1 +1,20 @@
 //! Fault tests of real `paddock` ensembles, checked by client histories.
+//!
+//! - [`cluster`]: N real `paddock` processes on loopback from generated
+//!   zoo.cfg files, with kill -9, restart, SIGSTOP/SIGCONT and a tmpfs
+//!   dataDir for a full disk; every process is killed (by PID) and every
+//!   mount unmounted on drop, also on panic.
+//! - [`proxy`]: the fault-injecting TCP proxy on the peer links
+//!   (partitions: isolate one, split halves, one-way).
+//! - [`client`]: a raw jute client over std TCP with bounded timeouts.
+//! - [`history`]: the recorded invocations and completions, and the
+//!   checker (linearizable writes by zxid, monotonic sessions, no lost or
+//!   invented writes, ephemerals gone with their session).
+//! - [`workload`]: concurrent clients and the fault driver; the bounded
+//!   test run and the soak share it.
+
+pub mod client;
+pub mod cluster;
+pub mod history;
+pub mod proxy;
+pub mod workload;
