@@ -441,3 +441,226 @@ pub fn check(h: &History) -> Vec<String> {
     }
     bad
 }
+
+#[cfg(test)]
+mod tests {
+    //! The checker must be able to fail: a consistent history passes, and
+    //! each doctored copy trips the rule it breaks.
+    use super::*;
+
+    fn op(client: usize, session: i64, kind: OpKind, t: (u64, u64), outcome: Outcome) -> Op {
+        Op {
+            client,
+            session,
+            server: 1,
+            kind,
+            invoke_us: t.0,
+            complete_us: t.1,
+            outcome,
+        }
+    }
+    fn set(p: &str, v: &str) -> OpKind {
+        OpKind::Set {
+            path: p.into(),
+            value: v.into(),
+        }
+    }
+    fn create(p: &str, v: &str, ephemeral: bool) -> OpKind {
+        OpKind::Create {
+            path: p.into(),
+            value: v.into(),
+            ephemeral,
+        }
+    }
+    fn get(p: &str) -> OpKind {
+        OpKind::Get { path: p.into() }
+    }
+    fn ok(zxid: i64) -> Outcome {
+        Outcome::Reply {
+            zxid,
+            err: 0,
+            read: None,
+        }
+    }
+    fn data(zxid: i64, v: &str, mzxid: i64, czxid: i64, owner: i64) -> Outcome {
+        Outcome::Reply {
+            zxid,
+            err: 0,
+            read: Some(ReadResult::Data {
+                value: v.into(),
+                mzxid,
+                czxid,
+                ephemeral_owner: owner,
+            }),
+        }
+    }
+    fn no_node(zxid: i64) -> Outcome {
+        Outcome::Reply {
+            zxid,
+            err: -101,
+            read: Some(ReadResult::NoNode),
+        }
+    }
+
+    /// Two clients: creates, sets (one with a lost reply that a read later
+    /// shows), reads, an ephemeral of a closed session, a final listing.
+    fn good() -> History {
+        let ops = vec![
+            op(9, 1, create("/k", "init", false), (0, 10), ok(1)),          // 0
+            op(0, 2, set("/k", "a"), (20, 30), ok(2)),                      // 1
+            op(1, 3, get("/k"), (31, 40), data(2, "a", 2, 1, 0)),           // 2
+            op(1, 3, set("/k", "b"), (41, 50), Outcome::Unknown),           // 3
+            op(0, 2, get("/k"), (60, 70), data(3, "b", 3, 1, 0)),           // 4
+            op(0, 2, create("/n", "n1", false), (71, 80), ok(4)),           // 5
+            op(5, 5, create("/e", "e1", true), (81, 90), ok(5)),            // 6
+            op(5, 5, OpKind::CloseSession, (91, 95), ok(6)),                // 7
+            op(1, 4, get("/n"), (100, 110), data(6, "n1", 4, 4, 0)),        // 8
+            op(1, 4, get("/e"), (111, 120), no_node(6)),                    // 9
+            op(
+                VERIFIER,
+                7,
+                OpKind::List { path: "/".into() },
+                (200, 210),
+                Outcome::Reply {
+                    zxid: 6,
+                    err: 0,
+                    read: Some(ReadResult::Children(vec!["k".into(), "n".into()])),
+                },
+            ), // 10
+            op(VERIFIER, 7, get("/k"), (211, 220), data(6, "b", 3, 1, 0)), // 11
+        ];
+        History {
+            ops,
+            session_ends: vec![SessionEnd {
+                session: 5,
+                at_us: 95,
+                closed_at_zxid: Some(6),
+                timeout_ms: 1,
+            }],
+        }
+    }
+
+    fn fails(h: History, needle: &str) {
+        let v = check(&h);
+        assert!(
+            v.iter().any(|m| m.contains(needle)),
+            "expected a violation containing {needle:?}, got {v:#?}"
+        );
+    }
+
+    #[test]
+    fn a_consistent_history_passes() {
+        assert_eq!(check(&good()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_stale_read_is_caught() {
+        let mut h = good();
+        // The final read at zxid 6 returns "a" (zxid 2): it missed "b"'s
+        // set at 3? "b" was never acked, so make "b" acked instead.
+        h.ops[3].outcome = ok(3);
+        h.ops[11].outcome = data(6, "a", 2, 1, 0);
+        fails(h, "missing acknowledged write");
+    }
+
+    #[test]
+    fn a_lost_acknowledged_create_is_caught() {
+        let mut h = good();
+        h.ops[8].outcome = no_node(6);
+        fails(h, ": lost");
+    }
+
+    #[test]
+    fn a_value_nobody_wrote_is_caught() {
+        let mut h = good();
+        h.ops[2].outcome = data(2, "zzz", 2, 1, 0);
+        fails(h, "no client ever wrote");
+    }
+
+    #[test]
+    fn a_value_from_a_failed_write_is_caught() {
+        let mut h = good();
+        h.ops[3].outcome = Outcome::Reply {
+            zxid: 3,
+            err: -101,
+            read: None,
+        };
+        fails(h, "which failed");
+    }
+
+    #[test]
+    fn a_read_from_the_future_is_caught() {
+        let mut h = good();
+        h.ops[2].outcome = data(1, "a", 2, 1, 0);
+        fails(h, "from the future");
+    }
+
+    #[test]
+    fn a_value_read_before_its_write_was_sent_is_caught() {
+        let mut h = good();
+        h.ops[2].kind = get("/k");
+        h.ops[2].outcome = data(3, "b", 3, 1, 0);
+        fails(h, "invoked after the read completed");
+    }
+
+    #[test]
+    fn a_wrong_mzxid_for_an_acknowledged_write_is_caught() {
+        let mut h = good();
+        h.ops[2].outcome = data(2, "a", 1, 1, 0);
+        fails(h, "but mzxid");
+    }
+
+    #[test]
+    fn duplicate_zxids_are_caught() {
+        let mut h = good();
+        h.ops[5].outcome = ok(2);
+        fails(h, "share zxid");
+    }
+
+    #[test]
+    fn writes_out_of_real_time_order_are_caught() {
+        let mut h = good();
+        // The create of /n (invoked at 71, after the set of "a" completed
+        // at 30) gets a zxid before it.
+        h.ops[1].outcome = ok(4);
+        h.ops[2].outcome = data(4, "a", 4, 1, 0);
+        h.ops[5].outcome = ok(2);
+        h.ops[8].outcome = data(6, "n1", 2, 2, 0);
+        fails(h, "not linearizable");
+    }
+
+    #[test]
+    fn a_session_going_back_in_time_is_caught() {
+        let mut h = good();
+        h.ops[4].outcome = data(1, "init", 1, 1, 0);
+        fails(h, "went back in time");
+    }
+
+    #[test]
+    fn an_invented_child_is_caught() {
+        let mut h = good();
+        h.ops[10].outcome = Outcome::Reply {
+            zxid: 6,
+            err: 0,
+            read: Some(ReadResult::Children(vec!["k".into(), "ghost".into()])),
+        };
+        fails(h, "no client tried to create");
+    }
+
+    #[test]
+    fn an_ephemeral_outliving_its_closed_session_is_caught() {
+        let mut h = good();
+        h.ops[9].outcome = data(6, "e1", 5, 5, 5);
+        fails(h, "still there");
+    }
+
+    #[test]
+    fn an_ephemeral_outliving_its_expired_session_is_caught() {
+        let mut h = good();
+        h.session_ends[0].closed_at_zxid = None;
+        h.ops[7].kind = get("/k");
+        h.ops[7].outcome = data(6, "b", 3, 1, 0);
+        h.ops.push(op(VERIFIER, 7, get("/e"), (10_000_000, 10_000_010), data(6, "e1", 5, 5, 5)));
+        fails(h, "still there");
+    }
+}
