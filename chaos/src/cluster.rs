@@ -482,6 +482,28 @@ impl Cluster {
             .collect()
     }
 
+    /// Grows server i's tmpfs dataDir to `mb` MiB (space freed on a full
+    /// disk), keeping its files.
+    pub fn grow_tmpfs(&mut self, i: usize, mb: u32) -> Result<()> {
+        anyhow::ensure!(self.servers[i].mounted, "server {} has no tmpfs", i + 1);
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={mb}m")])
+            .arg(&self.servers[i].data)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "remount refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
+    /// (snapshot files, log files) in server i's dataDir.
+    pub fn data_files(&self, i: usize) -> (usize, usize) {
+        let d = &self.servers[i].data;
+        (files(d, "snapshot.").len(), files(d, "log.").len())
+    }
+
     pub fn unmount(&mut self, i: usize) {
         if self.servers[i].mounted {
             self.kill9(i);

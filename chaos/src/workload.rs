@@ -95,6 +95,9 @@ pub struct Report {
     pub lost: usize,
     pub final_zxid: String,
     pub digest: String,
+    /// Snapshot and log files in every dataDir at the end.
+    pub snapshots: usize,
+    pub logs: usize,
     pub history: History,
 }
 
@@ -102,8 +105,10 @@ impl Report {
     pub fn summary(&self) -> String {
         let faults: Vec<String> = self.faults.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!(
-            "seed={} operations={} reads={} acknowledged_writes={} unknown_outcome={} error_replies={} faults[{}] lost={} violations={} final_zxid={} digest={}",
+            "seed={} snapshots={} logs={} operations={} reads={} acknowledged_writes={} unknown_outcome={} error_replies={} faults[{}] lost={} violations={} final_zxid={} digest={}",
             self.seed,
+            self.snapshots,
+            self.logs,
             self.stats.ops,
             self.stats.reads,
             self.stats.acked_writes,
@@ -566,6 +571,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report> {
         if let Err(e) = final_reads(&cluster, &sh.ops, sh.start, cfg.keys) {
             report.violations.push(format!("final reads: {e}"));
         }
+    }
+    for i in 0..cluster.servers.len() {
+        let (s, l) = cluster.data_files(i);
+        report.snapshots += s;
+        report.logs += l;
     }
     for i in cluster.panicked() {
         report
