@@ -29,7 +29,10 @@ pub struct Config {
     pub snap_count: u64,
     /// Requests one connection may have waiting for their replies; a
     /// client past it is disconnected with a logged reason (it alone, not
-    /// the server, pays for not reading its replies).
+    /// the server, pays). A last-resort guard set well above what real
+    /// clients pipeline: ordinary backpressure comes from the shell's
+    /// bounded event queue, as ZooKeeper throttles reads rather than
+    /// disconnecting at its 1,000-request outstanding limit.
     pub outstanding_per_conn_max: usize,
     /// `skipACL`: ZooKeeper's escape hatch; off by default.
     pub skip_acl: bool,
@@ -63,7 +66,7 @@ impl Config {
             extended_types_enabled: false,
             container_check_interval_ms: 60_000,
             snap_count: 100_000,
-            outstanding_per_conn_max: 1000,
+            outstanding_per_conn_max: 10_000,
             skip_acl: false,
             voters: BTreeSet::new(),
             observers: BTreeSet::new(),
