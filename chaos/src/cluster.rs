@@ -211,9 +211,19 @@ impl Cluster {
                 "server.{}=127.0.0.1:{q}:{}{role};{}\n",
                 s.id, s.election_port, s.client_port
             ));
-            members.push((s.id as u64, "127.0.0.1".to_string(), q, s.election_port, s.observer));
+            members.push((
+                s.id as u64,
+                "127.0.0.1".to_string(),
+                q,
+                s.election_port,
+                s.observer,
+            ));
         }
-        let peer_type = if me.observer { "peerType=observer\n" } else { "" };
+        let peer_type = if me.observer {
+            "peerType=observer\n"
+        } else {
+            ""
+        };
         let cfg = format!(
             "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{peer_type}{lines}{}\n",
             self.spec.tick_ms,
@@ -252,7 +262,12 @@ impl Cluster {
             .append(true)
             .open(s.log_path())?;
         s.log_start = log.metadata()?.len();
-        writeln!(log, "==== chaos: start #{} of server {} ====", s.starts + 1, s.id)?;
+        writeln!(
+            log,
+            "==== chaos: start #{} of server {} ====",
+            s.starts + 1,
+            s.id
+        )?;
         let child = Command::new(bin)
             .arg(s.dir.join("zoo.cfg"))
             .env("RUST_LOG", "info")
@@ -561,9 +576,9 @@ pub fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(prefix) && !n.ends_with(".corrupt") && !n.ends_with(".tmp"))
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with(prefix) && !n.ends_with(".corrupt") && !n.ends_with(".tmp")
+                    })
                 })
                 .collect()
         })

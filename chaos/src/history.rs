@@ -32,7 +32,10 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpKind {
     /// setData(path, value, -1).
-    Set { path: String, value: Vec<u8> },
+    Set {
+        path: String,
+        value: Vec<u8>,
+    },
     /// create(path, value), persistent or ephemeral.
     Create {
         path: String,
@@ -40,9 +43,13 @@ pub enum OpKind {
         ephemeral: bool,
     },
     /// getData(path).
-    Get { path: String },
+    Get {
+        path: String,
+    },
     /// getChildren(path).
-    List { path: String },
+    List {
+        path: String,
+    },
     CloseSession,
 }
 
@@ -138,6 +145,8 @@ pub struct Stats {
     pub unknown: usize,
     pub reads: usize,
     pub errors: usize,
+    /// Error replies by (operation, ZooKeeper error code).
+    pub errors_by_code: BTreeMap<(String, i32), usize>,
 }
 
 impl History {
@@ -152,6 +161,12 @@ impl History {
                 Outcome::Reply { err, .. } => {
                     if *err != 0 {
                         s.errors += 1;
+                        let name = format!("{:?}", op.kind)
+                            .split([' ', '{'])
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                        *s.errors_by_code.entry((name, *err)).or_default() += 1;
                     }
                 }
             }
@@ -235,7 +250,10 @@ pub fn check(h: &History) -> Vec<String> {
         let acked = writes_of.get(path.as_str());
         match read {
             ReadResult::Data {
-                value, mzxid, czxid, ..
+                value,
+                mzxid,
+                czxid,
+                ..
             } => {
                 if mzxid > z {
                     bad.push(format!(
@@ -312,7 +330,13 @@ pub fn check(h: &History) -> Vec<String> {
             ReadResult::NoNode => {
                 // An ephemeral goes with its session: absence proves nothing.
                 let ephemeral = creates.get(path.as_str()).is_some_and(|&c| {
-                    matches!(ops[c].kind, OpKind::Create { ephemeral: true, .. })
+                    matches!(
+                        ops[c].kind,
+                        OpKind::Create {
+                            ephemeral: true,
+                            ..
+                        }
+                    )
                 });
                 if let Some(acked) = acked.filter(|_| !ephemeral) {
                     if let Some((wz, wi)) = acked.range(..=*z).next() {
@@ -412,8 +436,16 @@ pub fn check(h: &History) -> Vec<String> {
     // 7. Ephemerals of ended sessions.
     let ended: HashMap<i64, &SessionEnd> = h.session_ends.iter().map(|e| (e.session, e)).collect();
     for op in ops.iter() {
-        let (OpKind::Get { path }, Outcome::Reply { read: Some(ReadResult::Data { ephemeral_owner, .. }), .. }) =
-            (&op.kind, &op.outcome)
+        let (
+            OpKind::Get { path },
+            Outcome::Reply {
+                read:
+                    Some(ReadResult::Data {
+                        ephemeral_owner, ..
+                    }),
+                ..
+            },
+        ) = (&op.kind, &op.outcome)
         else {
             continue;
         };
@@ -506,16 +538,16 @@ mod tests {
     /// shows), reads, an ephemeral of a closed session, a final listing.
     fn good() -> History {
         let ops = vec![
-            op(9, 1, create("/k", "init", false), (0, 10), ok(1)),          // 0
-            op(0, 2, set("/k", "a"), (20, 30), ok(2)),                      // 1
-            op(1, 3, get("/k"), (31, 40), data(2, "a", 2, 1, 0)),           // 2
-            op(1, 3, set("/k", "b"), (41, 50), Outcome::Unknown),           // 3
-            op(0, 2, get("/k"), (60, 70), data(3, "b", 3, 1, 0)),           // 4
-            op(0, 2, create("/n", "n1", false), (71, 80), ok(4)),           // 5
-            op(5, 5, create("/e", "e1", true), (81, 90), ok(5)),            // 6
-            op(5, 5, OpKind::CloseSession, (91, 95), ok(6)),                // 7
-            op(1, 4, get("/n"), (100, 110), data(6, "n1", 4, 4, 0)),        // 8
-            op(1, 4, get("/e"), (111, 120), no_node(6)),                    // 9
+            op(9, 1, create("/k", "init", false), (0, 10), ok(1)), // 0
+            op(0, 2, set("/k", "a"), (20, 30), ok(2)),             // 1
+            op(1, 3, get("/k"), (31, 40), data(2, "a", 2, 1, 0)),  // 2
+            op(1, 3, set("/k", "b"), (41, 50), Outcome::Unknown),  // 3
+            op(0, 2, get("/k"), (60, 70), data(3, "b", 3, 1, 0)),  // 4
+            op(0, 2, create("/n", "n1", false), (71, 80), ok(4)),  // 5
+            op(5, 5, create("/e", "e1", true), (81, 90), ok(5)),   // 6
+            op(5, 5, OpKind::CloseSession, (91, 95), ok(6)),       // 7
+            op(1, 4, get("/n"), (100, 110), data(6, "n1", 4, 4, 0)), // 8
+            op(1, 4, get("/e"), (111, 120), no_node(6)),           // 9
             op(
                 VERIFIER,
                 7,
@@ -660,7 +692,13 @@ mod tests {
         h.session_ends[0].closed_at_zxid = None;
         h.ops[7].kind = get("/k");
         h.ops[7].outcome = data(6, "b", 3, 1, 0);
-        h.ops.push(op(VERIFIER, 7, get("/e"), (10_000_000, 10_000_010), data(6, "e1", 5, 5, 5)));
+        h.ops.push(op(
+            VERIFIER,
+            7,
+            get("/e"),
+            (10_000_000, 10_000_010),
+            data(6, "e1", 5, 5, 5),
+        ));
         fails(h, "still there");
     }
 }

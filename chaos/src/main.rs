@@ -66,7 +66,8 @@ fn main() -> Result<()> {
         println!("round {round}: {}", report.summary());
         *totals.entry("operations".into()).or_default() += report.stats.ops as u64;
         *totals.entry("reads".into()).or_default() += report.stats.reads as u64;
-        *totals.entry("acknowledged_writes".into()).or_default() += report.stats.acked_writes as u64;
+        *totals.entry("acknowledged_writes".into()).or_default() +=
+            report.stats.acked_writes as u64;
         *totals.entry("unknown_outcome".into()).or_default() += report.stats.unknown as u64;
         *totals.entry("lost".into()).or_default() += report.lost as u64;
         *totals.entry("violations".into()).or_default() += report.violations.len() as u64;

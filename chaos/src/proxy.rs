@@ -86,6 +86,9 @@ impl Link {
     }
 }
 
+/// Listeners bound for the links, as (dialler, acceptor, listener).
+pub type Listeners = Vec<(usize, usize, TcpListener)>;
+
 /// Every proxied link of an ensemble, keyed by (dialler, acceptor).
 pub struct Proxy {
     links: BTreeMap<(usize, usize), Arc<Link>>,
@@ -96,7 +99,7 @@ pub struct Proxy {
 impl Proxy {
     /// Binds a listener for every pair `(i, j)`, `i > j`, of `servers`
     /// (indices); targets and digests are given later by [`Proxy::start`].
-    pub fn bind(servers: usize) -> std::io::Result<(Proxy, Vec<(usize, usize, TcpListener)>)> {
+    pub fn bind(servers: usize) -> std::io::Result<(Proxy, Listeners)> {
         let alive = Arc::new(AtomicBool::new(true));
         let mut links = BTreeMap::new();
         let mut listeners = Vec::new();
@@ -129,12 +132,7 @@ impl Proxy {
 
     /// Starts forwarding: `targets[j]` is server j's real quorum address,
     /// `digests[j]` the membership digest server j expects.
-    pub fn start(
-        &self,
-        listeners: Vec<(usize, usize, TcpListener)>,
-        targets: Vec<SocketAddr>,
-        digests: Vec<u64>,
-    ) {
+    pub fn start(&self, listeners: Listeners, targets: Vec<SocketAddr>, digests: Vec<u64>) {
         for (i, j, listener) in listeners {
             let link = self.links[&(i, j)].clone();
             let target = targets[j];
@@ -293,7 +291,8 @@ fn pump(
         let _ = b.shutdown(Shutdown::Both);
     };
     loop {
-        if !link.alive.load(Ordering::SeqCst) || link.generation.load(Ordering::SeqCst) != generation
+        if !link.alive.load(Ordering::SeqCst)
+            || link.generation.load(Ordering::SeqCst) != generation
         {
             close(&src, &dst);
             return;

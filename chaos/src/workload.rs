@@ -103,9 +103,13 @@ pub struct Report {
 
 impl Report {
     pub fn summary(&self) -> String {
-        let faults: Vec<String> = self.faults.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         format!(
-            "seed={} snapshots={} logs={} operations={} reads={} acknowledged_writes={} unknown_outcome={} error_replies={} faults[{}] lost={} violations={} final_zxid={} digest={}",
+            "seed={} snapshots={} logs={} operations={} reads={} acknowledged_writes={} unknown_outcome={} error_replies={} {:?} faults[{}] lost={} violations={} final_zxid={} digest={}",
             self.seed,
             self.snapshots,
             self.logs,
@@ -114,6 +118,7 @@ impl Report {
             self.stats.acked_writes,
             self.stats.unknown,
             self.stats.errors,
+            self.stats.errors_by_code,
             faults.join(" "),
             self.lost,
             self.violations.len(),
@@ -167,14 +172,16 @@ fn invoke(
         Ok(r) => {
             let read = if r.err == 0 {
                 match &kind {
-                    OpKind::Get { .. } => client::parse_get(&r.body).ok().map(|(value, stat)| {
-                        ReadResult::Data {
-                            value,
-                            mzxid: stat.mzxid,
-                            czxid: stat.czxid,
-                            ephemeral_owner: stat.ephemeral_owner,
-                        }
-                    }),
+                    OpKind::Get { .. } => {
+                        client::parse_get(&r.body)
+                            .ok()
+                            .map(|(value, stat)| ReadResult::Data {
+                                value,
+                                mzxid: stat.mzxid,
+                                czxid: stat.czxid,
+                                ephemeral_owner: stat.ephemeral_owner,
+                            })
+                    }
                     OpKind::List { .. } => client::parse_children(&r.body)
                         .ok()
                         .map(ReadResult::Children),
@@ -246,12 +253,15 @@ fn worker(sh: Arc<Shared>, client: usize, seed: u64, keys: usize) {
                 }
                 Err(ConnectError::Expired) => {
                     if let Some(s) = session.take() {
-                        sh.ends.lock().unwrap_or_else(|p| p.into_inner()).push(SessionEnd {
-                            session: s.id,
-                            at_us: sh.now_us(),
-                            closed_at_zxid: None,
-                            timeout_ms: s.timeout_ms,
-                        });
+                        sh.ends
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(SessionEnd {
+                                session: s.id,
+                                at_us: sh.now_us(),
+                                closed_at_zxid: None,
+                                timeout_ms: s.timeout_ms,
+                            });
                     }
                 }
                 Err(ConnectError::Io(_)) => {
@@ -260,7 +270,10 @@ fn worker(sh: Arc<Shared>, client: usize, seed: u64, keys: usize) {
             }
             continue;
         }
-        let (c, s) = (conn.as_mut().expect("conn"), session.as_mut().expect("session"));
+        let (c, s) = (
+            conn.as_mut().expect("conn"),
+            session.as_mut().expect("session"),
+        );
         n += 1;
         let roll = rng.gen_range(0..1000);
         let kind = if roll < 400 {
@@ -288,12 +301,15 @@ fn worker(sh: Arc<Shared>, client: usize, seed: u64, keys: usize) {
             OpKind::CloseSession
         } else {
             // Abandon the session: its ephemeral must go after its timeout.
-            sh.ends.lock().unwrap_or_else(|p| p.into_inner()).push(SessionEnd {
-                session: s.id,
-                at_us: sh.now_us(),
-                closed_at_zxid: None,
-                timeout_ms: s.timeout_ms,
-            });
+            sh.ends
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(SessionEnd {
+                    session: s.id,
+                    at_us: sh.now_us(),
+                    closed_at_zxid: None,
+                    timeout_ms: s.timeout_ms,
+                });
             conn = None;
             session = None;
             continue;
@@ -303,12 +319,15 @@ fn worker(sh: Arc<Shared>, client: usize, seed: u64, keys: usize) {
             None => conn = None,
             Some(r) => {
                 if closing {
-                    sh.ends.lock().unwrap_or_else(|p| p.into_inner()).push(SessionEnd {
-                        session: s.id,
-                        at_us: sh.now_us(),
-                        closed_at_zxid: (r.err == 0).then_some(r.zxid),
-                        timeout_ms: s.timeout_ms,
-                    });
+                    sh.ends
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(SessionEnd {
+                            session: s.id,
+                            at_us: sh.now_us(),
+                            closed_at_zxid: (r.err == 0).then_some(r.zxid),
+                            timeout_ms: s.timeout_ms,
+                        });
                     conn = None;
                     session = None;
                 } else if r.err == -112 || r.err == -118 || r.err == -4 {
@@ -369,7 +388,12 @@ fn setup(cluster: &Cluster, sh: &Shared, keys: usize) -> Result<()> {
 }
 
 /// Reads every znode the history knows of, on every running server.
-pub fn final_reads(cluster: &Cluster, sh_ops: &Mutex<Vec<Op>>, start: Instant, keys: usize) -> Result<()> {
+pub fn final_reads(
+    cluster: &Cluster,
+    sh_ops: &Mutex<Vec<Op>>,
+    start: Instant,
+    keys: usize,
+) -> Result<()> {
     let sh = Shared {
         start,
         stop: AtomicBool::new(false),
@@ -390,10 +414,22 @@ pub fn final_reads(cluster: &Cluster, sh_ops: &Mutex<Vec<Op>>, start: Instant, k
             continue;
         }
         let (mut c, mut s) = connect_to(cluster, i)?;
-        let r = invoke(&sh, VERIFIER, &mut c, &mut s, OpKind::List { path: ROOT.into() });
+        let r = invoke(
+            &sh,
+            VERIFIER,
+            &mut c,
+            &mut s,
+            OpKind::List { path: ROOT.into() },
+        );
         anyhow::ensure!(r.is_some(), "final list on server {} lost", i + 1);
         for p in &paths {
-            let r = invoke(&sh, VERIFIER, &mut c, &mut s, OpKind::Get { path: p.clone() });
+            let r = invoke(
+                &sh,
+                VERIFIER,
+                &mut c,
+                &mut s,
+                OpKind::Get { path: p.clone() },
+            );
             anyhow::ensure!(r.is_some(), "final read of {p} on server {} lost", i + 1);
         }
         let _ = invoke(&sh, VERIFIER, &mut c, &mut s, OpKind::CloseSession);
@@ -527,13 +563,17 @@ pub fn run(cfg: &RunConfig) -> Result<Report> {
         let fault = cfg.faults[rng.gen_range(0..cfg.faults.len())];
         let u = apply_fault(&mut cluster, fault, &mut rng)?;
         *report.faults.entry(format!("{fault:?}")).or_default() += 1;
-        std::thread::sleep(Duration::from_millis(rng.gen_range(cfg.hold_ms.0..=cfg.hold_ms.1)));
+        std::thread::sleep(Duration::from_millis(
+            rng.gen_range(cfg.hold_ms.0..=cfg.hold_ms.1),
+        ));
         undo(&mut cluster, u, &mut rng)?;
         if let Err(e) = cluster.wait_for_all(HEAL_TIMEOUT) {
             liveness.push(format!("after healing {fault:?}: {e}"));
             break;
         }
-        std::thread::sleep(Duration::from_millis(rng.gen_range(cfg.quiet_ms.0..=cfg.quiet_ms.1)));
+        std::thread::sleep(Duration::from_millis(
+            rng.gen_range(cfg.quiet_ms.0..=cfg.quiet_ms.1),
+        ));
     }
     if cfg.faults.is_empty() {
         std::thread::sleep(cfg.duration);
@@ -599,10 +639,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report> {
         );
         if std::env::var_os("CHAOS_KEEP").is_none() {
             // Keep the evidence of a failure.
-            std::mem::forget(std::mem::replace(
-                &mut cluster.root,
-                tempfile::tempdir()?,
-            ));
+            std::mem::forget(std::mem::replace(&mut cluster.root, tempfile::tempdir()?));
         }
     }
     eprintln!("chaos: {}", report.summary());

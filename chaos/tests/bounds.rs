@@ -13,14 +13,22 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(60);
 
 fn session(c: &Cluster, i: usize) -> Conn {
-    Conn::connect(c.servers[i].client_addr(), i + 1, None, 10_000, Duration::from_secs(10))
-        .map(|x| x.0)
-        .unwrap_or_else(|e| panic!("session on server {}: {e:?}", i + 1))
+    Conn::connect(
+        c.servers[i].client_addr(),
+        i + 1,
+        None,
+        10_000,
+        Duration::from_secs(10),
+    )
+    .map(|x| x.0)
+    .unwrap_or_else(|e| panic!("session on server {}: {e:?}", i + 1))
 }
 
 fn works(c: &Cluster, i: usize, path: &str) {
     let mut conn = session(c, i);
-    let r = conn.call(&client::create_req(path, b"ok", false)).expect("create");
+    let r = conn
+        .call(&client::create_req(path, b"ok", false))
+        .expect("create");
     assert_eq!(r.err, 0, "create {path} on server {}", i + 1);
 }
 
@@ -33,7 +41,11 @@ fn closed_by_server(s: &mut TcpStream, timeout: Duration) -> bool {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return true,
         }
     }
@@ -52,16 +64,28 @@ fn cluster(extra: &str) -> Cluster {
 fn max_client_cnxns_refuses_only_the_extra_connection_from_that_address() {
     let c = cluster("maxClientCnxns=10\n");
     let mut conns: Vec<Conn> = (0..10).map(|_| session(&c, 0)).collect();
-    let extra = Conn::connect(c.servers[0].client_addr(), 1, None, 10_000, Duration::from_secs(5));
-    assert!(extra.is_err(), "the 11th connection from 127.0.0.1 is refused");
+    let extra = Conn::connect(
+        c.servers[0].client_addr(),
+        1,
+        None,
+        10_000,
+        Duration::from_secs(5),
+    );
     assert!(
-        c.log(0).contains("too many connections from 127.0.0.1 - max is 10"),
+        extra.is_err(),
+        "the 11th connection from 127.0.0.1 is refused"
+    );
+    assert!(
+        c.log(0)
+            .contains("too many connections from 127.0.0.1 - max is 10"),
         "server 1 logs the refusal:\n{}",
         c.log(0)
     );
     // The ten already open still work; another server is not affected.
     for (k, conn) in conns.iter_mut().enumerate() {
-        let r = conn.call(&client::create_req(&format!("/m{k}"), b"x", false)).expect("create");
+        let r = conn
+            .call(&client::create_req(&format!("/m{k}"), b"x", false))
+            .expect("create");
         assert_eq!(r.err, 0);
     }
     works(&c, 1, "/other-server");
@@ -69,7 +93,15 @@ fn max_client_cnxns_refuses_only_the_extra_connection_from_that_address() {
     drop(conns.pop());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if Conn::connect(c.servers[0].client_addr(), 1, None, 10_000, Duration::from_secs(5)).is_ok() {
+        if Conn::connect(
+            c.servers[0].client_addr(),
+            1,
+            None,
+            10_000,
+            Duration::from_secs(5),
+        )
+        .is_ok()
+        {
             break;
         }
         assert!(Instant::now() < deadline, "a freed slot is reused");
@@ -106,7 +138,10 @@ fn a_connection_over_the_outstanding_cap_is_dropped_and_no_one_else() {
     let _ = s.write_all(&burst);
     let closed = closed_by_server(s, Duration::from_secs(30));
     c.resume(leader).expect("SIGCONT");
-    assert!(closed, "the connection with 20,000 outstanding requests is closed");
+    assert!(
+        closed,
+        "the connection with 20,000 outstanding requests is closed"
+    );
     let log = c.log(f);
     assert!(
         log.contains("over the per-connection limit"),
@@ -126,7 +161,9 @@ fn a_client_that_never_reads_is_dropped_not_the_ensemble() {
     // A 400 KB node, then 300 getData of it (120 MB of replies) never read.
     let mut w = session(&c, 1);
     let big = vec![b'z'; 400_000];
-    let r = w.call(&client::create_req("/big", &big, false)).expect("create");
+    let r = w
+        .call(&client::create_req("/big", &big, false))
+        .expect("create");
     assert_eq!(r.err, 0);
     let mut slow = session(&c, 0);
     let s = slow.raw();
@@ -152,11 +189,19 @@ fn a_client_that_never_reads_is_dropped_not_the_ensemble() {
         assert!(
             Instant::now() < deadline,
             "server 1 never dropped the client that does not read:\n{}",
-            c.log(0).lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            c.log(0)
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(closed_by_server(s, Duration::from_secs(60)), "the slow connection is closed");
+    assert!(
+        closed_by_server(s, Duration::from_secs(60)),
+        "the slow connection is closed"
+    );
     works(&c, 0, "/after-slow");
     c.wait_for_all(WAIT).expect("the ensemble is intact");
     assert!(c.panicked().is_empty());

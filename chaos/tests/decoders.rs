@@ -31,8 +31,42 @@ fn opts() -> ApplyOptions {
 }
 
 const OPCODES: &[i32] = &[
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102,
-    103, 104, 105, 106, 107, -10, -11, -1, 99, i32::MIN, i32::MAX,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+    18,
+    19,
+    20,
+    21,
+    22,
+    100,
+    101,
+    102,
+    103,
+    104,
+    105,
+    106,
+    107,
+    -10,
+    -11,
+    -1,
+    99,
+    i32::MIN,
+    i32::MAX,
 ];
 
 /// Valid request bodies to mutate (without the request header).
@@ -47,7 +81,7 @@ fn valid_requests() -> Vec<(i32, Vec<u8>)> {
             ttl: None,
         },
     };
-    let reqs = vec![
+    let reqs = [
         create(0),
         create(3),
         Request::SetData {

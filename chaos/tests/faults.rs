@@ -27,9 +27,18 @@ fn run_clean(cfg: RunConfig) -> Report {
         r.seed,
         r.seed,
         r.violations.len(),
-        r.violations.iter().take(50).cloned().collect::<Vec<_>>().join("\n")
+        r.violations
+            .iter()
+            .take(50)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    assert!(r.stats.acked_writes > 0, "the workload made progress: {}", r.summary());
+    assert!(
+        r.stats.acked_writes > 0,
+        "the workload made progress: {}",
+        r.summary()
+    );
     assert_eq!(r.lost, 0);
     r
 }

@@ -35,9 +35,21 @@ fn attacks(rng: &mut impl Rng) -> Vec<(&'static str, Vec<u8>, bool)> {
         ("random bytes", random, false),
         ("half a frame, then close", half.clone(), false),
         ("half a frame, then stall", half, true),
-        ("huge length prefix", [0x7f, 0xff, 0xff, 0xff, 1, 2, 3].to_vec(), false),
-        ("negative length prefix", [0xff, 0xff, 0xff, 0xf0, 1].to_vec(), false),
-        ("length prefix only, then stall", 100u32.to_be_bytes().to_vec(), true),
+        (
+            "huge length prefix",
+            [0x7f, 0xff, 0xff, 0xff, 1, 2, 3].to_vec(),
+            false,
+        ),
+        (
+            "negative length prefix",
+            [0xff, 0xff, 0xff, 0xf0, 1].to_vec(),
+            false,
+        ),
+        (
+            "length prefix only, then stall",
+            100u32.to_be_bytes().to_vec(),
+            true,
+        ),
         ("nothing, stalled", Vec::new(), true),
     ]
 }
@@ -60,7 +72,9 @@ fn hostile_bytes_on_client_and_peer_ports_do_not_disturb_the_ensemble() {
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::SeqCst) {
-                    let Ok((mut conn, _)) = Conn::connect(a, i + 1, None, 10_000, Duration::from_secs(5)) else {
+                    let Ok((mut conn, _)) =
+                        Conn::connect(a, i + 1, None, 10_000, Duration::from_secs(5))
+                    else {
                         std::thread::sleep(Duration::from_millis(100));
                         continue;
                     };
@@ -96,7 +110,10 @@ fn hostile_bytes_on_client_and_peer_ports_do_not_disturb_the_ensemble() {
                             held.push(conn);
                         }
                     } else if round == 0 {
-                        println!("server {} {port} port refused the connection for {what}", i + 1);
+                        println!(
+                            "server {} {port} port refused the connection for {what}",
+                            i + 1
+                        );
                     }
                 }
             }
@@ -107,13 +124,27 @@ fn hostile_bytes_on_client_and_peer_ports_do_not_disturb_the_ensemble() {
                 .iter()
                 .enumerate()
                 .map(|(j, t)| {
-                    let q = if j < i { c.proxy.listen_addr(i, j).port() } else { t.quorum_port };
-                    (t.id as u64, "127.0.0.1".to_string(), q, t.election_port, false)
+                    let q = if j < i {
+                        c.proxy.listen_addr(i, j).port()
+                    } else {
+                        t.quorum_port
+                    };
+                    (
+                        t.id as u64,
+                        "127.0.0.1".to_string(),
+                        q,
+                        t.election_port,
+                        false,
+                    )
                 })
                 .collect();
             // A larger member's id (that member's real link is replaced
             // for a moment, as a real impostor would), else a stranger's.
-            let forged_id = if i + 1 < c.servers.len() { c.servers.len() as u64 } else { 99 };
+            let forged_id = if i + 1 < c.servers.len() {
+                c.servers.len() as u64
+            } else {
+                99
+            };
             let mut hello = b"PDKP".to_vec();
             hello.extend_from_slice(&1u32.to_be_bytes());
             hello.extend_from_slice(&forged_id.to_be_bytes());

@@ -27,9 +27,19 @@ fn seed(default: u64) -> u64 {
 fn session(c: &Cluster, i: usize) -> Conn {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match Conn::connect(c.servers[i].client_addr(), i + 1, None, 10_000, Duration::from_secs(10)) {
+        match Conn::connect(
+            c.servers[i].client_addr(),
+            i + 1,
+            None,
+            10_000,
+            Duration::from_secs(10),
+        ) {
             Ok((conn, _)) => return conn,
-            Err(e) => assert!(Instant::now() < deadline, "no session on server {}: {e:?}", i + 1),
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no session on server {}: {e:?}",
+                i + 1
+            ),
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -37,7 +47,12 @@ fn session(c: &Cluster, i: usize) -> Conn {
 
 /// Creates `/d/n<k>` for k in `range` through server `i`; returns the acked
 /// (path, data).
-fn write_nodes(c: &Cluster, i: usize, range: std::ops::Range<usize>, size: usize) -> Vec<(String, Vec<u8>)> {
+fn write_nodes(
+    c: &Cluster,
+    i: usize,
+    range: std::ops::Range<usize>,
+    size: usize,
+) -> Vec<(String, Vec<u8>)> {
     let mut conn = session(c, i);
     let _ = conn.call(&client::create_req("/d", b"", false));
     let mut acked = Vec::new();
@@ -59,9 +74,19 @@ fn verify_on(c: &Cluster, i: usize, acked: &[(String, Vec<u8>)]) {
     let mut conn = session(c, i);
     for (path, data) in acked {
         let r = conn.call(&client::get_req(path)).expect("read");
-        assert_eq!(r.err, 0, "server {} lost acknowledged {path}\n{}", i + 1, c.all_logs_tail(30));
+        assert_eq!(
+            r.err,
+            0,
+            "server {} lost acknowledged {path}\n{}",
+            i + 1,
+            c.all_logs_tail(30)
+        );
         let (got, _) = client::parse_get(&r.body).expect("getData body");
-        assert!(&got == data, "server {} serves wrong data for {path}", i + 1);
+        assert!(
+            &got == data,
+            "server {} serves wrong data for {path}",
+            i + 1
+        );
     }
 }
 
@@ -101,13 +126,18 @@ fn damage_and_recover(
     let acked = write_nodes(&c, leader, 0..nodes, 64);
     assert_eq!(acked.len(), nodes, "no faults yet: every write is acked");
     converge(&c);
-    let victim = if victim_is_leader { leader } else { (leader + 1) % 3 };
+    let victim = if victim_is_leader {
+        leader
+    } else {
+        (leader + 1) % 3
+    };
     c.kill9(victim);
     let what = damage(&c.servers[victim].data);
     println!("server {}: {what}", victim + 1);
     // Writes go on while it is down (it must fetch them from the leader).
     let others: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
-    c.wait_for_roles(&others, WAIT).expect("the other two keep a quorum");
+    c.wait_for_roles(&others, WAIT)
+        .expect("the other two keep a quorum");
     let more = write_nodes(&c, others[0], nodes..nodes + 50, 64);
     c.restart(victim).expect("restart");
     converge(&c);
@@ -125,7 +155,9 @@ fn damage_and_recover(
 }
 
 fn newest(dir: &Path, prefix: &str) -> PathBuf {
-    files(dir, prefix).pop().unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()))
+    files(dir, prefix)
+        .pop()
+        .unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()))
 }
 
 /// The log file with the most records.
@@ -171,7 +203,12 @@ fn a_flipped_byte_mid_log_on_a_follower_is_caught_and_resynced_from_the_leader()
             let (at, len) = recs[recs.len() / 2];
             b[at + 8 + len / 2] ^= 0x5a;
             std::fs::write(&p, &b).unwrap();
-            format!("flipped a byte of record {} of {} in {}", recs.len() / 2, recs.len(), p.display())
+            format!(
+                "flipped a byte of record {} of {} in {}",
+                recs.len() / 2,
+                recs.len(),
+                p.display()
+            )
         },
         "checksum mismatch",
     );
@@ -189,7 +226,12 @@ fn a_flipped_byte_mid_log_on_the_old_leader_is_caught_and_resynced() {
             let (at, len) = recs[recs.len() / 3];
             b[at + 8 + len / 2] ^= 0xff;
             std::fs::write(&p, &b).unwrap();
-            format!("flipped a byte of record {} of {} in {}", recs.len() / 3, recs.len(), p.display())
+            format!(
+                "flipped a byte of record {} of {} in {}",
+                recs.len() / 3,
+                recs.len(),
+                p.display()
+            )
         },
         "checksum mismatch",
     );
@@ -231,9 +273,18 @@ fn kill9_at_random_moments_of_a_write_load_with_snapshots_and_log_rolls() {
         r.violations.is_empty(),
         "seed {} (CHAOS_SEED): {}",
         r.seed,
-        r.violations.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        r.violations
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    assert!(r.snapshots >= 3, "snapshots were taken during the run: {}", r.summary());
+    assert!(
+        r.snapshots >= 3,
+        "snapshots were taken during the run: {}",
+        r.summary()
+    );
     assert!(r.stats.acked_writes > 0);
 }
 
@@ -258,16 +309,27 @@ fn a_full_disk_stops_only_that_server_and_it_rejoins_once_space_is_freed() {
     let acked = write_nodes(&c, writer, 0..400, 10_000);
     let deadline = Instant::now() + WAIT;
     while c.exited(0).is_none() && c.servers[0].running() {
-        assert!(Instant::now() < deadline, "server 1 kept running with a full disk:\n{}", c.log(0));
+        assert!(
+            Instant::now() < deadline,
+            "server 1 kept running with a full disk:\n{}",
+            c.log(0)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = c.log(0);
-    println!("server 1 stopped; its last lines:\n{}", log.lines().rev().take(5).collect::<Vec<_>>().join("\n"));
+    println!(
+        "server 1 stopped; its last lines:\n{}",
+        log.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+    );
     assert!(
         log.contains("No space left") || log.contains("space"),
         "server 1 says why it stopped:\n{log}"
     );
-    assert!(acked.len() >= 350, "the ensemble kept acknowledging writes: {} acked", acked.len());
+    assert!(
+        acked.len() >= 350,
+        "the ensemble kept acknowledging writes: {} acked",
+        acked.len()
+    );
     // Space freed: it comes back and catches up.
     c.grow_tmpfs(0, 64).expect("remount");
     c.restart(0).expect("restart");
