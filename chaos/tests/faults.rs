@@ -80,3 +80,58 @@ fn five_voters_and_an_observer_under_partitions_and_pauses() {
     cfg.quiet_ms = (500, 1_500);
     run_clean(cfg);
 }
+
+/// The proxy really partitions: an isolated leader stops leading, the
+/// majority elects another and takes writes, and after healing the old
+/// leader follows and has every write.
+#[test]
+fn an_isolated_leader_steps_down_and_the_majority_moves_on() {
+    use paddock_chaos::client::{self, Conn};
+    use paddock_chaos::cluster::Cluster;
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = Cluster::start(ClusterSpec::voters(3)).expect("cluster");
+    let wait = Duration::from_secs(60);
+    let old = c.wait_for_all(wait).expect("leader");
+    for j in 0..3 {
+        if j != old {
+            c.proxy.partition(old, j);
+        }
+    }
+    let rest: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    let new = c.wait_for_roles(&rest, wait).expect("the majority elects");
+    assert_ne!(new, old);
+    let deadline = std::time::Instant::now() + wait;
+    while c.mode(old).as_deref() == Some("leader") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the isolated leader never stepped down"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (mut conn, _) = Conn::connect(
+        c.servers[new].client_addr(),
+        new + 1,
+        None,
+        10_000,
+        Duration::from_secs(10),
+    )
+    .expect("session");
+    let r = conn
+        .call(&client::create_req("/during", b"majority", false))
+        .expect("create");
+    assert_eq!(r.err, 0);
+    c.proxy.heal_all(true);
+    c.wait_for_all(wait).expect("healed");
+    c.wait_for_convergence(wait).expect("converged");
+    assert_eq!(c.mode(old).as_deref(), Some("follower"));
+    let (mut conn, _) = Conn::connect(
+        c.servers[old].client_addr(),
+        old + 1,
+        None,
+        10_000,
+        Duration::from_secs(10),
+    )
+    .expect("session on the old leader");
+    let r = conn.call(&client::get_req("/during")).expect("read");
+    assert_eq!(r.err, 0, "the old leader has the majority's write");
+}
