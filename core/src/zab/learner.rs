@@ -1,7 +1,7 @@
 //! A learner: a follower (votes, acknowledges proposals) or an observer
 //! (receives INFORM of committed txns, never votes).
 //!
-//! Discovery: FOLLOWERINFO (resent each tick until answered), LEADERINFO,
+//! Discovery: FOLLOWERINFO (resent every 50 ms until answered), LEADERINFO,
 //! acceptedEpoch made durable, ACKEPOCH with the log's epoch boundaries.
 //! Sync: one `Sync` message; TRUNC cuts the log (and rebuilds the applied
 //! state), SNAP replaces everything and is written to disk; the txns are
@@ -17,6 +17,11 @@ use crate::request::Server;
 use crate::storage;
 use crate::zab::Role;
 use tracing::{info, warn};
+
+/// A follower can decide before its leader does; FOLLOWERINFO that reaches
+/// a leader still finishing its election is dropped, so it is resent this
+/// often (not once a tick) until LEADERINFO arrives.
+const FOLLOWER_INFO_RESEND_MS: u64 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -67,7 +72,7 @@ impl Server {
             sync_by: now
                 .mono
                 .add_millis(tick * self.config.init_limit_ticks as u64),
-            next_info: now.mono.add_millis(tick),
+            next_info: now.mono.add_millis(FOLLOWER_INFO_RESEND_MS.min(tick)),
             acked: Zxid::ZERO,
         });
         self.send_follower_info();
@@ -366,7 +371,7 @@ impl Server {
             return;
         }
         if l.phase == Phase::Discovery && now.mono >= l.next_info {
-            l.next_info = now.mono.add_millis(tick);
+            l.next_info = now.mono.add_millis(FOLLOWER_INFO_RESEND_MS.min(tick));
             self.send_follower_info();
         }
     }
