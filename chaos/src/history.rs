@@ -351,6 +351,40 @@ pub fn check(h: &History) -> Vec<String> {
         }
     }
 
+    // 3 again, for writes whose reply was lost but which a read showed
+    // committed: a read must not miss one of those either.
+    let mut seen_of: HashMap<&str, BTreeMap<i64, usize>> = HashMap::new();
+    for (&w, &z) in &attributed {
+        if let Some(p) = ops[w].kind.path() {
+            seen_of.entry(p).or_default().insert(z, w);
+        }
+    }
+    for (i, op) in ops.iter().enumerate() {
+        let (
+            OpKind::Get { path },
+            Outcome::Reply {
+                zxid: z,
+                read: Some(ReadResult::Data { mzxid, .. }),
+                ..
+            },
+        ) = (&op.kind, &op.outcome)
+        else {
+            continue;
+        };
+        if mzxid >= z {
+            continue;
+        }
+        if let Some((wz, wi)) = seen_of
+            .get(path.as_str())
+            .and_then(|m| m.range(mzxid + 1..=*z).next())
+        {
+            bad.push(format!(
+                "read {i} of {path} at zxid {z:#x} (server {}) returned the version at {mzxid:#x}, missing write {wi} (reply lost) that another read saw at {wz:#x}",
+                op.server
+            ));
+        }
+    }
+
     // 2. Real time order over acknowledged and attributed writes.
     let mut committed: Vec<(i64, usize)> = by_zxid.iter().map(|(z, i)| (*z, *i)).collect();
     committed.extend(attributed.iter().map(|(i, z)| (*z, *i)));
@@ -593,6 +627,16 @@ mod tests {
         h.ops[3].outcome = ok(3);
         h.ops[11].outcome = data(6, "a", 2, 1, 0);
         fails(h, "missing acknowledged write");
+    }
+
+    #[test]
+    fn a_read_missing_a_write_whose_reply_was_lost_is_caught() {
+        let mut h = good();
+        // "b" (reply lost) was seen at zxid 3; a later read at zxid 6
+        // returning "a" (zxid 2) missed it.
+        h.ops[8].kind = get("/k");
+        h.ops[8].outcome = data(6, "a", 2, 1, 0);
+        fails(h, "missing write 3 (reply lost)");
     }
 
     #[test]

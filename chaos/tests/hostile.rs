@@ -187,6 +187,10 @@ fn hostile_bytes_on_client_and_peer_ports_do_not_disturb_the_ensemble() {
         during > before && after > during,
         "clients kept working: {before} then {during} then {after} round trips"
     );
+    assert!(
+        (0..3).any(|i| c.log(i).contains("exceeds the peer frame limit")),
+        "the forged link's oversized frame was refused with a reason"
+    );
     c.wait_for_convergence(WAIT).expect("converged");
     let mut reasons = std::collections::BTreeSet::new();
     for i in 0..3 {
