@@ -1071,7 +1071,11 @@ impl Server {
             Request::GetData { path, watch } => {
                 let n = node(path).ok_or(ErrorCode::NoNode)?;
                 self.check_read(conn, &n.acl, perms::READ)?;
-                let resp = Response::Data(n.data.to_vec(), n.stat());
+                let resp = if n.null_data {
+                    Response::DataNull(n.stat())
+                } else {
+                    Response::Data(n.data.to_vec(), n.stat())
+                };
                 if *watch {
                     self.watches.add(conn, WatchKind::Data, path);
                 }
@@ -1187,6 +1191,7 @@ impl Server {
                     };
                     results.push(match (self.evaluate_read(conn, &req), data) {
                         (Ok(Response::Data(d, s)), true) => OpResult::GetData(d, s),
+                        (Ok(Response::DataNull(s)), true) => OpResult::GetData(Vec::new(), s),
                         (Ok(Response::Children(c)), false) => OpResult::GetChildren(c),
                         (Ok(_), _) => unreachable!("read answered with another shape"),
                         (Err(e), _) => OpResult::Error(e),

@@ -395,6 +395,16 @@ fn apply_one(
             push_delete_triggers(triggers, p);
             Ok(Response::Empty)
         }
+        Request::SetDataNull { path: p, version } => {
+            let setdata = Request::SetData {
+                path: p.clone(),
+                data: Vec::new(),
+                version: *version,
+            };
+            let r = apply_one(tree, sessions, &setdata, ctx, triggers)?;
+            tree.mark_null_data(p, true);
+            Ok(r)
+        }
         Request::SetData {
             path: p,
             data,
@@ -405,6 +415,7 @@ fn apply_one(
             ctx.check(&node.acl, perms::WRITE)?;
             check_version(node.version, *version)?;
             let stat = tree.set_data(p, Arc::from(data.as_slice()), ctx.zxid, ctx.time);
+            tree.mark_null_data(p, false);
             triggers.push(Trigger {
                 path: p.clone(),
                 event: event_type::NODE_DATA_CHANGED,
@@ -446,7 +457,8 @@ fn apply_create(
     triggers: &mut Vec<Trigger>,
 ) -> Result<Response, ErrorCode> {
     // validateCreateRequest
-    let mode = CreateMode::from_flag(req.flags).ok_or(ErrorCode::BadArguments)?;
+    let mode = CreateMode::from_flag(req.flags & !crate::proto::NULL_DATA_FLAG)
+        .ok_or(ErrorCode::BadArguments)?;
     let mode = match opcode {
         op::CREATE_CONTAINER => {
             CreateMode::from_flag(create_mode::CONTAINER).expect("container flag")
@@ -514,6 +526,9 @@ fn apply_create(
         ctx.zxid,
         ctx.time,
     );
+    if req.flags & crate::proto::NULL_DATA_FLAG != 0 {
+        tree.mark_null_data(&path, true);
+    }
     triggers.push(Trigger {
         path: path.clone(),
         event: event_type::NODE_CREATED,

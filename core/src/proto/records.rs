@@ -308,6 +308,11 @@ pub enum Request {
         data: Vec<u8>,
         version: i32,
     },
+    /// setData with a null buffer: the node's data becomes null.
+    SetDataNull {
+        path: String,
+        version: i32,
+    },
     GetAcl {
         path: String,
     },
@@ -373,6 +378,7 @@ impl Request {
                 | Request::Delete { .. }
                 | Request::DeleteContainer { .. }
                 | Request::SetData { .. }
+                | Request::SetDataNull { .. }
                 | Request::SetAcl { .. }
                 | Request::Check { .. }
                 | Request::Multi(_)
@@ -382,11 +388,21 @@ impl Request {
     }
 }
 
+/// Marks, inside `CreateRequest::flags`, a create whose data buffer was
+/// null (-1) on the wire: ZooKeeper keeps null data null, and getData then
+/// answers a null buffer. Real create modes use the low bits only.
+pub const NULL_DATA_FLAG: i32 = 1 << 24;
+
 fn read_create(r: &mut Reader, opcode: i32) -> Result<CreateRequest, DecodeError> {
     let path = r.ustring()?;
-    let data = r.buffer()?;
+    let raw = r.buffer_opt()?;
+    let null = raw.is_none();
+    let data = raw.map(|b| b.to_vec()).unwrap_or_default();
     let acl = read_acls(r)?;
-    let flags = r.i32()?;
+    let mut flags = r.i32()?;
+    if null && (0..=6).contains(&flags) {
+        flags |= NULL_DATA_FLAG;
+    }
     let ttl = if opcode == op::CREATE_TTL {
         Some(r.i64()?)
     } else {
@@ -402,9 +418,14 @@ fn read_create(r: &mut Reader, opcode: i32) -> Result<CreateRequest, DecodeError
 }
 
 pub fn write_create(w: &mut Writer, req: &CreateRequest) {
-    w.ustring(&req.path).buffer(&req.data);
+    w.ustring(&req.path);
+    if req.flags & NULL_DATA_FLAG != 0 {
+        w.buffer_opt(None);
+    } else {
+        w.buffer(&req.data);
+    }
     write_acls(w, &req.acl);
-    w.i32(req.flags);
+    w.i32(req.flags & !NULL_DATA_FLAG);
     if let Some(ttl) = req.ttl {
         w.i64(ttl);
     }
@@ -510,11 +531,20 @@ pub fn decode_request(opcode: i32, body: &[u8]) -> Result<Request, DecodeError> 
             let (path, watch) = read_path_watch(&mut r)?;
             Request::GetData { path, watch }
         }
-        op::SET_DATA => Request::SetData {
-            path: r.ustring()?,
-            data: r.buffer()?,
-            version: r.i32()?,
-        },
+        op::SET_DATA => {
+            let path = r.ustring()?;
+            match r.buffer_opt()? {
+                Some(data) => Request::SetData {
+                    path,
+                    data: data.to_vec(),
+                    version: r.i32()?,
+                },
+                None => Request::SetDataNull {
+                    path,
+                    version: r.i32()?,
+                },
+            }
+        }
         op::GET_ACL => Request::GetAcl { path: r.ustring()? },
         op::SET_ACL => Request::SetAcl {
             path: r.ustring()?,
@@ -603,7 +633,7 @@ pub fn encode_request(xid: i32, req: &Request) -> Vec<u8> {
         Request::DeleteContainer { .. } => op::DELETE_CONTAINER,
         Request::Exists { .. } => op::EXISTS,
         Request::GetData { .. } => op::GET_DATA,
-        Request::SetData { .. } => op::SET_DATA,
+        Request::SetData { .. } | Request::SetDataNull { .. } => op::SET_DATA,
         Request::GetAcl { .. } => op::GET_ACL,
         Request::SetAcl { .. } => op::SET_ACL,
         Request::GetChildren { .. } => op::GET_CHILDREN,
@@ -664,6 +694,9 @@ pub fn encode_request(xid: i32, req: &Request) -> Vec<u8> {
             write_acls(&mut w, acl);
             w.i32(*version);
         }
+        Request::SetDataNull { path, version } => {
+            w.ustring(path).buffer_opt(None).i32(*version);
+        }
         Request::Multi(ops) | Request::MultiRead(ops) => write_multi(&mut w, ops),
         Request::CheckWatches { path, watcher_type }
         | Request::RemoveWatches { path, watcher_type } => {
@@ -706,6 +739,8 @@ pub enum Response {
     PathStat(String, Stat),
     Stat(Stat),
     Data(Vec<u8>, Stat),
+    /// getData of a node whose data is null: a null (-1) buffer.
+    DataNull(Stat),
     Acl(Vec<Acl>, Stat),
     Children(Vec<String>),
     Children2(Vec<String>, Stat),
@@ -742,6 +777,10 @@ impl Response {
             Response::Stat(s) => s.write(w),
             Response::Data(d, s) => {
                 w.buffer(d);
+                s.write(w);
+            }
+            Response::DataNull(s) => {
+                w.buffer_opt(None);
                 s.write(w);
             }
             Response::Acl(a, s) => {

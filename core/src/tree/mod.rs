@@ -41,6 +41,10 @@ pub struct Znode {
     pub acl: Arc<Vec<Acl>>,
     #[serde(skip)]
     pub children: OrdSet<Name>,
+    /// The data is null rather than empty (created or set with a null
+    /// buffer); getData then answers a null buffer, as ZooKeeper does.
+    #[serde(default)]
+    pub null_data: bool,
 }
 
 /// What kind of node an `ephemeralOwner` value marks.
@@ -79,6 +83,7 @@ impl Znode {
             data,
             acl,
             children: OrdSet::new(),
+            null_data: false,
         }
     }
 
@@ -140,6 +145,7 @@ fn node_hash(path: &str, n: &Znode) -> u64 {
     for v in [n.version, n.cversion, n.aversion, n.children.len() as i32] {
         buf.extend_from_slice(&v.to_le_bytes());
     }
+    buf.push(n.null_data as u8);
     for a in n.acl.iter() {
         buf.extend_from_slice(&a.perms.to_le_bytes());
         buf.extend_from_slice(a.id.scheme.as_bytes());
@@ -350,6 +356,13 @@ impl DataTree {
             stat = n.stat();
         });
         stat
+    }
+
+    /// Marks the node's data as null (or not); see `Znode::null_data`.
+    pub fn mark_null_data(&mut self, path: &str, null: bool) {
+        if self.get(path).is_some_and(|n| n.null_data != null) {
+            self.update(path, |n| n.null_data = null);
+        }
     }
 
     pub fn set_acl(&mut self, path: &str, acl: Arc<Vec<Acl>>) -> Stat {
