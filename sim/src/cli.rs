@@ -1,0 +1,374 @@
+//! The command line (used by the `paddock-sim` binary). Like `main.rs`, it
+//! may read the wall clock (to report speed-up) and spawn threads (`swarm
+//! --jobs`); each run itself stays on one thread and never sees either.
+
+use crate::scenario::{Overrides, Scenario};
+use crate::{run, Report, Verdict};
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+#[allow(clippy::disallowed_methods)]
+fn wall_now() -> Instant {
+    Instant::now()
+}
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "paddock-sim",
+    about = "Deterministic simulation of Paddock's core"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone, Default)]
+struct Knobs {
+    /// Keep only these fault-plan indices (comma-separated; '' for none).
+    #[arg(long)]
+    only_faults: Option<String>,
+    /// Cap on operations per client.
+    #[arg(long)]
+    ops: Option<u64>,
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Voters (1, 3 or 5).
+    #[arg(long)]
+    servers: Option<u64>,
+    /// Plant a core bug by name (build with `--features canary`).
+    #[arg(long)]
+    canary: Option<String>,
+}
+
+impl Knobs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            only_faults: self.only_faults.as_ref().map(|s| {
+                s.split(',')
+                    .filter(|x| !x.trim().is_empty())
+                    .map(|x| x.trim().parse().expect("fault indices are numbers"))
+                    .collect()
+            }),
+            ops_max: self.ops,
+            clients: self.clients,
+            servers: self.servers,
+            canary: self.canary.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// One run; prints a summary ending in the trace hash.
+    Run {
+        #[arg(long)]
+        seed: u64,
+        /// Write the full trace here.
+        #[arg(long)]
+        trace: Option<String>,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Many seeds; stops at nothing, reports the first failure.
+    Swarm {
+        #[arg(long)]
+        seeds: u64,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// One run with its full trace on stdout.
+    Replay {
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Reduces a failing run to the fewest faults and operations.
+    Shrink {
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Lists the planted bugs `--canary` accepts.
+    Canaries,
+    /// Simulated-time / wall-time speed-up under a steady client load.
+    Bench {
+        #[arg(long, default_value_t = 3)]
+        servers: u64,
+        #[arg(long, default_value_t = 10)]
+        runs: u64,
+    },
+}
+
+fn figures(r: &Report, wall_s: f64) -> String {
+    let sim_s = r.sim_ns as f64 / 1e9;
+    format!(
+        "{sim_s:.1} sim s in {wall_s:.2} wall s (x{:.0}), {} events",
+        sim_s / wall_s.max(1e-9),
+        r.events
+    )
+}
+
+fn print_failure(r: &Report) {
+    let (kind, why) = match &r.verdict {
+        Verdict::Ok => return,
+        Verdict::Safety(w) => ("safety violation", w),
+        Verdict::Liveness(w) => ("liveness failure", w),
+        Verdict::Panic(w) => ("panic", w),
+    };
+    println!("seed {}: {kind}:\n  {why}", r.seed);
+    println!("scenario: {}", r.describe);
+    println!("last events:");
+    for l in &r.tail {
+        println!("  {l}");
+    }
+    println!("replay: {}", r.replay_command());
+}
+
+fn timed(seed: u64, o: &Overrides, keep: bool) -> (Report, f64) {
+    let t0 = wall_now();
+    let r = run(seed, o, keep);
+    (r, t0.elapsed().as_secs_f64())
+}
+
+pub fn main() -> i32 {
+    // Panics are reported as verdicts; keep the default hook's noise short.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("panic: {info}");
+    }));
+    match Cli::parse().cmd {
+        Cmd::Run { seed, trace, knobs } => {
+            let (r, wall) = timed(seed, &knobs.overrides(), trace.is_some());
+            if let (Some(path), Some(lines)) = (trace, &r.full_trace) {
+                let mut text = lines.join("\n");
+                text.push('\n');
+                if let Err(e) = std::fs::write(&path, text) {
+                    eprintln!("cannot write {path}: {e}");
+                }
+            }
+            print_failure(&r);
+            println!("{}; {}", figures(&r, wall), r.summary());
+            r.verdict.exit_code()
+        }
+        Cmd::Replay { seed, knobs } => {
+            let (r, wall) = timed(seed, &knobs.overrides(), true);
+            for l in r.full_trace.iter().flatten() {
+                println!("{l}");
+            }
+            print_failure(&r);
+            println!("{}; {}", figures(&r, wall), r.summary());
+            r.verdict.exit_code()
+        }
+        Cmd::Swarm {
+            seeds,
+            from,
+            jobs,
+            knobs,
+        } => swarm(seeds, from, jobs.max(1), &knobs.overrides()),
+        Cmd::Shrink { seed, knobs } => shrink(seed, knobs.overrides()),
+        Cmd::Canaries => {
+            let names = canary_names();
+            if names.is_empty() {
+                println!("(none: build with --features canary)");
+            }
+            for n in names {
+                println!("{n}");
+            }
+            0
+        }
+        Cmd::Bench { servers, runs } => {
+            let o = Overrides {
+                only_faults: Some(BTreeSet::new()),
+                servers: Some(servers),
+                clients: Some(6),
+                ..Overrides::default()
+            };
+            let (mut sim, mut wall, mut events) = (0u64, 0f64, 0u64);
+            for seed in 0..runs {
+                let (r, w) = timed(seed, &o, false);
+                sim += r.sim_ns;
+                wall += w;
+                events += r.events;
+            }
+            let sim_s = sim as f64 / 1e9;
+            println!(
+                "bench: {servers} servers, 6 clients, no faults, {runs} runs: {sim_s:.0} sim s in {wall:.2} wall s: speed-up x{:.0}, {:.0} events/s",
+                sim_s / wall,
+                events as f64 / wall
+            );
+            0
+        }
+    }
+}
+
+pub fn canary_names() -> Vec<&'static str> {
+    #[cfg(feature = "canary")]
+    {
+        paddock_core::canary::Canary::ALL
+            .iter()
+            .map(|c| c.name())
+            .collect()
+    }
+    #[cfg(not(feature = "canary"))]
+    {
+        Vec::new()
+    }
+}
+
+fn swarm(seeds: u64, from: u64, jobs: usize, o: &Overrides) -> i32 {
+    let next = AtomicU64::new(from);
+    let done = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let first: Mutex<Option<Report>> = Mutex::new(None);
+    let failures = AtomicU64::new(0);
+    let totals = Mutex::new((0u64, 0u64));
+    let t0 = wall_now();
+    std::thread::scope(|sc| {
+        for _ in 0..jobs {
+            sc.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::SeqCst);
+                if seed >= from + seeds {
+                    return;
+                }
+                let r = run(seed, o, false);
+                {
+                    let mut t = totals.lock().expect("lock");
+                    t.0 += r.sim_ns;
+                    t.1 += r.events;
+                }
+                if !r.verdict.is_ok() {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                    println!("{}", r.summary());
+                    let mut f = first.lock().expect("lock");
+                    if f.as_ref().is_none_or(|x| x.seed > r.seed) {
+                        *f = Some(r);
+                    }
+                    failed.store(true, Ordering::SeqCst);
+                }
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                if n.is_multiple_of(50) || n == seeds {
+                    eprintln!(
+                        "swarm: {n}/{seeds} seeds, {} failed, {:.1} s",
+                        failures.load(Ordering::SeqCst),
+                        t0.elapsed().as_secs_f64()
+                    );
+                }
+            });
+        }
+    });
+    let wall = t0.elapsed().as_secs_f64();
+    let (sim, events) = *totals.lock().expect("lock");
+    println!(
+        "swarm: {seeds} seeds from {from}, {} failed; {:.0} sim s, {events} events in {wall:.1} wall s (x{:.0} with {jobs} jobs)",
+        failures.load(Ordering::SeqCst),
+        sim as f64 / 1e9,
+        sim as f64 / 1e9 / wall
+    );
+    if let Some(r) = first.lock().expect("lock").take() {
+        print_failure(&r);
+        return 1;
+    }
+    0
+}
+
+fn same_failure(a: &Verdict, b: &Verdict) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b) && !b.is_ok()
+}
+
+fn shrink(seed: u64, mut o: Overrides) -> i32 {
+    let base = run(seed, &o, false);
+    if base.verdict.is_ok() {
+        println!("seed {seed} passes; nothing to shrink");
+        return 0;
+    }
+    println!("shrinking {}", base.summary());
+    let target = base.verdict.clone();
+    let fails = |o: &Overrides| same_failure(&target, &run(seed, o, false).verdict);
+    let plan_len = Scenario::draw(
+        seed,
+        &Overrides {
+            only_faults: None,
+            ..o.clone()
+        },
+    )
+    .plan
+    .len();
+    let mut keep: Vec<usize> = match &o.only_faults {
+        Some(k) => k.iter().copied().collect(),
+        None => (0..plan_len).collect(),
+    };
+    // Faults: halves first, then one at a time.
+    let mut chunk = keep.len().div_ceil(2).max(1);
+    while chunk >= 1 && !keep.is_empty() {
+        let mut i = 0;
+        while i < keep.len() {
+            let trial: Vec<usize> = keep
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j < i || *j >= i + chunk)
+                .map(|(_, f)| *f)
+                .collect();
+            let t = Overrides {
+                only_faults: Some(trial.iter().copied().collect()),
+                ..o.clone()
+            };
+            if fails(&t) {
+                keep = trial;
+                o = t;
+            } else {
+                i += chunk;
+            }
+        }
+        if chunk == 1 {
+            break;
+        }
+        chunk /= 2;
+    }
+    o.only_faults = Some(keep.iter().copied().collect());
+    // Clients, then operations per client.
+    let clients = Scenario::draw(seed, &o).recipes.len();
+    for c in 1..clients {
+        let t = Overrides {
+            clients: Some(c),
+            ..o.clone()
+        };
+        if fails(&t) {
+            o = t;
+            break;
+        }
+    }
+    let (mut lo, mut hi) = (0u64, run(seed, &o, false).ops as u64 + 1);
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if fails(&Overrides {
+            ops_max: Some(mid),
+            ..o.clone()
+        }) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    if fails(&Overrides {
+        ops_max: Some(hi),
+        ..o.clone()
+    }) {
+        o.ops_max = Some(hi);
+    }
+    let r = run(seed, &o, false);
+    println!(
+        "reduced to {} faults {:?}, {} ops per client at most:",
+        keep.len(),
+        keep,
+        o.ops_max.map_or("unbounded".into(), |x| x.to_string())
+    );
+    print_failure(&r);
+    1
+}

@@ -1,0 +1,386 @@
+//! One server's simulated disk, carried out like the shell's storage
+//! thread: operations run one at a time in the order the core emitted them.
+//! An append's bytes reach the page cache when it starts (pending) and are
+//! durable only when its fsync completes; only then is `Input::Persisted`
+//! delivered. A crash loses what is pending, or tears the last unsynced
+//! write (a prefix survives). Epoch files and snapshots are replaced
+//! atomically (old or new, never half).
+//!
+//! Invariant: at most one operation is in flight, so at most one write is
+//! ever pending, and pending bytes belong to the current log file.
+
+use crate::rng::SimRng;
+use paddock_core::storage::{self, DiskImage, Repair};
+use paddock_core::{PersistToken, Zxid};
+use std::collections::{BTreeMap, VecDeque};
+
+/// A storage operation, in the core's order.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Append {
+        token: PersistToken,
+        first: Zxid,
+        bytes: Vec<u8>,
+    },
+    Epochs {
+        token: PersistToken,
+        accepted: u32,
+        current: u32,
+    },
+    Truncate {
+        token: PersistToken,
+        zxid: Zxid,
+    },
+    /// Later appends go to a new log file (after a snapshot).
+    Roll,
+}
+
+impl Op {
+    pub fn token(&self) -> Option<PersistToken> {
+        match self {
+            Op::Append { token, .. } | Op::Epochs { token, .. } | Op::Truncate { token, .. } => {
+                Some(*token)
+            }
+            Op::Roll => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    /// Durable contents of every log file.
+    logs: BTreeMap<String, Vec<u8>>,
+    snapshots: BTreeMap<String, Vec<u8>>,
+    epochs: Option<(u32, u32)>,
+    /// The append in flight: (file, its bytes not yet durable).
+    pending: Option<(String, Vec<u8>)>,
+    current_log: Option<String>,
+    roll: bool,
+    queue: VecDeque<Op>,
+    in_flight: Option<Op>,
+    pub fsyncs: u64,
+    pub torn: u64,
+}
+
+/// What a crash did to the disk, for the trace.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CrashEffect {
+    Nothing,
+    LostPending(usize),
+    Torn {
+        kept: usize,
+        of: usize,
+    },
+    /// An atomic replace in flight either happened or did not.
+    Atomic {
+        applied: bool,
+    },
+}
+
+impl Disk {
+    pub fn new() -> Disk {
+        Disk::default()
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.is_none()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len() + usize::from(self.in_flight.is_some())
+    }
+
+    pub fn submit(&mut self, op: Op) {
+        self.queue.push_back(op);
+    }
+
+    /// Starts the next operation if idle. Returns whether one started (the
+    /// caller schedules its completion). `Roll` completes at once.
+    pub fn start_next(&mut self) -> bool {
+        while self.in_flight.is_none() {
+            let Some(op) = self.queue.pop_front() else {
+                return false;
+            };
+            match &op {
+                Op::Roll => {
+                    self.roll = true;
+                    continue;
+                }
+                Op::Append { first, bytes, .. } => {
+                    let name = match (&self.current_log, self.roll) {
+                        (Some(n), false) => n.clone(),
+                        _ => {
+                            let n = storage::log_file_name(*first);
+                            assert!(
+                                !self.logs.contains_key(&n),
+                                "new log file {n} already exists"
+                            );
+                            self.logs.insert(n.clone(), storage::LOG_MAGIC.to_vec());
+                            self.roll = false;
+                            self.current_log = Some(n.clone());
+                            n
+                        }
+                    };
+                    self.pending = Some((name, bytes.clone()));
+                }
+                Op::Epochs { .. } | Op::Truncate { .. } => {}
+            }
+            self.in_flight = Some(op);
+            return true;
+        }
+        false
+    }
+
+    /// The fsync of the operation in flight completed: it is durable.
+    pub fn complete(&mut self) -> Option<PersistToken> {
+        let op = self.in_flight.take()?;
+        self.fsyncs += 1;
+        match &op {
+            Op::Append { .. } => {
+                let (file, bytes) = self.pending.take().expect("an append in flight is pending");
+                self.logs
+                    .get_mut(&file)
+                    .expect("pending bytes belong to an existing log")
+                    .extend_from_slice(&bytes);
+            }
+            Op::Epochs {
+                accepted, current, ..
+            } => self.epochs = Some((*accepted, *current)),
+            Op::Truncate { zxid, .. } => {
+                let logs: Vec<(String, Vec<u8>)> = self
+                    .logs
+                    .iter()
+                    .map(|(n, b)| (n.clone(), b.clone()))
+                    .collect();
+                let repairs = storage::plan_truncate(&logs, *zxid);
+                self.apply_repairs(&repairs);
+            }
+            Op::Roll => unreachable!("roll never waits for a fsync"),
+        }
+        op.token()
+    }
+
+    /// The process died: the queue is gone, the write in flight is lost or
+    /// torn (`tear`), an atomic replace in flight happened or not.
+    pub fn crash(&mut self, rng: &mut SimRng, tear: bool) -> CrashEffect {
+        self.queue.clear();
+        self.current_log = None;
+        self.roll = false;
+        let Some(op) = self.in_flight.take() else {
+            return CrashEffect::Nothing;
+        };
+        match op {
+            Op::Append { .. } => {
+                let (file, bytes) = self.pending.take().expect("pending append");
+                if tear && bytes.len() > 1 {
+                    let kept = rng.range(1, bytes.len() as u64) as usize;
+                    self.logs
+                        .get_mut(&file)
+                        .expect("log exists")
+                        .extend_from_slice(&bytes[..kept]);
+                    self.torn += 1;
+                    CrashEffect::Torn {
+                        kept,
+                        of: bytes.len(),
+                    }
+                } else {
+                    CrashEffect::LostPending(bytes.len())
+                }
+            }
+            op @ (Op::Epochs { .. } | Op::Truncate { .. }) => {
+                let applied = rng.chance(0.5);
+                if applied {
+                    self.in_flight = Some(op);
+                    self.complete();
+                }
+                CrashEffect::Atomic { applied }
+            }
+            Op::Roll => CrashEffect::Nothing,
+        }
+    }
+
+    /// A snapshot file landed (written to a temp name, renamed: atomic).
+    pub fn put_snapshot(&mut self, zxid: Zxid, bytes: Vec<u8>) {
+        self.snapshots
+            .insert(storage::snapshot_file_name(zxid), bytes);
+    }
+
+    /// The durable files, as the shell would read them at start.
+    pub fn image(&self) -> DiskImage {
+        DiskImage {
+            snapshots: self
+                .snapshots
+                .iter()
+                .map(|(n, b)| (n.clone(), b.clone()))
+                .collect(),
+            logs: self
+                .logs
+                .iter()
+                .map(|(n, b)| (n.clone(), b.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn epoch_files(&self) -> Option<(u32, u32)> {
+        self.epochs
+    }
+
+    /// Carries out recovery's (or a TRUNC's) repairs.
+    pub fn apply_repairs(&mut self, repairs: &[Repair]) {
+        for r in repairs {
+            match r {
+                Repair::TruncateLog { file, len } => {
+                    let b = self
+                        .logs
+                        .get_mut(file)
+                        .unwrap_or_else(|| panic!("repair names log {file}, which does not exist"));
+                    assert!(
+                        *len as usize <= b.len(),
+                        "truncate {file} to {len} beyond its {} bytes",
+                        b.len()
+                    );
+                    b.truncate(*len as usize);
+                }
+                Repair::SetAside { file } | Repair::Remove { file } => {
+                    self.logs.remove(file);
+                    self.snapshots.remove(file);
+                }
+            }
+        }
+        // After a restart the newest log is appended to.
+        self.current_log = self
+            .logs
+            .keys()
+            .max_by_key(|n| storage::parse_file_name(n).map(|p| p.1))
+            .cloned();
+    }
+
+    /// Every durable log record, decoded, in file order.
+    pub fn logged_txns(&self) -> Vec<paddock_core::txn::Txn> {
+        let mut files: Vec<(Zxid, &Vec<u8>)> = self
+            .logs
+            .iter()
+            .filter_map(|(n, b)| storage::parse_file_name(n).map(|(_, z)| (z, b)))
+            .collect();
+        files.sort_by_key(|f| f.0);
+        files
+            .into_iter()
+            .flat_map(|(_, b)| storage::read_log(b).0)
+            .collect()
+    }
+
+    /// Damages one byte inside a durable record of zxid at most `bound`
+    /// (a record whose healthy copy the caller knows exists elsewhere).
+    /// Returns which file and offset, or `None` if there is none.
+    pub fn corrupt_record(&mut self, rng: &mut SimRng, bound: Zxid) -> Option<(String, usize)> {
+        let mut candidates: Vec<(String, usize, usize)> = Vec::new();
+        for (name, bytes) in &self.logs {
+            let mut pos = storage::LOG_MAGIC.len();
+            let (txns, _, _) = storage::read_log(bytes);
+            for t in &txns {
+                let len =
+                    u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+                if t.zxid <= bound {
+                    candidates.push((name.clone(), pos, 8 + len));
+                }
+                pos += 8 + len;
+            }
+        }
+        if candidates.is_empty() {
+            return None;
+        }
+        let (file, at, len) = candidates.swap_remove(rng.index(candidates.len()));
+        let off = at + rng.range(8, len as u64) as usize;
+        let b = self.logs.get_mut(&file).expect("candidate file exists");
+        b[off] ^= 0x5a;
+        Some((file, off))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_core::txn::{ApplyOptions, Txn, TxnKind};
+
+    fn opts() -> ApplyOptions {
+        ApplyOptions {
+            extended_types_enabled: false,
+            skip_acl: false,
+            max_data_len: 1 << 20,
+        }
+    }
+
+    fn append(disk: &mut Disk, token: u64, zxid: u64) {
+        let txn = Txn {
+            zxid: Zxid(zxid),
+            time_ms: 0,
+            session: paddock_core::SessionId(1),
+            cxid: 0,
+            kind: TxnKind::CreateSession { timeout_ms: 4000 },
+        };
+        let mut bytes = Vec::new();
+        storage::encode_record(&txn, &mut bytes);
+        disk.submit(Op::Append {
+            token: PersistToken(token),
+            first: Zxid(zxid),
+            bytes,
+        });
+    }
+
+    #[test]
+    fn only_synced_appends_survive_a_crash() {
+        let mut d = Disk::new();
+        append(&mut d, 1, 1);
+        append(&mut d, 2, 2);
+        assert!(d.start_next());
+        assert_eq!(d.complete(), Some(PersistToken(1)));
+        assert!(d.start_next());
+        let effect = d.crash(&mut SimRng::stream(1, "t"), false);
+        assert!(
+            matches!(effect, CrashEffect::LostPending(n) if n > 0),
+            "{effect:?}"
+        );
+        let rec = storage::recover(&d.image(), &opts()).expect("recovers");
+        assert_eq!(rec.state.last_zxid, Zxid(1));
+    }
+
+    #[test]
+    fn a_torn_tail_is_truncated_by_recovery() {
+        let mut d = Disk::new();
+        append(&mut d, 1, 1);
+        append(&mut d, 2, 2);
+        d.start_next();
+        d.complete();
+        d.start_next();
+        let effect = d.crash(&mut SimRng::stream(2, "t"), true);
+        assert!(matches!(effect, CrashEffect::Torn { .. }), "{effect:?}");
+        let rec = storage::recover(&d.image(), &opts()).expect("recovers");
+        assert_eq!(rec.state.last_zxid, Zxid(1));
+        assert_eq!(rec.repairs.len(), 1, "repairs {:?}", rec.repairs);
+        d.apply_repairs(&rec.repairs);
+        let again = storage::recover(&d.image(), &opts()).expect("recovers");
+        assert!(
+            again.repairs.is_empty(),
+            "repairs applied: {:?}",
+            again.repairs
+        );
+    }
+
+    #[test]
+    fn a_corrupt_record_stops_recovery_before_it() {
+        let mut d = Disk::new();
+        for i in 1..=5 {
+            append(&mut d, i, i);
+            d.start_next();
+            d.complete();
+        }
+        d.corrupt_record(&mut SimRng::stream(3, "t"), Zxid(3))
+            .expect("a record to damage");
+        let rec = storage::recover(&d.image(), &opts()).expect("recovers");
+        assert!(
+            rec.state.last_zxid < Zxid(4),
+            "recovered {}",
+            rec.state.last_zxid
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Workloads shaped like ZooKeeper recipes. Each client runs one recipe
+//! from its own random stream; replies steer it (the lock node it owns,
+//! the children it last listed, the config version it last read), so
+//! requests look like what Curator and kazoo send: ephemeral-sequential
+//! locks, sequential queues, leader election with predecessor watches,
+//! versioned config updates, multi, sync and persistent watches.
+//!
+//! Only OPEN_ACL_UNSAFE is used (the model does not check ACLs).
+
+use crate::rng::SimRng;
+use crate::scenario::Recipe;
+use paddock_core::proto::{
+    create_mode, op, Acl, CreateRequest, MultiOp, OpResult, Request, Response,
+};
+
+#[derive(Clone, Debug, Default)]
+pub struct RecipeState {
+    /// The recipe's root exists (created or NodeExists).
+    rooted: bool,
+    /// The ephemeral-sequential node this session owns.
+    mine: Option<String>,
+    /// Children of the root as last listed.
+    children: Vec<String>,
+    /// The /config version last read.
+    config_version: Option<i32>,
+    persistent_watch: bool,
+    counter: u64,
+}
+
+fn root_of(r: Recipe) -> &'static str {
+    match r {
+        Recipe::Lock => "/lock",
+        Recipe::Queue => "/queue",
+        Recipe::Election => "/election",
+        Recipe::Config => "/config",
+    }
+}
+
+fn create(path: String, data: Vec<u8>, flags: i32, opcode: i32) -> Request {
+    Request::Create {
+        opcode,
+        req: CreateRequest {
+            path,
+            data,
+            acl: Acl::open_unsafe(),
+            flags,
+            ttl: None,
+        },
+    }
+}
+
+impl RecipeState {
+    pub fn next(&mut self, recipe: Recipe, client: usize, rng: &mut SimRng) -> Request {
+        let root = root_of(recipe);
+        self.counter += 1;
+        let data = format!("c{client}-{}", self.counter).into_bytes();
+        if !self.rooted {
+            return create(root.into(), Vec::new(), create_mode::PERSISTENT, op::CREATE);
+        }
+        let roll = rng.range(0, 100);
+        let child = |s: &RecipeState, rng: &mut SimRng| -> Option<String> {
+            (!s.children.is_empty())
+                .then(|| format!("{root}/{}", s.children[rng.index(s.children.len())]))
+        };
+        match recipe {
+            Recipe::Lock => match (&self.mine, roll) {
+                (None, 0..=59) => create(
+                    format!("{root}/lock-"),
+                    data,
+                    create_mode::EPHEMERAL_SEQUENTIAL,
+                    op::CREATE2,
+                ),
+                (None, _) => Request::Multi(vec![
+                    MultiOp::Check {
+                        path: root.into(),
+                        version: -1,
+                    },
+                    MultiOp::Create {
+                        opcode: op::CREATE,
+                        req: CreateRequest {
+                            path: format!("{root}/lock-"),
+                            data,
+                            acl: Acl::open_unsafe(),
+                            flags: create_mode::EPHEMERAL_SEQUENTIAL,
+                            ttl: None,
+                        },
+                    },
+                ]),
+                (Some(_), 0..=39) => Request::GetChildren {
+                    path: root.into(),
+                    watch: true,
+                },
+                (Some(m), 40..=59) => Request::Exists {
+                    path: m.clone(),
+                    watch: true,
+                },
+                (Some(m), _) => Request::Delete {
+                    path: m.clone(),
+                    version: -1,
+                },
+            },
+            Recipe::Queue => match roll {
+                0..=39 => create(
+                    format!("{root}/item-"),
+                    data,
+                    create_mode::PERSISTENT_SEQUENTIAL,
+                    op::CREATE,
+                ),
+                40..=59 => Request::GetChildren2 {
+                    path: root.into(),
+                    watch: rng.chance(0.5),
+                },
+                60..=74 => match child(self, rng) {
+                    Some(p) => Request::GetData {
+                        path: p,
+                        watch: false,
+                    },
+                    None => Request::Sync { path: root.into() },
+                },
+                75..=89 => match self.children.iter().min() {
+                    Some(c) => Request::Delete {
+                        path: format!("{root}/{c}"),
+                        version: 0,
+                    },
+                    None => Request::Exists {
+                        path: format!("{root}/item-0000000000"),
+                        watch: true,
+                    },
+                },
+                _ => Request::Multi(vec![
+                    MultiOp::Create {
+                        opcode: op::CREATE2,
+                        req: CreateRequest {
+                            path: format!("{root}/item-"),
+                            data: data.clone(),
+                            acl: Acl::open_unsafe(),
+                            flags: create_mode::PERSISTENT_SEQUENTIAL,
+                            ttl: None,
+                        },
+                    },
+                    MultiOp::Create {
+                        opcode: op::CREATE,
+                        req: CreateRequest {
+                            path: format!("{root}/item-"),
+                            data,
+                            acl: Acl::open_unsafe(),
+                            flags: create_mode::PERSISTENT_SEQUENTIAL,
+                            ttl: None,
+                        },
+                    },
+                ]),
+            },
+            Recipe::Election => match (&self.mine, roll) {
+                (None, 0..=49) => create(
+                    format!("{root}/c-"),
+                    data,
+                    create_mode::EPHEMERAL_SEQUENTIAL,
+                    op::CREATE,
+                ),
+                (_, 0..=69) => Request::GetChildren {
+                    path: root.into(),
+                    watch: true,
+                },
+                (_, 70..=89) => match child(self, rng) {
+                    Some(p) => Request::Exists {
+                        path: p,
+                        watch: true,
+                    },
+                    None => Request::Sync { path: root.into() },
+                },
+                (Some(m), _) => Request::SetData {
+                    path: m.clone(),
+                    data,
+                    version: -1,
+                },
+                (None, _) => Request::Sync { path: root.into() },
+            },
+            Recipe::Config => match roll {
+                0..=29 => Request::GetData {
+                    path: root.into(),
+                    watch: true,
+                },
+                30..=49 => Request::SetData {
+                    path: root.into(),
+                    data,
+                    version: self.config_version.unwrap_or(-1),
+                },
+                50..=59 => Request::Multi(vec![
+                    MultiOp::Check {
+                        path: root.into(),
+                        version: self.config_version.unwrap_or(0),
+                    },
+                    MultiOp::SetData {
+                        path: root.into(),
+                        data,
+                        version: -1,
+                    },
+                ]),
+                60..=69 if !self.persistent_watch => Request::AddWatch {
+                    path: root.into(),
+                    mode: (client % 2) as i32,
+                },
+                60..=74 => Request::Sync { path: root.into() },
+                75..=87 => create(
+                    format!("{root}/k{}", rng.range(0, 8)),
+                    data,
+                    create_mode::PERSISTENT,
+                    op::CREATE2,
+                ),
+                _ => Request::Delete {
+                    path: format!("{root}/k{}", rng.range(0, 8)),
+                    version: -1,
+                },
+            },
+        }
+    }
+
+    /// Steers the recipe by what a reply said.
+    pub fn on_reply(&mut self, req: &Request, err: i32, body: Option<&Response>) {
+        const NODE_EXISTS: i32 = -110;
+        match (req, body) {
+            (Request::Create { req: c, .. }, _)
+                if !c.path[1..].contains('/') && (err == 0 || err == NODE_EXISTS) =>
+            {
+                self.rooted = true;
+            }
+            (
+                Request::Create { req: c, .. },
+                Some(Response::Path(p) | Response::PathStat(p, _)),
+            ) if c.flags == create_mode::EPHEMERAL_SEQUENTIAL => {
+                self.mine = Some(p.clone());
+            }
+            (Request::Multi(_), Some(Response::Multi(rs))) => {
+                for r in rs {
+                    if let OpResult::Create(p) | OpResult::Create2(p, _) = r {
+                        if p.starts_with("/lock/") {
+                            self.mine = Some(p.clone());
+                        }
+                    }
+                }
+            }
+            (Request::Delete { path, .. }, _) if self.mine.as_deref() == Some(path) => {
+                self.mine = None;
+            }
+            (
+                Request::GetChildren { .. } | Request::GetChildren2 { .. },
+                Some(Response::Children(c) | Response::Children2(c, _)),
+            ) => {
+                self.children = c.clone();
+            }
+            (Request::GetData { path, .. }, Some(Response::Data(_, s))) if path == "/config" => {
+                self.config_version = Some(s.version);
+            }
+            (Request::SetData { path, .. }, Some(Response::Stat(s))) if path == "/config" => {
+                self.config_version = Some(s.version);
+            }
+            (Request::AddWatch { .. }, _) if err == 0 => self.persistent_watch = true,
+            _ => {}
+        }
+    }
+}
