@@ -15,7 +15,7 @@ fn a_bounded_swarm_passes() {
     };
     let mut failures = Vec::new();
     let mut acked = 0;
-    for seed in 100..160u64 {
+    for seed in 100..250u64 {
         if KNOWN_CORE_BUGS.contains(&seed) {
             continue;
         }
