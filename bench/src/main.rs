@@ -1,2 +1,0 @@
-//! Side-by-side benchmarks of `paddock` and Apache ZooKeeper.
-fn main() {}
