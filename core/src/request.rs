@@ -106,8 +106,12 @@ pub struct Server {
     persist_last: Zxid,
     next_token: u64,
     tokens: VecDeque<(PersistToken, TokenKind)>,
-    /// Highest zxid durable in the log.
+    /// Highest zxid durable (in the log, or covered by a written snapshot).
     pub(crate) persisted_upto: Zxid,
+    /// Highest zxid a written snapshot holds: a log truncation, which the
+    /// storage thread may finish after the snapshot thread, never lowers
+    /// the durable mark below it.
+    snapshot_durable: Zxid,
     pub(crate) accepted_epoch: u32,
     pub(crate) current_epoch: u32,
     pub(crate) outputs: VecDeque<Output>,
@@ -168,6 +172,7 @@ impl Server {
             next_token: 1,
             tokens: VecDeque::new(),
             persisted_upto: last,
+            snapshot_durable: Zxid::ZERO,
             accepted_epoch: recovered.accepted_epoch,
             current_epoch: recovered.current_epoch,
             outputs: VecDeque::new(),
@@ -242,6 +247,7 @@ impl Server {
                 // Everything up to the snapshot is durable (a SNAP sync may
                 // jump past what the log ever held).
                 self.persisted_upto = self.persisted_upto.max(zxid);
+                self.snapshot_durable = self.snapshot_durable.max(zxid);
                 self.learner_on_snapshot_written(now);
             }
             Input::PeerMessage { from, bytes } => match peer::decode(&bytes) {
@@ -496,7 +502,7 @@ impl Server {
     /// Cuts the on-disk log after `zxid`, after everything before.
     pub(crate) fn persist_truncate(&mut self, zxid: Zxid) -> PersistToken {
         self.flush_persist();
-        self.persisted_upto = self.persisted_upto.min(zxid);
+        self.persisted_upto = self.persisted_upto.min(zxid.max(self.snapshot_durable));
         let token = self.new_token(TokenKind::Truncate(zxid));
         self.outputs.push_back(Output::TruncateLog { token, zxid });
         token
@@ -519,7 +525,9 @@ impl Server {
             // not leave the mark above the cut.
             match kind {
                 TokenKind::Append(z) => self.persisted_upto = self.persisted_upto.max(z),
-                TokenKind::Truncate(z) => self.persisted_upto = self.persisted_upto.min(z),
+                TokenKind::Truncate(z) => {
+                    self.persisted_upto = self.persisted_upto.min(z.max(self.snapshot_durable))
+                }
                 TokenKind::Epochs => {}
             }
         }

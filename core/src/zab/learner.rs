@@ -180,7 +180,12 @@ impl Server {
                         Ok(state) => {
                             let z = state.last_zxid;
                             self.log.reset(state);
-                            self.persist_truncate(z);
+                            // The snapshot supersedes every old log file, and
+                            // those may hold uncommitted entries below it that
+                            // a fallback recovery would otherwise replay: drop
+                            // them all (NEWLEADER is acknowledged only once the
+                            // snapshot is written).
+                            self.persist_truncate(Zxid::ZERO);
                             self.write_snapshot_now();
                             snapshot = Some(z);
                         }
