@@ -124,10 +124,10 @@ pub fn user_name(id: &Id) -> String {
 }
 
 fn parse_ip(s: &str) -> Option<Vec<u8>> {
-    if let Ok(v4) = s.parse::<std::net::Ipv4Addr>() {
+    if let Ok(v4) = s.parse::<core::net::Ipv4Addr>() {
         return Some(v4.octets().to_vec());
     }
-    s.parse::<std::net::Ipv6Addr>()
+    s.parse::<core::net::Ipv6Addr>()
         .ok()
         .map(|v6| v6.octets().to_vec())
 }
