@@ -11,7 +11,6 @@
 //! within a bound). Then the checkers (`check`) judge the whole history.
 
 pub mod check;
-pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod disk;

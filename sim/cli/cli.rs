@@ -2,9 +2,9 @@
 //! may read the wall clock (to report speed-up) and spawn threads (`swarm
 //! --jobs`); each run itself stays on one thread and never sees either.
 
-use crate::scenario::{Overrides, Scenario};
-use crate::{run, Report, Verdict};
 use clap::{Args, Parser, Subcommand};
+use paddock_sim::scenario::{Overrides, Scenario};
+use paddock_sim::{run, Report, Verdict};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
