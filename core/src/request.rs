@@ -248,7 +248,7 @@ impl Server {
                 // jump past what the log ever held).
                 self.persisted_upto = self.persisted_upto.max(zxid);
                 self.snapshot_durable = self.snapshot_durable.max(zxid);
-                self.learner_on_snapshot_written(now);
+                self.learner_on_snapshot_written();
             }
             Input::PeerMessage { from, bytes } => match peer::decode(&bytes) {
                 Ok(msg) => self.on_peer(now, from, msg),
@@ -432,7 +432,7 @@ impl Server {
 
     fn on_peer_disconnected(&mut self, now: Now, peer: ServerId) {
         match &self.role {
-            Role::Leading(_) => self.leader_on_disconnected(now, peer),
+            Role::Leading(_) => self.leader_on_disconnected(peer),
             Role::Learning(l) if l.leader == peer => {
                 warn!("lost the link to leader {}", peer.0);
                 self.become_looking(now);
@@ -536,7 +536,7 @@ impl Server {
         }
         match &self.role {
             Role::Leading(_) => self.leader_on_persisted(now, token),
-            Role::Learning(_) => self.learner_on_persisted(now, token),
+            Role::Learning(_) => self.learner_on_persisted(token),
             Role::Looking(_) => {}
         }
     }
@@ -706,23 +706,20 @@ impl Server {
         self.touch_session(now, id, Some(timeout));
     }
 
-    /// The connection waiting for this txn's reply: the one whose oldest
-    /// unanswered write is (session, cxid).
+    /// The connection waiting for this txn's reply: the session's
+    /// connection here, when its oldest unanswered write is (session, cxid).
+    /// A session has at most one open connection per server (reattaching
+    /// closes the old one), so this is a lookup, not a scan: most txns of an
+    /// ensemble come from clients of other servers.
     fn writer_of(&self, txn: &TxnHeader) -> Option<ConnId> {
         let is_connect = txn.tag == TxnTag::CreateSession;
-        let waits = |c: &Conn| {
-            c.session == Some(txn.session)
-                && matches!(
-                    c.queue.iter().find(|s| matches!(s, Slot::Write { .. })),
-                    Some(Slot::Write { cxid, connect, .. }) if *cxid == txn.cxid && *connect == is_connect
-                )
-        };
-        if let Some(&conn) = self.session_conn.get(&txn.session) {
-            if self.conns.get(&conn).is_some_and(waits) {
-                return Some(conn);
-            }
-        }
-        self.conns.iter().find(|(_, c)| waits(c)).map(|(id, _)| *id)
+        let conn = *self.session_conn.get(&txn.session)?;
+        let c = self.conns.get(&conn)?;
+        matches!(
+            c.queue.iter().find(|s| matches!(s, Slot::Write { .. })),
+            Some(Slot::Write { cxid, connect, .. }) if *cxid == txn.cxid && *connect == is_connect
+        )
+        .then_some(conn)
     }
 
     /// Records client activity: the leader refreshes the deadline, a
@@ -1006,15 +1003,6 @@ impl Server {
             if let Some(s) = c.session {
                 if self.session_conn.get(&s) == Some(&conn) {
                     self.session_conn.remove(&s);
-                    // Another open connection of the session takes over.
-                    let next = self
-                        .conns
-                        .iter()
-                        .find(|(_, o)| o.session == Some(s) && !o.closed)
-                        .map(|(id, _)| *id);
-                    if let Some(next) = next {
-                        self.session_conn.insert(s, next);
-                    }
                 }
             }
             self.watches.remove_conn(conn);

@@ -276,13 +276,11 @@ impl Server {
             return;
         }
         let msg = self.sync_for(&history);
-        let last = self.log.last_logged();
         if let Some(l) = self.leader() {
             if let Some(v) = l.learners.get_mut(&from) {
                 v.stage = Stage::Synced;
                 v.acked = Zxid::ZERO;
             }
-            let _ = last;
         }
         self.send_peer(from, &msg);
         self.maybe_start_newleader();
@@ -332,7 +330,6 @@ impl Server {
     }
 
     pub(crate) fn leader_on_ack_newleader(&mut self, now: Now, from: ServerId, epoch: u32) {
-        let last = self.log.last_logged();
         let committed = self.log.last_applied();
         let Some(l) = self.leader() else { return };
         if epoch != l.epoch {
@@ -349,7 +346,6 @@ impl Server {
         v.last_heard = now.mono;
         // NEWLEADER covers everything sent before it; proposals made since
         // are acknowledged by later ACKs.
-        let _ = last;
         if established {
             v.stage = Stage::UpToDate;
             self.send_peer(from, &PeerMsg::UpToDate { epoch, committed });
@@ -611,13 +607,12 @@ impl Server {
         }
     }
 
-    pub(crate) fn leader_on_disconnected(&mut self, now: Now, peer: ServerId) {
+    pub(crate) fn leader_on_disconnected(&mut self, peer: ServerId) {
         let Some(l) = self.leader() else { return };
         if l.learners.remove(&peer).is_some() {
             info!("learner {} disconnected", peer.0);
         }
         l.sync_waiters.retain(|w| w.0 != peer);
-        let _ = now;
     }
 
     pub(crate) fn leader_on_timeout(&mut self, now: Now) {

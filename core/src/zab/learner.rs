@@ -300,7 +300,7 @@ impl Server {
         }
     }
 
-    pub(crate) fn learner_on_persisted(&mut self, now: Now, done: PersistToken) {
+    pub(crate) fn learner_on_persisted(&mut self, done: PersistToken) {
         let persisted = self.persisted_upto;
         let snapshot_pending = self.snapshot_pending;
         let Some(l) = self.learner() else { return };
@@ -323,10 +323,9 @@ impl Server {
             }
             _ => {}
         }
-        let _ = now;
     }
 
-    pub(crate) fn learner_on_snapshot_written(&mut self, now: Now) {
+    pub(crate) fn learner_on_snapshot_written(&mut self) {
         if let Some(Learner {
             phase: Phase::Syncing { token, .. },
             ..
@@ -334,7 +333,7 @@ impl Server {
         {
             let t = *token;
             if self.tokens_done_through(t) {
-                self.learner_on_persisted(now, t);
+                self.learner_on_persisted(t);
             }
         }
     }
