@@ -197,12 +197,14 @@ impl Log {
 
     /// Makes the applied state the new base (after a snapshot of it was
     /// taken): entries up to it are dropped from memory.
+    /// Moves the checkpoint to the applied state, keeping up to
+    /// `WINDOW_MAX` entries behind it for DIFF syncs and dropping older ones.
     pub fn rebase(&mut self) {
         self.base = self.state.clone();
-        let keep_from = self
+        let behind = self
             .entries
             .partition_point(|t| t.zxid <= self.base.last_zxid);
-        self.entries.drain(..keep_from);
+        self.entries.drain(..behind.saturating_sub(WINDOW_MAX));
     }
 
     /// Planted bug `ExpireOnFollower`: forget a session locally, without
@@ -282,7 +284,9 @@ mod tests {
         assert_eq!(log.last_logged(), Zxid(3));
         assert_eq!(log.state().tree.digest(), digest_at_3);
         log.rebase();
-        assert!(log.is_empty());
+        // The applied entries stay behind the new base, for DIFF syncs.
+        assert_eq!(log.len(), 3);
+        assert_eq!(log.window_start(), Zxid::ZERO);
         assert_eq!(
             log.truncate(Zxid(2), &opts()),
             Err(BelowBase { base: Zxid(3) })

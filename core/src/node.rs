@@ -58,11 +58,13 @@ pub enum Output {
     /// records go to a new log file (the driver rolls the log here).
     WriteSnapshot { zxid: Zxid, snapshot: Snapshot },
     /// Make `acceptedEpoch` and `currentEpoch` durable (files of those
-    /// names, decimal text, replaced atomically), then `Input::Persisted`.
+    /// names, decimal text, replaced atomically) and the `repairing` mark
+    /// present or absent as `repairing` says, then `Input::Persisted`.
     PersistEpochs {
         token: PersistToken,
         accepted_epoch: u32,
         current_epoch: u32,
+        repairing: bool,
     },
     /// Cut the log after `zxid` (see `storage::plan_truncate`), then
     /// `Input::Persisted`.
@@ -182,6 +184,14 @@ impl Node {
     /// The last zxid in the log (applied or not).
     pub fn last_logged(&self) -> Zxid {
         self.inner.last_logged()
+    }
+
+    /// The applied txns after `after` that are still in memory (the log
+    /// window), in zxid order. While the server serves clients, what it
+    /// applied is visible to them and so must be committed: the simulator
+    /// records these to build the committed history as it happens.
+    pub fn applied_since(&self, after: Zxid) -> Vec<crate::txn::Txn> {
+        self.inner.applied_since(after)
     }
 
     /// (acceptedEpoch, currentEpoch).

@@ -22,6 +22,9 @@ pub enum PeerState {
     Following,
     Leading,
     Observing,
+    /// Looking, but a voter that lost durable records: its vote counts
+    /// for nobody (see `Recovered::damaged`).
+    Repairing,
 }
 
 /// A fast-leader-election notification.

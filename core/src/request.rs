@@ -125,6 +125,14 @@ pub struct Server {
     pub(crate) touched: BTreeMap<SessionId, u32>,
     /// Learner: the next sync must be a SNAP (a TRUNC could not be served).
     pub(crate) need_snap: bool,
+    /// The durable `repairing` mark: this server's disk may lack records
+    /// it once had (see `Recovered::damaged`), or a SNAP sync is replacing
+    /// its logs. Cleared once a sync is durable.
+    pub(crate) repair_mark: bool,
+    /// A voter that lost durable records counts in no quorum: it takes no
+    /// part in elections and syncs as an observer until it has a leader's
+    /// history durable, then rejoins as a voter.
+    pub(crate) abstaining: bool,
     election_round: u64,
     next_sync_id: u64,
     pub(crate) stats: NodeStats,
@@ -149,6 +157,21 @@ impl Server {
         let last = recovered.state.last_zxid;
         let next_session_id = session::first_session_id(config.server_id.0, now.wall_ms);
         let log = Log::new(recovered.base, recovered.tail, recovered.state);
+        let damaged = recovered.damaged;
+        let config_is_lone_voter = config.voters.len() <= 1 && !config.is_observer();
+        // A lone voter has nobody to repair from: it serves what it has.
+        let abstaining = damaged && config.voters.len() > 1 && !config.is_observer();
+        if damaged {
+            warn!(
+                "server {}: durable records were lost; {}",
+                config.server_id.0,
+                if abstaining {
+                    "it will not vote until it has synced with a leader"
+                } else {
+                    "with no other voter to repair from, it serves what is left"
+                }
+            );
+        }
         let mut s = Server {
             stats: NodeStats {
                 mode: "looking",
@@ -160,7 +183,7 @@ impl Server {
             rng,
             log,
             role: Role::Looking(
-                Election::start(&Config::standalone(0), 0, Zxid::ZERO, 0, now.mono, 0).0,
+                Election::start(&Config::standalone(0), 0, Zxid::ZERO, 0, false, now.mono, 0).0,
             ),
             conns: BTreeMap::new(),
             session_conn: HashMap::new(),
@@ -182,6 +205,8 @@ impl Server {
             snapshot_pending: false,
             touched: BTreeMap::new(),
             need_snap: false,
+            repair_mark: damaged && !config_is_lone_voter,
+            abstaining,
             election_round: 0,
             next_sync_id: 1,
         };
@@ -308,6 +333,7 @@ impl Server {
             self.election_round,
             self.log.last_logged(),
             self.current_epoch,
+            self.abstaining,
             now.mono,
             first,
         );
@@ -378,7 +404,7 @@ impl Server {
                         self.election_step(now, step);
                     }
                     _ => {
-                        if v.state == PeerState::Looking {
+                        if matches!(v.state, PeerState::Looking | PeerState::Repairing) {
                             if let Some(mine) = self.current_vote() {
                                 self.send_peer(from, &PeerMsg::Vote(mine));
                             }
@@ -391,12 +417,18 @@ impl Server {
                 observer,
                 ..
             } => {
-                if self.config.observers.contains(&from) != observer {
+                if self.config.observers.contains(&from) && !observer {
                     warn!(
-                        "server {} claims observer={observer} against the configuration",
+                        "server {} is an observer in the configuration but asks to follow",
                         from.0
                     );
                     return;
+                }
+                if observer && !self.config.observers.contains(&from) {
+                    info!(
+                        "voter {} syncs as an observer: it is repairing lost records",
+                        from.0
+                    );
                 }
                 self.leader_on_follower_info(now, from, accepted_epoch, observer)
             }
@@ -423,7 +455,7 @@ impl Server {
         if let Role::Looking(e) = &self.role {
             let v = Vote {
                 round: e.round,
-                state: PeerState::Looking,
+                state: e.looking_state(),
                 ..e.vote
             };
             self.send_peer(peer, &PeerMsg::Vote(v));
@@ -495,6 +527,7 @@ impl Server {
             token,
             accepted_epoch: self.accepted_epoch,
             current_epoch: self.current_epoch,
+            repairing: self.repair_mark,
         });
         token
     }
@@ -1489,6 +1522,10 @@ impl Server {
 
     pub fn last_logged(&self) -> Zxid {
         self.log.last_logged()
+    }
+
+    pub fn applied_since(&self, after: Zxid) -> Vec<crate::txn::Txn> {
+        self.log.range(after, self.log.last_applied())
     }
 
     pub fn epochs(&self) -> (u32, u32) {

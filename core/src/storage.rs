@@ -262,11 +262,29 @@ pub struct Recovered {
     /// epoch of the last logged zxid.
     pub accepted_epoch: u32,
     pub current_epoch: u32,
+    /// Records that were durable are gone (a corrupt record or snapshot,
+    /// a damaged file with good ones after it), or the `repairing` mark
+    /// says an earlier repair is unfinished. Such a server may lack
+    /// writes it once acknowledged, so it must not count in any quorum
+    /// until it has synced with a leader elected without it. The shell
+    /// makes the mark durable before carrying out `repairs`.
+    pub damaged: bool,
 }
 
 impl Recovered {
     pub fn empty() -> Recovered {
         Recovered::default()
+    }
+
+    /// Adds what the `repairing` mark file says: present means an earlier
+    /// repair has not finished.
+    pub fn with_repair_mark(mut self, present: bool) -> Recovered {
+        if present {
+            self.notes
+                .push("the repairing mark is set: an earlier repair is unfinished".into());
+        }
+        self.damaged |= present;
+        self
     }
 
     /// Reads the contents of the `acceptedEpoch` and `currentEpoch` files
@@ -371,6 +389,8 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
                 out.notes
                     .push(format!("{name}: {e}; set aside, trying an older snapshot"));
                 out.repairs.push(Repair::SetAside { file: name.clone() });
+                // What it held may be in no log any more.
+                out.damaged = true;
             }
         }
     }
@@ -393,6 +413,7 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
     let mut stopped = false;
     let mut replayed = 0u64;
     let firsts: Vec<Zxid> = logs.iter().map(|l| l.0).collect();
+    let n_logs = firsts.len();
     for (i, (_, name, bytes)) in logs.into_iter().enumerate() {
         // A file is named by its first zxid, so the next file's name bounds
         // this one: if the next file starts at or before the snapshot's
@@ -410,6 +431,7 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
             out.notes
                 .push(format!("{name}: follows a damaged log; set aside"));
             out.repairs.push(Repair::SetAside { file: name.clone() });
+            out.damaged = true;
             continue;
         }
         let (txns, good, stop) = read_log(bytes);
@@ -433,6 +455,7 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
         match stop {
             LogStop::End => {}
             LogStop::BadHeader => {
+                out.damaged = true;
                 out.notes.push(format!("{name}: no log header; set aside"));
                 out.repairs.push(Repair::SetAside { file: name.clone() });
                 stopped = true;
@@ -442,6 +465,15 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
                     LogStop::Corrupt { why, .. } => why.clone(),
                     _ => "torn record".into(),
                 };
+                // A record cut short at the end of the newest file is a
+                // write a crash interrupted: never synced, so never
+                // acknowledged. Anything else lost what was durable.
+                if matches!(stop, LogStop::Corrupt { .. }) || i + 1 < n_logs {
+                    out.damaged = true;
+                    out.notes.push(format!(
+                        "{name}: durable records lost; this server repairs before it votes again"
+                    ));
+                }
                 out.notes.push(format!(
                     "{name}: {why} at offset {offset}; truncated, dropping {} bytes",
                     bytes.len() - good
@@ -523,6 +555,35 @@ mod tests {
         assert!(good < cut.len());
     }
 
+    fn a_torn_tail_is_no_damage_but_a_corrupt_record_is() {
+        let ts = txns(5);
+        let bytes = log_bytes(&ts);
+        let opts = ApplyOptions::default();
+        let name = log_file_name(Zxid(1));
+        let torn = DiskImage {
+            snapshots: vec![],
+            logs: vec![(name.clone(), bytes[..bytes.len() - 3].to_vec())],
+        };
+        let r = recover(&torn, &opts).unwrap();
+        assert_eq!(r.state.last_zxid, Zxid(4));
+        assert!(!r.damaged, "a torn last record was never acknowledged");
+        let mut flipped = bytes.clone();
+        let at = bytes.len() - 2;
+        flipped[at] ^= 0x40;
+        let corrupt = DiskImage {
+            snapshots: vec![],
+            logs: vec![(name, flipped)],
+        };
+        let r = recover(&corrupt, &opts).unwrap();
+        assert_eq!(r.state.last_zxid, Zxid(4));
+        assert!(
+            r.damaged,
+            "a complete record failing its checksum was durable"
+        );
+        assert!(Recovered::empty().with_repair_mark(true).damaged);
+    }
+
+    #[test]
     #[test]
     fn flipped_byte_is_caught_and_truncated() {
         let ts = txns(5);

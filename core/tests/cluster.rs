@@ -14,6 +14,7 @@ struct Disk {
     logs: Vec<(String, Vec<u8>)>,
     snapshots: Vec<(String, Vec<u8>)>,
     epochs: (u32, u32),
+    repair_mark: bool,
 }
 
 struct Cluster {
@@ -63,6 +64,7 @@ impl Cluster {
                     logs: vec![],
                     snapshots: vec![],
                     epochs: (0, 0),
+                    repair_mark: false,
                 },
             );
             c.start(id);
@@ -86,7 +88,8 @@ impl Cluster {
             .with_epoch_files(
                 Some(d.epochs.0.to_string().as_bytes()),
                 Some(d.epochs.1.to_string().as_bytes()),
-            );
+            )
+            .with_repair_mark(d.repair_mark);
         let node = Node::new(self.configs[&id].clone(), rec, now(self.now_ms));
         self.nodes.insert(id, node);
         self.down.remove(&id);
@@ -165,9 +168,11 @@ impl Cluster {
                             token,
                             accepted_epoch,
                             current_epoch,
+                            repairing,
                         } => {
-                            self.disks.get_mut(&id).unwrap().epochs =
-                                (accepted_epoch, current_epoch);
+                            let d = self.disks.get_mut(&id).unwrap();
+                            d.epochs = (accepted_epoch, current_epoch);
+                            d.repair_mark = repairing;
                             persisted.push(token);
                         }
                         Output::TruncateLog { token, zxid } => {

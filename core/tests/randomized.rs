@@ -21,6 +21,7 @@ struct Disk {
     logs: Vec<(String, Vec<u8>)>,
     snapshots: Vec<(String, Vec<u8>)>,
     epochs: (u32, u32),
+    repair_mark: bool,
 }
 
 enum Pending {
@@ -33,6 +34,7 @@ enum Pending {
         token: PersistToken,
         accepted: u32,
         current: u32,
+        repairing: bool,
     },
     Truncate {
         token: PersistToken,
@@ -130,7 +132,8 @@ impl Run {
             .with_epoch_files(
                 Some(d.epochs.0.to_string().as_bytes()),
                 Some(d.epochs.1.to_string().as_bytes()),
-            );
+            )
+            .with_repair_mark(d.repair_mark);
         let cfg = self.config(id);
         self.nodes.insert(id, Node::new(cfg, rec, t(self.now)));
         for p in self.ids.clone() {
@@ -223,6 +226,7 @@ impl Run {
                     token,
                     accepted_epoch,
                     current_epoch,
+                    repairing,
                 } => {
                     delay_base = delay_base.max(self.now) + self.rng.gen_range(0..4);
                     self.pending.entry(id).or_default().push_back((
@@ -231,6 +235,7 @@ impl Run {
                             token,
                             accepted: accepted_epoch,
                             current: current_epoch,
+                            repairing,
                         },
                     ));
                 }
@@ -321,8 +326,10 @@ impl Run {
                         token,
                         accepted,
                         current,
+                        repairing,
                     } => {
                         disk.epochs = (accepted, current);
+                        disk.repair_mark = repairing;
                         token
                     }
                     Pending::Truncate { token, zxid } => {

@@ -140,6 +140,36 @@ pub fn write_epochs(dirs: &Dirs, accepted: u32, current: u32, sync: bool) -> io:
     )
 }
 
+/// The file whose presence says a repair of lost records is unfinished
+/// (see `Recovered::damaged`).
+pub const REPAIR_MARK: &str = "repairing";
+
+pub fn repair_mark_present(dirs: &Dirs) -> bool {
+    dirs.data.join(REPAIR_MARK).exists()
+}
+
+/// Creates (durably) or removes the repair mark; a no-op when it already
+/// is as asked.
+pub fn set_repair_mark(dirs: &Dirs, present: bool, sync: bool) -> io::Result<()> {
+    if present == repair_mark_present(dirs) {
+        return Ok(());
+    }
+    if present {
+        replace_file(
+            &dirs.data,
+            REPAIR_MARK,
+            b"durable records were lost; this server does not vote until it has synced\n",
+            sync,
+        )
+    } else {
+        fs::remove_file(dirs.data.join(REPAIR_MARK))?;
+        if sync {
+            fsync_dir(&dirs.data)?;
+        }
+        Ok(())
+    }
+}
+
 /// Total bytes of the regular files in `dir` (`dirs`, `conf`).
 pub fn dir_size(dir: &Path) -> u64 {
     let Ok(rd) = fs::read_dir(dir) else { return 0 };

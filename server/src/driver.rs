@@ -257,10 +257,12 @@ impl Driver {
                     token,
                     accepted_epoch,
                     current_epoch,
+                    repairing,
                 } => self.to_log(LogJob::Epochs {
                     token,
                     accepted: accepted_epoch,
                     current: current_epoch,
+                    repairing,
                 }),
                 Output::TruncateLog { token, zxid } => {
                     self.to_log(LogJob::Truncate { token, zxid })

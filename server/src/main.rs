@@ -180,6 +180,11 @@ fn run(args: Args) -> Result<()> {
         )
     })?;
     drop(image);
+    let recovered = recovered.with_repair_mark(disk::repair_mark_present(&dirs));
+    if recovered.damaged && cfg.servers.len() > 1 {
+        // Durable before the repairs erase the evidence of the loss.
+        disk::set_repair_mark(&dirs, true, true).context("writing the repair mark")?;
+    }
     disk::apply_repairs(&dirs, &recovered.repairs).context("repairing the data directory")?;
     let (accepted, current) = disk::read_epochs(&dirs);
     let recovered = recovered.with_epoch_files(accepted.as_deref(), current.as_deref());

@@ -46,6 +46,7 @@ pub enum LogJob {
         token: PersistToken,
         accepted: u32,
         current: u32,
+        repairing: bool,
     },
     Truncate {
         token: PersistToken,
@@ -221,11 +222,13 @@ fn log_loop(
                     token,
                     accepted,
                     current,
+                    repairing,
                 } => {
                     // Earlier appends first: the epoch must not be durable
                     // ahead of the records it follows.
                     w.sync()?;
                     disk::write_epochs(&w.dirs, accepted, current, w.force_sync)?;
+                    disk::set_repair_mark(&w.dirs, repairing, w.force_sync)?;
                     last_token = Some(token);
                 }
                 LogJob::Truncate { token, zxid } => {

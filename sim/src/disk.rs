@@ -26,6 +26,7 @@ pub enum Op {
         token: PersistToken,
         accepted: u32,
         current: u32,
+        repairing: bool,
     },
     Truncate {
         token: PersistToken,
@@ -52,6 +53,8 @@ pub struct Disk {
     logs: BTreeMap<String, Vec<u8>>,
     snapshots: BTreeMap<String, Vec<u8>>,
     epochs: Option<(u32, u32)>,
+    /// The `repairing` mark file.
+    pub repair_mark: bool,
     /// The append in flight: (file, its bytes not yet durable).
     pending: Option<(String, Vec<u8>)>,
     current_log: Option<String>,
@@ -144,8 +147,14 @@ impl Disk {
                     .extend_from_slice(&bytes);
             }
             Op::Epochs {
-                accepted, current, ..
-            } => self.epochs = Some((*accepted, *current)),
+                accepted,
+                current,
+                repairing,
+                ..
+            } => {
+                self.epochs = Some((*accepted, *current));
+                self.repair_mark = *repairing;
+            }
             Op::Truncate { zxid, .. } => {
                 let logs: Vec<(String, Vec<u8>)> = self
                     .logs

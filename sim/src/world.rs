@@ -15,7 +15,7 @@ use crate::rng::SimRng;
 use crate::scenario::{Fault, FaultKind, Scenario};
 use crate::trace::Trace;
 use paddock_core::storage;
-use paddock_core::txn::ApplyOptions;
+use paddock_core::txn::{ApplyOptions, Txn};
 use paddock_core::{Config, ConnId, Input, Node, Output, ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -116,6 +116,8 @@ pub struct Server {
     timer_at: Option<u64>,
     pub crashes: u64,
     pub corrupted: bool,
+    /// How far this incarnation's applied txns are in `World::committed`.
+    recorded_upto: Zxid,
 }
 
 pub struct ConnState {
@@ -161,6 +163,11 @@ pub struct World {
     connecting: BTreeSet<usize>,
     /// New client requests stop (quiesce before the final checks).
     pub quiet: bool,
+    /// The committed history as it happened: every txn a server applied
+    /// while it served clients, by zxid, with the first server seen
+    /// applying it. Log files get purged and replaced by snapshots, so
+    /// the final disks alone cannot say what was committed.
+    pub committed: BTreeMap<Zxid, (u64, Txn)>,
 }
 
 fn opts() -> ApplyOptions {
@@ -198,6 +205,7 @@ impl World {
                     deferred: VecDeque::new(),
                     timer_at: None,
                     crashes: 0,
+                    recorded_upto: Zxid::ZERO,
                     corrupted: false,
                 },
             );
@@ -245,6 +253,7 @@ impl World {
             rng_client_net: SimRng::stream(seed, "client-net"),
             connecting: BTreeSet::new(),
             quiet: false,
+            committed: BTreeMap::new(),
             scn,
         };
         w.trace
@@ -325,16 +334,26 @@ impl World {
             }
         };
         let (acc, cur) = sv.disk.epoch_files().unwrap_or((0, 0));
-        let rec = rec.with_epoch_files(
-            Some(acc.to_string().as_bytes()),
-            Some(cur.to_string().as_bytes()),
-        );
+        let rec = rec
+            .with_epoch_files(
+                Some(acc.to_string().as_bytes()),
+                Some(cur.to_string().as_bytes()),
+            )
+            .with_repair_mark(sv.disk.repair_mark);
+        if rec.damaged && self.scn.voters > 1 {
+            sv.disk.repair_mark = true;
+            self.trace.line(
+                self.now,
+                &format!("server {id}: durable records lost; it repairs before voting"),
+            );
+        }
         sv.disk.apply_repairs(&rec.repairs);
         let last = rec.state.last_zxid;
         let now = sv.clock.now(self.now);
         sv.inc += 1;
         sv.node = Some(Node::new(cfg, rec, now));
         sv.timer_at = None;
+        sv.recorded_upto = Zxid::ZERO;
         let repairs = sv.disk.image().logs.len();
         self.log(format!(
             "server {id} starts at zxid {last} ({repairs} log files)"
@@ -386,6 +405,7 @@ impl World {
             };
             self.on_output(s, out);
         }
+        self.record_applied(s);
         let sv = self.servers.get_mut(&s).expect("server");
         let Some(node) = &sv.node else { return };
         if let Some(d) = node.poll_timeout() {
@@ -395,6 +415,39 @@ impl World {
                 let inc = sv.inc;
                 self.at(t, Ev::Timer { s, inc });
             }
+        }
+    }
+
+    /// Adds what server `s` applied since the last look to the committed
+    /// history: a serving server's state is visible to clients, so it must
+    /// agree with every other server's at each zxid and never roll back.
+    fn record_applied(&mut self, s: u64) {
+        let sv = self.servers.get_mut(&s).expect("server");
+        let Some(node) = &sv.node else { return };
+        let last = node.last_zxid();
+        let mut bad = Vec::new();
+        if last < sv.recorded_upto {
+            bad.push(format!(
+                "server {s} applied up to {} while serving, then rolled back to {last}",
+                sv.recorded_upto
+            ));
+        } else if node.leader().is_some() && last > sv.recorded_upto {
+            for t in node.applied_since(sv.recorded_upto) {
+                match self.committed.get(&t.zxid) {
+                    Some((other, t0)) if *t0 != t => bad.push(format!(
+                        "zxid {}: server {s} applied {:?}, server {other} applied {:?}",
+                        t.zxid, t.kind, t0.kind
+                    )),
+                    Some(_) => {}
+                    None => {
+                        self.committed.insert(t.zxid, (s, t));
+                    }
+                }
+            }
+            sv.recorded_upto = last;
+        }
+        for why in bad {
+            self.fail_safety(why);
         }
     }
 
@@ -443,12 +496,14 @@ impl World {
                 token,
                 accepted_epoch,
                 current_epoch,
+                repairing,
             } => {
                 let sv = self.servers.get_mut(&s).expect("server");
                 sv.disk.submit(Op::Epochs {
                     token,
                     accepted: accepted_epoch,
                     current: current_epoch,
+                    repairing,
                 });
                 self.kick_disk(s);
             }

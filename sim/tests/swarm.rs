@@ -47,3 +47,29 @@ fn regression_seed_101_covered_log_damage_loses_nothing() {
     let r = run(101, &Overrides::default(), false);
     assert!(r.verdict.is_ok(), "{:?}", r.verdict);
 }
+
+/// Found by the swarm: a voter whose log lost durable records to
+/// corruption truncated it at the damage and went on voting with its
+/// currentEpoch intact, so it won an election against servers that held
+/// the lost (acknowledged) writes, and TRUNC'd them away. A server that
+/// lost durable records now sets a durable `repairing` mark and takes part
+/// in no quorum until it has synced with a leader elected without it
+/// (`Recovered::damaged`, `Election` abstain). Seed 644 lost an
+/// acknowledged create; seed 747 rolled a serving follower back.
+#[test]
+fn regression_seeds_644_747_a_damaged_voter_abstains() {
+    for seed in [644, 747] {
+        let r = run(seed, &Overrides::default(), false);
+        assert!(r.verdict.is_ok(), "seed {seed}: {:?}", r.verdict);
+    }
+}
+
+/// Found by the checker's applied-history recording: a rebase dropped the
+/// log entries behind the new base at once (the window kept for DIFF
+/// syncs was never kept), so the applied txns of that step were nowhere.
+/// `Log::rebase` now keeps `WINDOW_MAX` entries behind the base.
+#[test]
+fn regression_seed_939_rebase_keeps_the_diff_window() {
+    let r = run(939, &Overrides::default(), false);
+    assert!(r.verdict.is_ok(), "{:?}", r.verdict);
+}

@@ -39,6 +39,11 @@ pub struct Election {
     settle_at: Option<Instant>,
     next_resend: Instant,
     resend_ms: u64,
+    /// This server's vote counts for nobody: it is an observer, or a
+    /// voter repairing lost records. It only joins an established leader.
+    abstain: bool,
+    /// Whether it is a voter that abstains (its votes say `Repairing`).
+    repairing: bool,
 }
 
 /// What the election wants done.
@@ -54,16 +59,22 @@ impl Election {
         round: u64,
         last_logged: Zxid,
         current_epoch: u32,
+        repairing: bool,
         now: Instant,
         first_resend_ms: u64,
     ) -> (Election, Step) {
+        let repairing = repairing && !cfg.is_observer();
         let me = cfg.server_id;
         let own = Vote {
             leader: me,
             zxid: last_logged,
             peer_epoch: current_epoch,
             round,
-            state: PeerState::Looking,
+            state: if repairing {
+                PeerState::Repairing
+            } else {
+                PeerState::Looking
+            },
         };
         let mut e = Election {
             round,
@@ -74,8 +85,10 @@ impl Election {
             settle_at: None,
             next_resend: now.add_millis(first_resend_ms),
             resend_ms: first_resend_ms.max(1),
+            abstain: cfg.is_observer() || repairing,
+            repairing,
         };
-        if !cfg.is_observer() {
+        if !e.abstain {
             e.recv.insert(me, own);
             // A lone voter (observers only besides it) is its own quorum.
             if e.agree(cfg, me) >= cfg.quorum() {
@@ -89,10 +102,19 @@ impl Election {
         (e, step)
     }
 
+    /// The state this server's own looking votes carry.
+    pub fn looking_state(&self) -> PeerState {
+        if self.repairing {
+            PeerState::Repairing
+        } else {
+            PeerState::Looking
+        }
+    }
+
     fn current(&self) -> Vote {
         Vote {
             round: self.round,
-            state: PeerState::Looking,
+            state: self.looking_state(),
             ..self.vote
         }
     }
@@ -111,10 +133,11 @@ impl Election {
     pub fn on_vote(&mut self, cfg: &Config, now: Instant, from: ServerId, n: Vote) -> Step {
         let mut step = Step::default();
         let from_voter = cfg.voters.contains(&from);
-        if n.state == PeerState::Looking {
-            if !from_voter || cfg.is_observer() {
-                // Observers' proposals never count; tell them what we back.
-                if !cfg.is_observer() {
+        if matches!(n.state, PeerState::Looking | PeerState::Repairing) {
+            if !from_voter || n.state == PeerState::Repairing || self.abstain {
+                // Observers' and repairing voters' proposals never count;
+                // tell them what we back.
+                if !self.abstain {
                     step.send.push((from, self.current()));
                 }
                 return step;
@@ -159,7 +182,7 @@ impl Election {
             .is_some_and(|v| v.state == PeerState::Leading && v.leader == leader);
         if leader_says_leading && reporting >= cfg.quorum() && leader != cfg.server_id {
             self.round = self.round.max(n.round);
-            let decision = if cfg.is_observer() {
+            let decision = if self.abstain {
                 Decision::Observe(leader)
             } else {
                 Decision::Follow(leader)
@@ -182,7 +205,7 @@ impl Election {
             if now >= at && self.agree(cfg, self.vote.leader) >= cfg.quorum() {
                 let decision = if self.vote.leader == cfg.server_id {
                     Decision::Lead
-                } else if cfg.is_observer() {
+                } else if self.abstain {
                     Decision::Observe(self.vote.leader)
                 } else {
                     Decision::Follow(self.vote.leader)
@@ -215,7 +238,7 @@ mod tests {
         let mut es: Vec<Election> = Vec::new();
         let mut queue: Vec<(ServerId, ServerId, Vote)> = Vec::new();
         for (i, c) in cfgs.iter().enumerate() {
-            let (e, step) = Election::start(c, 1, zxids[i], 1, now, 100);
+            let (e, step) = Election::start(c, 1, zxids[i], 1, false, now, 100);
             for (to, v) in step.send {
                 queue.push((c.server_id, to, v));
             }
@@ -248,7 +271,7 @@ mod tests {
     fn a_late_voter_joins_the_established_leader() {
         let c = Config::ensemble(3, &[1, 2, 3], &[]);
         let now = Instant::from_millis(0);
-        let (mut e, _) = Election::start(&c, 1, Zxid(100), 9, now, 100);
+        let (mut e, _) = Election::start(&c, 1, Zxid(100), 9, false, now, 100);
         let lead = Vote {
             leader: ServerId(1),
             zxid: Zxid(5),

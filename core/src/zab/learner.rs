@@ -180,6 +180,10 @@ impl Server {
                         Ok(state) => {
                             let z = state.last_zxid;
                             self.log.reset(state);
+                            // Until the snapshot is durable this disk holds
+                            // less than it did: mark it, so a crash in
+                            // between restarts as a repairing server.
+                            self.repair_mark = true;
                             // The snapshot supersedes every old log file, and
                             // those may hold uncommitted entries below it that
                             // a fallback recovery would otherwise replay: drop
@@ -258,6 +262,18 @@ impl Server {
                 l.phase = Phase::Serving;
                 let observer = l.observer;
                 self.apply_committed(now);
+                if self.abstaining {
+                    // Synced and durable under a leader elected without
+                    // this server: whole again, it rejoins as a voter.
+                    self.abstaining = false;
+                    info!(
+                        "server {} repaired at {}; rejoining as a voter",
+                        self.config.server_id.0,
+                        self.log.last_applied()
+                    );
+                    self.become_looking(now);
+                    return;
+                }
                 self.stats.mode = if observer { "observer" } else { "follower" };
                 info!(
                     "server {} up to date at {}",
@@ -315,6 +331,11 @@ impl Server {
                 let (leader, epoch) = (l.leader, l.epoch);
                 l.acked = persisted;
                 self.send_peer(leader, &PeerMsg::AckNewLeader { epoch });
+                // The leader's history is durable here: the repair is done.
+                if self.repair_mark {
+                    self.repair_mark = false;
+                    self.persist_epochs();
+                }
             }
             Phase::AwaitUpToDate | Phase::Serving if !l.observer && persisted > l.acked => {
                 l.acked = persisted;
