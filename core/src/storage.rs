@@ -555,6 +555,7 @@ mod tests {
         assert!(good < cut.len());
     }
 
+    #[test]
     fn a_torn_tail_is_no_damage_but_a_corrupt_record_is() {
         let ts = txns(5);
         let bytes = log_bytes(&ts);
@@ -583,7 +584,6 @@ mod tests {
         assert!(Recovered::empty().with_repair_mark(true).damaged);
     }
 
-    #[test]
     #[test]
     fn flipped_byte_is_caught_and_truncated() {
         let ts = txns(5);
