@@ -204,7 +204,10 @@ impl Server {
             snapshot_threshold,
             snapshot_pending: false,
             touched: BTreeMap::new(),
-            need_snap: false,
+            // What recovery rebuilt may not even be a prefix of the history
+            // (a SNAP sync that crashed before its snapshot was durable left
+            // newer txns over an older snapshot): take the leader's whole.
+            need_snap: damaged && !config_is_lone_voter,
             repair_mark: damaged && !config_is_lone_voter,
             abstaining,
             election_round: 0,

@@ -128,6 +128,28 @@ impl Disk {
                 }
                 Op::Epochs { .. } | Op::Truncate { .. } => {}
             }
+            // Group commit, as the server's storage thread does: the appends
+            // queued right behind this one share its write and its fsync,
+            // and its completion answers the last token (which covers the
+            // earlier ones).
+            let mut op = op;
+            if let Op::Append {
+                token: last_token,
+                bytes: all,
+                ..
+            } = &mut op
+            {
+                while let Some(Op::Append { .. }) = self.queue.front() {
+                    let Some(Op::Append { token, bytes, .. }) = self.queue.pop_front() else {
+                        unreachable!("the front is an append")
+                    };
+                    *last_token = token;
+                    all.extend_from_slice(&bytes);
+                    if let Some((_, pending)) = &mut self.pending {
+                        pending.extend_from_slice(&bytes);
+                    }
+                }
+            }
             self.in_flight = Some(op);
             return true;
         }
@@ -340,9 +362,9 @@ mod tests {
     fn only_synced_appends_survive_a_crash() {
         let mut d = Disk::new();
         append(&mut d, 1, 1);
-        append(&mut d, 2, 2);
         assert!(d.start_next());
         assert_eq!(d.complete(), Some(PersistToken(1)));
+        append(&mut d, 2, 2);
         assert!(d.start_next());
         let effect = d.crash(&mut SimRng::stream(1, "t"), false);
         assert!(
@@ -357,9 +379,9 @@ mod tests {
     fn a_torn_tail_is_truncated_by_recovery() {
         let mut d = Disk::new();
         append(&mut d, 1, 1);
-        append(&mut d, 2, 2);
         d.start_next();
         d.complete();
+        append(&mut d, 2, 2);
         d.start_next();
         let effect = d.crash(&mut SimRng::stream(2, "t"), true);
         assert!(matches!(effect, CrashEffect::Torn { .. }), "{effect:?}");
@@ -373,6 +395,20 @@ mod tests {
             "repairs applied: {:?}",
             again.repairs
         );
+    }
+
+    #[test]
+    fn queued_appends_share_one_fsync() {
+        let mut d = Disk::new();
+        for i in 1..=3 {
+            append(&mut d, i, i);
+        }
+        assert!(d.start_next());
+        assert_eq!(d.complete(), Some(PersistToken(3)));
+        assert_eq!(d.fsyncs, 1);
+        assert!(!d.start_next());
+        let rec = storage::recover(&d.image(), &opts()).expect("recovers");
+        assert_eq!(rec.state.last_zxid, Zxid(3));
     }
 
     #[test]

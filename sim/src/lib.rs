@@ -147,10 +147,8 @@ fn failed(w: &World) -> Option<Verdict> {
     }
 }
 
-/// Whether every server serves and all agree (zxid, digest), with no
-/// storage work outstanding.
-fn converged(w: &World) -> Result<(), String> {
-    let mut zxids = BTreeMap::new();
+/// Whether every server is up and serves clients.
+fn serving(w: &World) -> Result<(), String> {
     for (id, s) in &w.servers {
         let Some(n) = &s.node else {
             return Err(format!("server {id} is down"));
@@ -158,6 +156,17 @@ fn converged(w: &World) -> Result<(), String> {
         if n.leader().is_none() {
             return Err(format!("server {id} is not serving ({})", n.role_debug()));
         }
+    }
+    Ok(())
+}
+
+/// Whether every server serves and all agree (zxid, digest), with no
+/// storage work outstanding.
+fn converged(w: &World) -> Result<(), String> {
+    serving(w)?;
+    let mut zxids = BTreeMap::new();
+    for (id, s) in &w.servers {
+        let n = s.node.as_ref().expect("serving servers are up");
         if s.disk.queued() > 0 {
             return Err(format!(
                 "server {id} has {} storage ops queued",
@@ -190,7 +199,9 @@ fn drive(w: &mut World) -> Verdict {
         if let Some(v) = failed(w) {
             return v;
         }
-        let state = converged(w);
+        // Under a steady load the servers need not agree at any sampled
+        // instant; agreement is required once the clients are quiet.
+        let state = serving(w);
         let stuck: Vec<usize> = w
             .clients
             .iter()
@@ -201,10 +212,47 @@ fn drive(w: &mut World) -> Verdict {
             break;
         }
         if t >= deadline {
+            let detail: Vec<String> = stuck
+                .iter()
+                .map(|&c| {
+                    let cl = &w.clients[c];
+                    let server = cl.conn.and_then(|k| w.conns.get(&k)).map(|k| k.server);
+                    let role = server
+                        .and_then(|s| w.servers.get(&s))
+                        .and_then(|s| s.node.as_ref())
+                        .map(|n| n.role_debug());
+                    format!(
+                        "client {c}: {:?} on conn {:?} (server {server:?}: {role:?}), {} in flight",
+                        cl.phase,
+                        cl.conn,
+                        cl.inflight()
+                    )
+                })
+                .collect();
+            let roles: Vec<String> = w
+                .servers
+                .iter()
+                .map(|(id, s)| {
+                    let role = s.node.as_ref().map_or("down".into(), |n| n.role_debug());
+                    format!("server {id}: {role}")
+                })
+                .collect();
+            let ids: Vec<u64> = w.servers.keys().copied().collect();
+            let mut down_links = Vec::new();
+            for &a in &ids {
+                for &b in &ids {
+                    if a < b && !w.net.is_up(a, b) {
+                        down_links.push((a, b));
+                    }
+                }
+            }
+            let roles = [roles, vec![format!("peer links down: {down_links:?}")]].concat();
             return Verdict::Liveness(format!(
-                "{} ms after healing: {}; clients without progress {stuck:?}",
+                "{} ms after healing: {}; clients without progress {stuck:?} {}\n  {}",
                 w.scn.liveness_ms,
-                state.err().unwrap_or_else(|| "servers agree".into())
+                state.err().unwrap_or_else(|| "servers agree".into()),
+                detail.join("; "),
+                roles.join("\n  ")
             ));
         }
     }

@@ -22,6 +22,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const MS: u64 = 1_000_000;
 /// A bound on queued events: a run that needs more is itself a bug.
 pub const EVENTS_QUEUED_MAX: usize = 1_000_000;
+/// A bound on events within one simulated microsecond: more is a message
+/// storm (servers answering each other with no time passing).
+pub const EVENTS_PER_INSTANT_MAX: u64 = 100_000;
 
 #[derive(Debug)]
 pub enum Ev {
@@ -151,6 +154,7 @@ pub struct World {
     pub hist: History,
     pub trace: Trace,
     pub events: u64,
+    events_this_instant: u64,
     pub faults_applied: u64,
     pub healed: bool,
     pub failure: Option<Failure>,
@@ -168,6 +172,8 @@ pub struct World {
     /// applying it. Log files get purged and replaced by snapshots, so
     /// the final disks alone cannot say what was committed.
     pub committed: BTreeMap<Zxid, (u64, Txn)>,
+    /// The tree digest a serving server had at a zxid (first seen).
+    digests: BTreeMap<Zxid, (u64, u64)>,
 }
 
 fn opts() -> ApplyOptions {
@@ -254,6 +260,8 @@ impl World {
             connecting: BTreeSet::new(),
             quiet: false,
             committed: BTreeMap::new(),
+            events_this_instant: 0,
+            digests: BTreeMap::new(),
             scn,
         };
         w.trace
@@ -340,6 +348,10 @@ impl World {
                 Some(cur.to_string().as_bytes()),
             )
             .with_repair_mark(sv.disk.repair_mark);
+        for n in &rec.notes {
+            self.trace
+                .line(self.now, &format!("server {id} recovery: {n}"));
+        }
         if rec.damaged && self.scn.voters > 1 {
             sv.disk.repair_mark = true;
             self.trace.line(
@@ -445,6 +457,16 @@ impl World {
                 }
             }
             sv.recorded_upto = last;
+            let digest = node.digest();
+            match self.digests.get(&last) {
+                Some((other, d)) if *d != digest => bad.push(format!(
+                    "at zxid {last} server {s}'s tree digest {digest:#x} differs from server {other}'s {d:#x}"
+                )),
+                Some(_) => {}
+                None => {
+                    self.digests.insert(last, (s, digest));
+                }
+            }
         }
         for why in bad {
             self.fail_safety(why);
@@ -452,7 +474,12 @@ impl World {
     }
 
     fn kick_disk(&mut self, s: u64) {
-        let slow = self.scn.level(FaultKind::SlowDisk) as u64;
+        // A slow disk is a fault: it ends with the others at the heal.
+        let slow = if self.healed {
+            0
+        } else {
+            self.scn.level(FaultKind::SlowDisk) as u64
+        };
         let sv = self.servers.get_mut(&s).expect("server");
         if sv.disk.start_next() {
             let d = if slow > 0 {
@@ -629,6 +656,24 @@ impl World {
             }
             let ((t, _), ev) = self.queue.pop_first().expect("peeked");
             assert!(t >= self.now, "time went backwards: {t} < {}", self.now);
+            if t / 1_000 == self.now / 1_000 {
+                self.events_this_instant += 1;
+                if self.events_this_instant > EVENTS_PER_INSTANT_MAX {
+                    let role = ev
+                        .server(self)
+                        .and_then(|s| self.servers.get(&s))
+                        .and_then(|s| s.node.as_ref())
+                        .map(|n| n.role_debug());
+                    let why = format!(
+                        "event storm: over {EVENTS_PER_INSTANT_MAX} events within one microsecond, the last {ev:?} (server: {role:?})"
+                    );
+                    self.log(why.clone());
+                    self.failure = Some(Failure::Liveness(why));
+                    break;
+                }
+            } else {
+                self.events_this_instant = 0;
+            }
             self.now = t;
             self.events += 1;
             if let Some(s) = ev.server(self) {

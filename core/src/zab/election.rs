@@ -180,7 +180,12 @@ impl Election {
             .out_of_election
             .get(&leader)
             .is_some_and(|v| v.state == PeerState::Leading && v.leader == leader);
-        if leader_says_leading && reporting >= cfg.quorum() && leader != cfg.server_id {
+        // As ZooKeeper does, reports from this round count together with
+        // the looking votes of this round (this server's own included): a
+        // lone looker whose vote already names the leader joins it.
+        let in_round = n.round == self.round && self.agree(cfg, leader) >= cfg.quorum();
+        if leader_says_leading && (reporting >= cfg.quorum() || in_round) && leader != cfg.server_id
+        {
             self.round = self.round.max(n.round);
             let decision = if self.abstain {
                 Decision::Observe(leader)
@@ -202,7 +207,11 @@ impl Election {
     pub fn on_timeout(&mut self, cfg: &Config, now: Instant) -> Step {
         let mut step = Step::default();
         if let Some(at) = self.settle_at {
-            if now >= at && self.agree(cfg, self.vote.leader) >= cfg.quorum() {
+            if now >= at && self.agree(cfg, self.vote.leader) < cfg.quorum() {
+                // Support fell below a quorum since (a voter went on to
+                // report another leader): wait for votes again, not spin.
+                self.settle_at = None;
+            } else if now >= at {
                 let decision = if self.vote.leader == cfg.server_id {
                     Decision::Lead
                 } else if self.abstain {

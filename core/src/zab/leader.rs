@@ -47,6 +47,9 @@ pub struct LearnerView {
     pub accepted_epoch: u32,
     /// Highest zxid this learner has durable (cumulative ack).
     pub acked: Zxid,
+    /// The last zxid its sync carried: its NEWLEADER ack says all of that
+    /// is durable (it sends no separate ACK for those proposals).
+    pub synced_upto: Zxid,
     pub last_heard: Instant,
 }
 
@@ -240,6 +243,7 @@ impl Server {
                 },
                 accepted_epoch,
                 acked: Zxid::ZERO,
+                synced_upto: Zxid::ZERO,
                 last_heard: now.mono,
             },
         );
@@ -276,10 +280,12 @@ impl Server {
             return;
         }
         let msg = self.sync_for(&history);
+        let synced_upto = self.log.last_logged();
         if let Some(l) = self.leader() {
             if let Some(v) = l.learners.get_mut(&from) {
                 v.stage = Stage::Synced;
                 v.acked = Zxid::ZERO;
+                v.synced_upto = synced_upto;
             }
         }
         self.send_peer(from, &msg);
@@ -344,6 +350,9 @@ impl Server {
         }
         v.stage = Stage::NewLeaderAcked;
         v.last_heard = now.mono;
+        // Proposals pending when the sync was cut are acknowledged by this
+        // very message; without this they would wait for a later write.
+        v.acked = v.acked.max(v.synced_upto);
         // NEWLEADER covers everything sent before it; proposals made since
         // are acknowledged by later ACKs.
         if established {
