@@ -6,6 +6,8 @@
 //!   mount unmounted on drop, also on panic.
 //! - [`proxy`]: the fault-injecting TCP proxy on the peer links
 //!   (partitions: isolate one, split halves, one-way).
+//! - [`slowdisk`]: an `LD_PRELOAD` shim, compiled at run time, that delays
+//!   `fsync`/`fdatasync` in a chosen server while it runs.
 //! - [`client`]: a raw jute client over std TCP with bounded timeouts.
 //! - [`history`]: the recorded invocations and completions, and the
 //!   checker (linearizable writes by zxid, monotonic sessions, no lost or
@@ -17,4 +19,5 @@ pub mod client;
 pub mod cluster;
 pub mod history;
 pub mod proxy;
+pub mod slowdisk;
 pub mod workload;
