@@ -12,11 +12,14 @@
 //! - [`history`]: the recorded invocations and completions, and the
 //!   checker (linearizable writes by zxid, monotonic sessions, no lost or
 //!   invented writes, ephemerals gone with their session).
+//! - [`fault`]: the fault kinds, carrying them out and undoing them, the
+//!   time each held, and the slow-disk rule.
 //! - [`workload`]: concurrent clients and the fault driver; the bounded
 //!   test run and the soak share it.
 
 pub mod client;
 pub mod cluster;
+pub mod fault;
 pub mod history;
 pub mod proxy;
 pub mod slowdisk;
