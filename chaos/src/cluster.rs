@@ -6,14 +6,16 @@
 //! `sN/server.log` (kept across restarts so a failure shows the whole
 //! story). Faults: [`Cluster::kill9`], [`Cluster::restart`],
 //! [`Cluster::pause`] / [`Cluster::resume`] (SIGSTOP/SIGCONT), the proxy's
-//! partitions, and a tmpfs dataDir ([`ClusterSpec::tmpfs_mb`]) for a full
-//! disk.
+//! partitions, a tmpfs dataDir ([`ClusterSpec::tmpfs_mb`]) for a full
+//! disk, and a slow disk ([`ClusterSpec::slow_disk`], then
+//! [`Cluster::set_fsync_delay`]).
 //!
 //! Invariants: only processes this cluster spawned are signalled, by PID;
 //! only mounts it made are unmounted; `Drop` does both, also on panic.
 //! Every wait is bounded.
 
 use crate::proxy::{membership_digest, Proxy};
+use crate::slowdisk::{self, Shim};
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -79,6 +81,9 @@ pub struct ClusterSpec {
     /// Mount a tmpfs of this many MiB as the dataDir of these servers
     /// (indices), for a full disk.
     pub tmpfs_mb: Option<(Vec<usize>, u32)>,
+    /// Load the fsync shim ([`crate::slowdisk`]) into every server, with
+    /// no delay until [`Cluster::set_fsync_delay`].
+    pub slow_disk: bool,
 }
 
 impl ClusterSpec {
@@ -89,6 +94,7 @@ impl ClusterSpec {
             tick_ms: 300,
             extra: String::new(),
             tmpfs_mb: None,
+            slow_disk: false,
         }
     }
     pub fn size(&self) -> usize {
@@ -136,7 +142,12 @@ pub struct Cluster {
     pub servers: Vec<Server>,
     pub proxy: Proxy,
     pub root: tempfile::TempDir,
+    /// The fsync shim, when the spec asks for a slow disk.
+    shim: Option<Shim>,
 }
+
+/// How long a started server may take to load the fsync shim.
+const SHIM_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Cluster {
     /// Lays out and starts every server; does not wait for a leader.
@@ -167,11 +178,17 @@ impl Cluster {
                 starts: 0,
             });
         }
+        let shim = if spec.slow_disk {
+            Some(Shim::build(root.path())?)
+        } else {
+            None
+        };
         let mut cluster = Cluster {
             spec,
             servers,
             proxy,
             root,
+            shim,
         };
         let mut digests = Vec::new();
         for i in 0..n {
@@ -191,7 +208,46 @@ impl Cluster {
         for i in 0..n {
             cluster.spawn(i)?;
         }
+        if cluster.shim.is_some() {
+            cluster.wait_for_shim()?;
+        }
         Ok(cluster)
+    }
+
+    /// Fails unless every server loaded the fsync shim (it creates its
+    /// count file on load): a statically linked or setuid binary would
+    /// ignore LD_PRELOAD and the slow disk would silently be a fast one.
+    fn wait_for_shim(&self) -> Result<()> {
+        let deadline = Instant::now() + SHIM_LOAD_TIMEOUT;
+        for s in &self.servers {
+            while slowdisk::delayed_fsyncs(&s.dir).is_none() {
+                if Instant::now() > deadline {
+                    bail!(
+                        "server {} did not load the fsync shim in {SHIM_LOAD_TIMEOUT:?} (LD_PRELOAD ignored?)\n{}",
+                        s.id,
+                        self.all_logs_tail(20)
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// Delays every fsync and fdatasync of server i by `delay` (None: no
+    /// delay) from its next call on, across restarts. A call already
+    /// sleeping finishes its sleep.
+    pub fn set_fsync_delay(&self, i: usize, delay: Option<Duration>) -> Result<()> {
+        anyhow::ensure!(
+            self.shim.is_some(),
+            "a slow disk needs ClusterSpec::slow_disk"
+        );
+        slowdisk::set_delay(&self.servers[i].dir, delay)
+    }
+
+    /// How many fsyncs the shim has delayed in server i so far.
+    pub fn delayed_fsyncs(&self, i: usize) -> u64 {
+        slowdisk::delayed_fsyncs(&self.servers[i].dir).unwrap_or(0)
     }
 
     /// Writes server i's zoo.cfg and myid; returns its membership digest.
@@ -268,8 +324,10 @@ impl Cluster {
             s.starts + 1,
             s.id
         )?;
+        let shim_env = self.shim.as_ref().map(|shim| shim.env(&s.dir));
         let child = Command::new(bin)
             .arg(s.dir.join("zoo.cfg"))
+            .envs(shim_env.into_iter().flatten())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

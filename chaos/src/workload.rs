@@ -1,8 +1,9 @@
 //! Concurrent clients and the fault driver: one run is a cluster, a fixed
-//! seed, a workload of real clients recording a history, faults from the
-//! seed until the time is up, then healing, convergence (same zxid and
-//! `zk_digest` everywhere) and final reads of every znode on every server,
-//! all checked by [`crate::history::check`].
+//! seed, a workload of real clients recording a history, faults (chosen by
+//! the seed, or taken in turn) until the time is up, then healing,
+//! convergence (same zxid and `zk_digest` everywhere) and final reads of
+//! every znode on every server, all checked by [`crate::history::check`]
+//! and, for slow disks, [`crate::fault::check_slow_disk_acks`].
 //!
 //! The seed decides the fault schedule and the clients' choices; the
 //! processes' own timing does not repeat exactly, so a seed reproduces the
@@ -10,6 +11,8 @@
 
 use crate::client::{self, Conn, ConnectError, Session};
 use crate::cluster::{Cluster, ClusterSpec};
+use crate::fault::{apply_fault, check_slow_disk_acks, undo, FaultSpan, Undo};
+pub use crate::fault::{Fault, SLOW_FSYNC};
 use crate::history::{self, History, Op, OpKind, Outcome, ReadResult, SessionEnd, VERIFIER};
 use anyhow::{Context, Result};
 use rand::{Rng, SeedableRng};
@@ -28,36 +31,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a healed cluster may take to elect a leader and converge.
 const HEAL_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Fault {
-    /// kill -9 of the leader, restarted after the hold.
-    KillLeader,
-    /// kill -9 of a random non-leader.
-    KillFollower,
-    /// kill -9 of every server at once, all restarted.
-    KillAll,
-    /// SIGSTOP of the leader, SIGCONT after the hold.
-    PauseLeader,
-    /// The leader cut off from every other server.
-    IsolateLeader,
-    /// A random minority cut off from the majority.
-    SplitHalves,
-    /// Bytes from one server to another held, the other way open.
-    OneWay,
-}
-
-impl Fault {
-    pub const ALL: [Fault; 7] = [
-        Fault::KillLeader,
-        Fault::KillFollower,
-        Fault::KillAll,
-        Fault::PauseLeader,
-        Fault::IsolateLeader,
-        Fault::SplitHalves,
-        Fault::OneWay,
-    ];
-}
-
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub seed: u64,
@@ -69,6 +42,9 @@ pub struct RunConfig {
     /// Hold of one fault, and quiet time after healing (ms ranges).
     pub hold_ms: (u64, u64),
     pub quiet_ms: (u64, u64),
+    /// Take `faults` in the listed order, round and round, rather than at
+    /// random from the seed.
+    pub faults_in_turn: bool,
 }
 
 impl RunConfig {
@@ -82,6 +58,7 @@ impl RunConfig {
             faults: Fault::ALL.to_vec(),
             hold_ms: (1_000, 4_000),
             quiet_ms: (1_000, 2_500),
+            faults_in_turn: false,
         }
     }
 }
@@ -90,6 +67,7 @@ impl RunConfig {
 pub struct Report {
     pub seed: u64,
     pub faults: BTreeMap<String, u64>,
+    pub fault_spans: Vec<FaultSpan>,
     pub stats: history::Stats,
     pub violations: Vec<String>,
     pub lost: usize,
@@ -439,92 +417,6 @@ pub fn final_reads(
     Ok(())
 }
 
-/// Carries out one fault; returns how to undo it.
-fn apply_fault(cluster: &mut Cluster, fault: Fault, rng: &mut ChaCha8Rng) -> Result<Undo> {
-    let n = cluster.servers.len();
-    let leader = cluster.leader();
-    let pick_other = |rng: &mut ChaCha8Rng, not: Option<usize>| loop {
-        let i = rng.gen_range(0..n);
-        if Some(i) != not {
-            break i;
-        }
-    };
-    Ok(match fault {
-        Fault::KillLeader => {
-            let l = leader.unwrap_or_else(|| rng.gen_range(0..n));
-            cluster.kill9(l);
-            Undo::Restart(vec![l])
-        }
-        Fault::KillFollower => {
-            let f = pick_other(rng, leader);
-            cluster.kill9(f);
-            Undo::Restart(vec![f])
-        }
-        Fault::KillAll => {
-            for i in 0..n {
-                cluster.kill9(i);
-            }
-            Undo::Restart((0..n).collect())
-        }
-        Fault::PauseLeader => {
-            let l = leader.unwrap_or_else(|| rng.gen_range(0..n));
-            cluster.pause(l)?;
-            Undo::Resume(l)
-        }
-        Fault::IsolateLeader => {
-            let l = leader.unwrap_or_else(|| rng.gen_range(0..n));
-            for j in 0..n {
-                if j != l {
-                    cluster.proxy.partition(l, j);
-                }
-            }
-            Undo::Heal
-        }
-        Fault::SplitHalves => {
-            let mut idx: Vec<usize> = (0..n).collect();
-            for k in (1..n).rev() {
-                idx.swap(k, rng.gen_range(0..=k));
-            }
-            let minority = &idx[..(n - 1) / 2];
-            for &a in minority {
-                for &b in &idx[(n - 1) / 2..] {
-                    cluster.proxy.partition(a, b);
-                }
-            }
-            Undo::Heal
-        }
-        Fault::OneWay => {
-            let l = leader.unwrap_or_else(|| rng.gen_range(0..n));
-            let f = pick_other(rng, Some(l));
-            if rng.gen_bool(0.5) {
-                cluster.proxy.set_blocked(l, f, true);
-            } else {
-                cluster.proxy.set_blocked(f, l, true);
-            }
-            Undo::Heal
-        }
-    })
-}
-
-enum Undo {
-    Restart(Vec<usize>),
-    Resume(usize),
-    Heal,
-}
-
-fn undo(cluster: &mut Cluster, u: Undo, rng: &mut ChaCha8Rng) -> Result<()> {
-    match u {
-        Undo::Restart(list) => {
-            for i in list {
-                cluster.restart(i)?;
-            }
-        }
-        Undo::Resume(i) => cluster.resume(i)?,
-        Undo::Heal => cluster.proxy.heal_all(rng.gen_bool(0.5)),
-    }
-    Ok(())
-}
-
 /// One run: see the module header. Errors are harness failures (a
 /// cluster that never elects is reported as a violation instead).
 pub fn run(cfg: &RunConfig) -> Result<Report> {
@@ -559,14 +451,45 @@ pub fn run(cfg: &RunConfig) -> Result<Report> {
         .collect();
     let deadline = Instant::now() + cfg.duration;
     let mut liveness = Vec::new();
+    let mut turn = 0usize;
     while Instant::now() < deadline && !cfg.faults.is_empty() {
-        let fault = cfg.faults[rng.gen_range(0..cfg.faults.len())];
-        let u = apply_fault(&mut cluster, fault, &mut rng)?;
+        let fault = if cfg.faults_in_turn {
+            cfg.faults[turn % cfg.faults.len()]
+        } else {
+            cfg.faults[rng.gen_range(0..cfg.faults.len())]
+        };
+        turn += 1;
+        let leader = cluster.leader();
+        let u = apply_fault(&mut cluster, fault, leader, cfg.hold_ms.1, &mut rng)?;
+        let targets = u.targets();
+        let (fsync_delay, fsyncs_before) = match &u {
+            Undo::FastDisks(list, d, _) => (
+                Some(*d),
+                list.iter().map(|i| cluster.delayed_fsyncs(*i)).collect(),
+            ),
+            _ => (None, Vec::new()),
+        };
+        let start_us = sh.now_us();
         *report.faults.entry(format!("{fault:?}")).or_default() += 1;
         std::thread::sleep(Duration::from_millis(
             rng.gen_range(cfg.hold_ms.0..=cfg.hold_ms.1),
         ));
+        let end_us = sh.now_us();
+        let delayed_fsyncs = targets
+            .iter()
+            .zip(&fsyncs_before)
+            .map(|(i, before)| cluster.delayed_fsyncs(*i) - before)
+            .collect();
         undo(&mut cluster, u, &mut rng)?;
+        report.fault_spans.push(FaultSpan {
+            fault,
+            targets,
+            leader,
+            start_us,
+            end_us,
+            fsync_delay,
+            delayed_fsyncs,
+        });
         if let Err(e) = cluster.wait_for_all(HEAL_TIMEOUT) {
             liveness.push(format!("after healing {fault:?}: {e}"));
             break;
@@ -629,6 +552,9 @@ pub fn run(cfg: &RunConfig) -> Result<Report> {
     let found = history::check(&history);
     report.lost = found.iter().filter(|v| v.contains(": lost")).count();
     report.violations.extend(found);
+    report
+        .violations
+        .extend(check_slow_disk_acks(&history, &report.fault_spans));
     report.stats = history.stats();
     report.history = history;
     if !report.violations.is_empty() {

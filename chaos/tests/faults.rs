@@ -89,7 +89,7 @@ fn an_isolated_leader_steps_down_and_the_majority_moves_on() {
     use paddock_chaos::client::{self, Conn};
     use paddock_chaos::cluster::Cluster;
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let mut c = Cluster::start(ClusterSpec::voters(3)).expect("cluster");
+    let c = Cluster::start(ClusterSpec::voters(3)).expect("cluster");
     let wait = Duration::from_secs(60);
     let old = c.wait_for_all(wait).expect("leader");
     for j in 0..3 {

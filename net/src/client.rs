@@ -7,6 +7,14 @@
 //! into one write. A framing violation closes only that connection, with a
 //! warning naming the peer and the reason; the listener keeps serving.
 //!
+//! A connection that has not delivered its first complete frame (the
+//! ConnectRequest, or a four-letter word and its answer) within
+//! [`CONNECT_REQUEST_WAIT_MAX`] of being accepted is closed with a warning
+//! naming the peer. This mirrors ZooKeeper's NIO server, which expires a
+//! connection without a session after `zookeeper.nio.sessionlessCnxnTimeout`
+//! (10 s). Once the first frame is through, the wait no longer applies: an
+//! established session is bounded by its own session timeout.
+//!
 //! Invariants: for one connection the driver sees `Connected`, then its
 //! frames in arrival order, then exactly one `Closed`. A four-letter-word
 //! connection never produces `Connected`: it is a `Command` and nothing
@@ -26,10 +34,26 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, timeout_at, Instant};
 use tracing::{debug, info, warn};
 
 /// Bytes read from a socket per `read` call at most.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// How long a fresh connection may take to deliver its first complete
+/// frame (the ConnectRequest) before it is closed.
+///
+/// Why 10 s: it is ZooKeeper's own bound for a connection without a
+/// session (`zookeeper.nio.sessionlessCnxnTimeout`, default 10,000 ms), so
+/// an operator moving from ZooKeeper sees the same behaviour. Not
+/// `initLimit * tickTime`: that window is for a learner syncing with its
+/// leader (20 s with the defaults), and tuning it for a slow follower
+/// should not change how long an idle client socket is held. Unlike
+/// ZooKeeper, the wait runs from accept rather than from the last byte
+/// read, so a peer sending one byte at a time cannot hold the connection
+/// open either; a real client sends its whole ConnectRequest in its first
+/// write, so 10 s is far beyond what it needs even over a slow link.
+pub const CONNECT_REQUEST_WAIT_MAX: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct ListenerConfig {
@@ -180,9 +204,23 @@ impl ClientListener {
         cfg: ListenerConfig,
         events: mpsc::Sender<NetEvent>,
     ) -> io::Result<ClientListener> {
+        Self::bind_with_connect_wait(cfg, CONNECT_REQUEST_WAIT_MAX, events).await
+    }
+
+    /// [`ClientListener::bind`] with another bound on the wait for a
+    /// connection's first frame (tests use a short one).
+    async fn bind_with_connect_wait(
+        cfg: ListenerConfig,
+        connect_wait_max: Duration,
+        events: mpsc::Sender<NetEvent>,
+    ) -> io::Result<ClientListener> {
+        assert!(
+            !connect_wait_max.is_zero(),
+            "a zero wait would close every connection at once"
+        );
         let listener = TcpListener::bind(cfg.addr).await?;
         let local_addr = listener.local_addr()?;
-        let task = tokio::spawn(accept_loop(listener, cfg, events));
+        let task = tokio::spawn(accept_loop(listener, cfg, connect_wait_max, events));
         Ok(ClientListener { local_addr, task })
     }
 
@@ -196,7 +234,12 @@ impl ClientListener {
     }
 }
 
-async fn accept_loop(listener: TcpListener, cfg: ListenerConfig, events: mpsc::Sender<NetEvent>) {
+async fn accept_loop(
+    listener: TcpListener,
+    cfg: ListenerConfig,
+    connect_wait_max: Duration,
+    events: mpsc::Sender<NetEvent>,
+) {
     let counts = Arc::new(IpCounts::default());
     let next_conn = AtomicU64::new(1);
     loop {
@@ -222,11 +265,24 @@ async fn accept_loop(listener: TcpListener, cfg: ListenerConfig, events: mpsc::S
         let conn = ConnId(next_conn.fetch_add(1, Ordering::Relaxed));
         let events = events.clone();
         let cfg = cfg.clone();
+        // Measured from accept, so time spent waiting for the driver to
+        // take `Connected` counts too.
+        let connect_wait = ConnectWait {
+            deadline: Instant::now() + connect_wait_max,
+            max: connect_wait_max,
+        };
         tokio::spawn(async move {
-            run_conn(conn, stream, peer, &cfg, &events).await;
+            run_conn(conn, stream, peer, connect_wait, &cfg, &events).await;
             drop(guard);
         });
     }
+}
+
+/// The bound on a fresh connection's first frame.
+#[derive(Clone, Copy, Debug)]
+struct ConnectWait {
+    deadline: Instant,
+    max: Duration,
 }
 
 /// Why a connection task ended.
@@ -235,15 +291,25 @@ enum End {
     Eof,
     Io(io::Error),
     Framing(FrameError),
+    /// No complete first frame within this long of the accept.
+    NoConnectRequest(Duration),
     ClosedByServer,
     Killed,
     DriverGone,
+}
+
+fn log_no_connect_request(peer: SocketAddr, max: Duration) {
+    warn!(
+        "closing connection from {peer}: no complete ConnectRequest within {} ms of accepting it",
+        max.as_millis()
+    );
 }
 
 async fn run_conn(
     conn: ConnId,
     stream: TcpStream,
     peer: SocketAddr,
+    connect_wait: ConnectWait,
     cfg: &ListenerConfig,
     events: &mpsc::Sender<NetEvent>,
 ) {
@@ -251,25 +317,40 @@ async fn run_conn(
     let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     // The first four bytes decide: a four-letter word or a frame length.
     while inbuf.len() < 4 {
-        match rd.read_buf(&mut inbuf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        match timeout_at(connect_wait.deadline, rd.read_buf(&mut inbuf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                log_no_connect_request(peer, connect_wait.max);
+                return;
+            }
         }
     }
     let first = [inbuf[0], inbuf[1], inbuf[2], inbuf[3]];
     if let Some(word) = framing::four_letter_word(first) {
-        let (reply, answer) = oneshot::channel();
-        if events
-            .send(NetEvent::Command { word, peer, reply })
-            .await
-            .is_err()
-        {
-            return;
+        // The same bound covers the answer: a client that asks and never
+        // reads a long answer must not hold the connection either.
+        let answered = timeout_at(connect_wait.deadline, async {
+            let (reply, answer) = oneshot::channel();
+            if events
+                .send(NetEvent::Command { word, peer, reply })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if let Ok(text) = answer.await {
+                let _ = wr.write_all(&text).await;
+            }
+            let _ = wr.shutdown().await;
+        })
+        .await;
+        if answered.is_err() {
+            warn!(
+                "closing connection from {peer}: its {word} answer was not taken within {} ms of accepting it",
+                connect_wait.max.as_millis()
+            );
         }
-        if let Ok(text) = answer.await {
-            let _ = wr.write_all(&text).await;
-        }
-        let _ = wr.shutdown().await;
         return;
     }
 
@@ -291,10 +372,16 @@ async fn run_conn(
     }
     let mut start = 0usize;
     let mut outbuf: Vec<u8> = Vec::new();
+    // Armed until the first frame is handed to the driver; after that the
+    // session's own timeout governs the connection.
+    let mut awaiting_first_frame = true;
+    let connect_timer = sleep_until(connect_wait.deadline);
+    tokio::pin!(connect_timer);
     let end = 'conn: loop {
         loop {
             match framing::split_frame(&inbuf, &mut start, cfg.max_buffer) {
                 Ok(Some(frame)) => {
+                    awaiting_first_frame = false;
                     if events.send(NetEvent::Frame { conn, frame }).await.is_err() {
                         break 'conn End::DriverGone;
                     }
@@ -343,10 +430,14 @@ async fn run_conn(
                 }
             }
             _ = kill.notified() => break End::Killed,
+            _ = &mut connect_timer, if awaiting_first_frame => {
+                break End::NoConnectRequest(connect_wait.max)
+            }
         }
     };
     match &end {
         End::Framing(e) => warn!("closing connection from {peer}: {e}"),
+        End::NoConnectRequest(max) => log_no_connect_request(peer, *max),
         End::Io(e) => debug!("connection from {peer} failed: {e}"),
         End::Killed => info!("dropped connection from {peer}"),
         End::Eof | End::ClosedByServer | End::DriverGone => {
@@ -433,6 +524,73 @@ mod tests {
             .expect("in time")
             .unwrap_or(0);
         assert_eq!(n, 0, "second connection from the same IP is closed");
+    }
+
+    // Goal: a connection that does not deliver its first frame in time is
+    // closed (silent, and half a frame), while one that sent its first
+    // frame stays open past the same wait.
+    #[tokio::test]
+    async fn connections_without_a_first_frame_are_closed_after_the_wait() {
+        let wait = Duration::from_millis(300);
+        let (tx, mut rx) = mpsc::channel(64);
+        let l = ClientListener::bind_with_connect_wait(cfg(0), wait, tx)
+            .await
+            .expect("bind");
+        let mut good = TcpStream::connect(l.local_addr()).await.expect("connect");
+        let mut wire = Vec::new();
+        framing::push_frame(&mut wire, b"connect");
+        good.write_all(&wire).await.expect("write");
+        let NetEvent::Connected {
+            conn: good_conn,
+            handle: _kept,
+            ..
+        } = next(&mut rx).await
+        else {
+            panic!("connected")
+        };
+        let NetEvent::Frame { .. } = next(&mut rx).await else {
+            panic!("frame")
+        };
+
+        let mut silent = TcpStream::connect(l.local_addr()).await.expect("connect");
+        let mut half = TcpStream::connect(l.local_addr()).await.expect("connect");
+        half.write_all(&[0, 0, 0, 100, 1, 2, 3])
+            .await
+            .expect("write");
+        let NetEvent::Connected {
+            conn: half_conn, ..
+        } = next(&mut rx).await
+        else {
+            panic!("connected")
+        };
+        // The silent one never becomes a connection the driver knows of,
+        // so the only `Closed` is the half frame's.
+        let NetEvent::Closed { conn: closed } = next(&mut rx).await else {
+            panic!("closed")
+        };
+        assert_eq!(closed, half_conn);
+        for s in [&mut silent, &mut half] {
+            let mut buf = [0u8; 16];
+            let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                .await
+                .expect("closed in time")
+                .unwrap_or(0);
+            assert_eq!(n, 0, "the server closed the stalled connection");
+        }
+
+        // Well past the wait, the connection that sent a frame is open.
+        tokio::time::sleep(wait * 2).await;
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing happened to connection {good_conn:?}"
+        );
+        wire.clear();
+        framing::push_frame(&mut wire, b"ping");
+        good.write_all(&wire).await.expect("write");
+        let NetEvent::Frame { conn, frame } = next(&mut rx).await else {
+            panic!("frame")
+        };
+        assert_eq!((conn, frame.as_slice()), (good_conn, &b"ping"[..]));
     }
 
     // Goal: a client that does not read cannot make the server buffer

@@ -1,10 +1,12 @@
 //! Black-box tests of the `paddock` binary over loopback: serving,
 //! durability across kill -9, recovery from a torn log tail, framing
-//! violations, four-letter words, and a clean stop on SIGTERM.
+//! violations, connections that never send a ConnectRequest, four-letter
+//! words, and a clean stop on SIGTERM.
 
 mod common;
 
 use common::{dial, four_letter_word, write_config, Client, Paddock};
+use paddock_core::proto;
 use std::io::{Read, Write};
 
 /// Error codes asserted below (ZooKeeper's).
@@ -144,6 +146,119 @@ fn bad_frame_lengths_close_only_that_connection() {
     );
     assert_eq!(good.get("/x"), Ok((b"1".to_vec(), 0)));
     assert_eq!(good.create("/y", b"2"), 0);
+}
+
+// Goal: connections that open TCP and never complete a ConnectRequest
+// (silent, a length prefix only, half a ConnectRequest) are closed by the
+// server after its connect wait, each with a warning naming the peer,
+// while a session opened before them keeps working on its connection
+// throughout.
+#[test]
+fn stalled_connections_are_closed_after_the_connect_wait() {
+    use paddock_net::client::CONNECT_REQUEST_WAIT_MAX;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    // Generous: the server closes at the wait; this only catches "never".
+    const SLACK: Duration = Duration::from_secs(15);
+    const STALLED: usize = 12;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Paddock::start(&write_config(dir.path(), ""));
+    let mut worker_client = Client::connect(server.addr);
+    assert_eq!(worker_client.create("/w", b""), 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let worker = {
+        let (stop, rounds) = (stop.clone(), rounds.clone());
+        std::thread::spawn(move || {
+            let mut c = worker_client;
+            while !stop.load(Ordering::SeqCst) {
+                let n = rounds.load(Ordering::SeqCst);
+                let value = n.to_string().into_bytes();
+                assert_eq!(c.set("/w", &value, -1), 0, "set in round {n}");
+                assert_eq!(c.get("/w").map(|(d, _)| d), Ok(value), "get in round {n}");
+                rounds.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+
+    let connect = proto::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 10_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    }
+    .encode();
+    let mut half_connect = (connect.len() as u32).to_be_bytes().to_vec();
+    half_connect.extend_from_slice(&connect[..connect.len() / 2]);
+    let opened = Instant::now();
+    let mut stalled = Vec::new();
+    for i in 0..STALLED {
+        let mut s = dial(server.addr);
+        match i % 3 {
+            0 => {}
+            1 => s.write_all(&100u32.to_be_bytes()).expect("send a length"),
+            _ => s.write_all(&half_connect).expect("send half a connect"),
+        }
+        stalled.push(s);
+    }
+    // Not closed at once: what closes them is the wait, not their bytes.
+    std::thread::sleep(Duration::from_millis(500));
+    for (i, s) in stalled.iter_mut().enumerate() {
+        s.set_nonblocking(true).expect("nonblocking");
+        let mut buf = [0u8; 16];
+        match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("stalled connection {i} ended early: {other:?}"),
+        }
+        s.set_nonblocking(false).expect("blocking");
+    }
+    let round_before = rounds.load(Ordering::SeqCst);
+    let deadline = opened + CONNECT_REQUEST_WAIT_MAX + SLACK;
+    for (i, s) in stalled.iter_mut().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("read timeout");
+        let mut buf = [0u8; 16];
+        match s.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!(
+                "stalled connection {i} not closed by the server within {:?}: {other:?}\n{}",
+                CONNECT_REQUEST_WAIT_MAX + SLACK,
+                server.stderr()
+            ),
+        }
+    }
+    let round_after = rounds.load(Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    worker.join().expect("the session kept working throughout");
+    assert!(
+        round_after > round_before,
+        "the session made progress while the stalled connections were open: {round_before} then {round_after} rounds"
+    );
+    assert!(
+        server.wait_for_log("no complete ConnectRequest"),
+        "{}",
+        server.stderr()
+    );
+    let log = server.stderr();
+    for s in &stalled {
+        let peer = s.local_addr().expect("local addr");
+        assert!(
+            log.contains(&format!(
+                "closing connection from {peer}: no complete ConnectRequest"
+            )),
+            "the close of {peer} is logged with its reason:\n{log}"
+        );
+    }
+    // And new sessions are still served.
+    let mut c = Client::connect(server.addr);
+    assert_eq!(c.get("/w").map(|(d, _)| d.is_empty()), Ok(false));
 }
 
 #[test]
