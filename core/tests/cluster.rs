@@ -713,3 +713,61 @@ fn a_session_reattached_elsewhere_closes_its_old_connection() {
     let (h, _) = c.call(11, 1, &create("/b", b"", 0));
     assert_eq!(h.err, 0, "the session works on its new connection");
 }
+
+/// A voter whose log lost durable records (a corrupt record) must not
+/// count in any quorum until it has synced: with only it and one healthy
+/// voter up there is no leader; once a second healthy voter returns, it
+/// syncs as an observer, then rejoins as a follower with everything.
+#[test]
+fn a_voter_that_lost_records_abstains_until_it_has_synced() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.run_ms(2000);
+    let leader = c.leader().expect("a leader is elected");
+    c.connect(10, leader);
+    for i in 0..20 {
+        let (h, _) = c.call(10, i + 1, &create(&format!("/n{i}"), b"x", 0));
+        assert_eq!(h.err, 0);
+    }
+    c.run_ms(200);
+    let damaged = *c.nodes.keys().find(|k| **k != leader).unwrap();
+    let healthy = *c
+        .nodes
+        .keys()
+        .find(|k| **k != leader && **k != damaged)
+        .unwrap();
+    c.crash(damaged);
+    c.crash(leader);
+    {
+        let d = c.disks.get_mut(&damaged).unwrap();
+        let (name, bytes) = d.logs.first_mut().expect("a log file");
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x5a;
+        let _ = name;
+    }
+    c.start(damaged);
+    assert_eq!(c.nodes[&damaged].role(), "looking");
+    c.run_ms(5000);
+    assert_eq!(
+        c.leader(),
+        None,
+        "the damaged voter's vote counted: {} and {} formed a quorum",
+        damaged,
+        healthy
+    );
+    c.start(leader);
+    c.run_ms(5000);
+    assert!(c.leader().is_some(), "two healthy voters elect a leader");
+    assert_eq!(
+        c.nodes[&damaged].role(),
+        "follower",
+        "the repaired server rejoined as a voter"
+    );
+    let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
+    assert_eq!(digests.len(), 1, "everyone holds the same tree");
+    c.connect(11, damaged);
+    for i in 0..20 {
+        let (h, body) = c.call(11, i + 1, &get(&format!("/n{i}")));
+        assert_eq!((h.err, data_of(&body)), (0, b"x".to_vec()), "/n{i}");
+    }
+    assert!(!c.disks[&damaged].repair_mark, "the repair mark is cleared");
+}
