@@ -146,7 +146,7 @@ fn hostile_bytes_on_client_and_peer_ports_do_not_disturb_the_ensemble() {
                 99
             };
             let mut hello = b"PDKP".to_vec();
-            hello.extend_from_slice(&1u32.to_be_bytes());
+            hello.extend_from_slice(&2u32.to_be_bytes());
             hello.extend_from_slice(&forged_id.to_be_bytes());
             hello.extend_from_slice(&membership_digest(&members).to_be_bytes());
             hello.extend_from_slice(&u32::MAX.to_be_bytes());

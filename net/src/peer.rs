@@ -5,7 +5,9 @@
 //! links). A link opens with a handshake `PDKP`, a u32 version, the
 //! dialler's u64 server id and a u64 digest of the ensemble's server list
 //! (two members configured with different `server.N` lines refuse each
-//! other with a log line naming the mismatch); then frames of `[u32 BE length][bytes]`, the
+//! other); the acceptor answers one byte, `HANDSHAKE_OK` or
+//! `HANDSHAKE_MEMBERSHIP`, so both ends log the mismatch and name the
+//! key. Then frames of `[u32 BE length][bytes]`, the
 //! bytes opaque here (the core encodes and checks them). A dialler retries
 //! with backoff forever; a broken link is reported as `PeerEvent::Down`
 //! before any message of the next connection, which is the ordering the
@@ -23,7 +25,11 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 pub const PEER_MAGIC: &[u8; 4] = b"PDKP";
-pub const PEER_LINK_VERSION: u32 = 1;
+pub const PEER_LINK_VERSION: u32 = 2;
+/// The acceptor's answer to a handshake: the link is up.
+pub const HANDSHAKE_OK: u8 = 0;
+/// The acceptor's answer to a handshake: our `server.N` lists differ.
+pub const HANDSHAKE_MEMBERSHIP: u8 = 1;
 /// The largest peer frame (a SNAP carries a whole snapshot).
 pub const PEER_FRAME_MAX: usize = 1 << 30;
 /// Messages queued for one peer before new ones are dropped (the core
@@ -117,6 +123,9 @@ impl PeerNet {
             let (senders, events) = (senders.clone(), events.clone());
             tokio::spawn(async move {
                 let mut backoff = Duration::from_millis(20);
+                // A refusal is logged once until a link succeeds (the
+                // dialler retries every second).
+                let mut refused_logged = false;
                 loop {
                     match TcpStream::connect(addr).await {
                         Ok(mut stream) => {
@@ -126,9 +135,24 @@ impl PeerNet {
                             hello.extend_from_slice(&PEER_LINK_VERSION.to_be_bytes());
                             hello.extend_from_slice(&me.0.to_be_bytes());
                             hello.extend_from_slice(&membership.to_be_bytes());
-                            if stream.write_all(&hello).await.is_ok() {
-                                backoff = Duration::from_millis(20);
-                                run_link(peer, stream, senders.clone(), events.clone()).await;
+                            match dial_handshake(&mut stream, &hello).await {
+                                Ok(HANDSHAKE_OK) => {
+                                    backoff = Duration::from_millis(20);
+                                    refused_logged = false;
+                                    run_link(peer, stream, senders.clone(), events.clone()).await;
+                                }
+                                Ok(HANDSHAKE_MEMBERSHIP) if !refused_logged => {
+                                    refused_logged = true;
+                                    tracing::error!(
+                                        "server {} at {addr} refuses our link: it has a different server.N list; check the server.N lines of both zoo.cfg files",
+                                        peer.0
+                                    );
+                                }
+                                Ok(other) => debug!(
+                                    "server {} at {addr} refused our link (answer {other})",
+                                    peer.0
+                                ),
+                                Err(e) => debug!("handshake with server {} at {addr}: {e}", peer.0),
                             }
                         }
                         Err(e) => debug!("dial of server {} at {addr} failed: {e}", peer.0),
@@ -169,6 +193,16 @@ impl PeerNet {
     }
 }
 
+/// Sends the dialler's hello and returns the acceptor's one-byte answer.
+async fn dial_handshake(stream: &mut TcpStream, hello: &[u8]) -> std::io::Result<u8> {
+    stream.write_all(hello).await?;
+    let mut answer = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut answer))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 5 s"))??;
+    Ok(answer[0])
+}
+
 async fn accept_handshake(
     mut stream: TcpStream,
     me: ServerId,
@@ -196,12 +230,14 @@ async fn accept_handshake(
     }
     let theirs = u64::from_be_bytes(hello[16..24].try_into().expect("8 bytes"));
     if theirs != membership {
+        let _ = stream.write_all(&[HANDSHAKE_MEMBERSHIP]).await;
         return Err(PeerLinkError::Membership {
             peer: id,
             theirs,
             ours: membership,
         });
     }
+    stream.write_all(&[HANDSHAKE_OK]).await?;
     let _ = stream.set_nodelay(true);
     Ok((peer, stream))
 }

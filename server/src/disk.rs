@@ -140,6 +140,30 @@ pub fn write_epochs(dirs: &Dirs, accepted: u32, current: u32, sync: bool) -> io:
     )
 }
 
+/// The lock file that keeps a second process out of a data directory.
+pub const LOCK_FILE: &str = "paddock.lock";
+
+/// Takes an exclusive lock on the data directory (released when the
+/// returned file is dropped, or when the process dies, even by kill -9).
+pub fn lock_data_dir(dirs: &Dirs) -> anyhow::Result<File> {
+    let path = dirs.data.join(LOCK_FILE);
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "the data directory {} is in use by another paddock process (it holds {}): is another server running with this dataDir or myid?",
+            dirs.data.display(),
+            path.display()
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(anyhow::anyhow!("locking {}: {e}", path.display())),
+    }
+}
+
 /// The file whose presence says a repair of lost records is unfinished
 /// (see `Recovered::damaged`).
 pub const REPAIR_MARK: &str = "repairing";

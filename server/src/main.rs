@@ -166,6 +166,9 @@ fn run(args: Args) -> Result<()> {
     };
     dirs.create()
         .with_context(|| format!("creating {}", dirs.data.display()))?;
+    // Held for the life of the process: recovery repairs files, so two
+    // processes must never share a data directory.
+    let _lock = disk::lock_data_dir(&dirs)?;
 
     let image = disk::load_image(&dirs).context("reading the data directory")?;
     let opts = ApplyOptions {
@@ -226,7 +229,13 @@ async fn serve(
         net_tx,
     )
     .await
-    .with_context(|| format!("binding {ip}:{}", cfg.effective_client_port()))?;
+    .with_context(|| match cfg.my_id.filter(|_| cfg.is_ensemble()) {
+        Some(me) => format!(
+            "binding the client port {ip}:{} of server.{me}: is another server running with myid {me}, or is the port taken?",
+            cfg.effective_client_port()
+        ),
+        None => format!("binding {ip}:{}", cfg.effective_client_port()),
+    })?;
     let (peer_tx, mut peer_rx) = mpsc::unbounded_channel();
     let peer_net = if cfg.is_ensemble() {
         Some(start_peers(&cfg, peer_tx).await?)

@@ -267,3 +267,80 @@ fn all_servers_killed_together_lose_no_acknowledged_write() {
         }
     }
 }
+
+#[test]
+fn a_second_server_with_the_same_myid_is_refused_at_start() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let l = layout(root.path(), 3, "");
+    let servers: Vec<Paddock> = (0..3).map(|i| start(&l, i)).collect();
+    wait_for_quorum(&l.client_ports);
+    // A copy of server 2's configuration with its own data dir: the same
+    // myid, so the same peer ports.
+    let twin = root.path().join("twin");
+    std::fs::create_dir_all(twin.join("data")).expect("mkdir");
+    std::fs::write(twin.join("data/myid"), "2\n").expect("myid");
+    let cfg = std::fs::read_to_string(l.dirs[1].join("zoo.cfg")).expect("zoo.cfg");
+    let cfg = cfg.replace(
+        &l.dirs[1].join("data").display().to_string(),
+        &twin.join("data").display().to_string(),
+    );
+    std::fs::write(twin.join("zoo.cfg"), cfg).expect("zoo.cfg");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .arg(twin.join("zoo.cfg"))
+        .output()
+        .expect("run paddock");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("myid 2") && err.contains("server.2"),
+        "the error names the key: {err}"
+    );
+    // The ensemble never noticed.
+    let leader = wait_for_quorum(&l.client_ports);
+    let mut c = Client::connect(addr(l.client_ports[leader]));
+    assert_eq!(
+        c.create("/after-twin", b"ok"),
+        0,
+        "the ensemble keeps serving"
+    );
+    drop(servers);
+}
+
+#[test]
+fn a_member_with_a_different_server_list_is_refused_by_its_peers() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let l = layout(root.path(), 3, "");
+    // Server 3 believes in a fourth voter the others have never heard of.
+    let cfg_path = l.dirs[2].join("zoo.cfg");
+    let cfg = std::fs::read_to_string(&cfg_path).expect("zoo.cfg");
+    let extra = format!("server.4=127.0.0.1:{}:{}\n", free_port(), free_port());
+    std::fs::write(&cfg_path, format!("{cfg}{extra}")).expect("zoo.cfg");
+    let servers: Vec<Paddock> = (0..3).map(|i| start(&l, i)).collect();
+    // Servers 1 and 2 form a quorum of their three and serve.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let modes: Vec<Option<String>> = l.client_ports[..2].iter().map(|p| mode(*p)).collect();
+        let mut sorted: Vec<String> = modes.iter().flatten().cloned().collect();
+        sorted.sort();
+        if sorted == ["follower", "leader"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "servers 1 and 2 never formed a quorum: {modes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        servers[2].wait_for_log("different server.N list"),
+        "server 3 says why its links are refused: {}",
+        servers[2].stderr()
+    );
+    assert!(
+        servers[0].wait_for_log("different server.N list")
+            || servers[1].wait_for_log("different server.N list"),
+        "its peers say why they refuse it"
+    );
+    assert_ne!(mode(l.client_ports[2]).as_deref(), Some("follower"));
+    assert_ne!(mode(l.client_ports[2]).as_deref(), Some("leader"));
+}

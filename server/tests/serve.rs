@@ -436,3 +436,26 @@ fn unrecoverable_data_dir_is_refused() {
         .expect("stderr text");
     assert!(err.contains("refusing to start"), "{err}");
 }
+
+#[test]
+fn a_second_process_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = common::write_config(dir.path(), "");
+    let p = Paddock::start(&cfg);
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.create("/mine", b"1"), 0);
+    // clientPort=0: the second process would bind a port of its own, so
+    // only the data directory can stop it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .arg(&cfg)
+        .output()
+        .expect("run paddock");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by another paddock process"),
+        "the error says why: {err}"
+    );
+    let (data, _) = c.get("/mine").expect("the first server keeps serving");
+    assert_eq!(data, b"1");
+}
