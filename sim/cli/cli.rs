@@ -98,6 +98,16 @@ enum Cmd {
     },
     /// Lists the planted bugs `--canary` accepts.
     Canaries,
+    /// A named fault schedule (a data-loss bug Apache ZooKeeper shipped):
+    /// NAME, `all`, or `--list`.
+    Scenario {
+        name: Option<String>,
+        #[arg(long)]
+        list: bool,
+        /// Print the full trace of each.
+        #[arg(long)]
+        trace: bool,
+    },
     /// Simulated-time / wall-time speed-up under a steady client load.
     Bench {
         #[arg(long, default_value_t = 3)]
@@ -173,6 +183,7 @@ pub fn main() -> i32 {
             knobs,
         } => swarm(seeds, from, jobs.max(1), &knobs.overrides()),
         Cmd::Shrink { seed, knobs } => shrink(seed, knobs.overrides()),
+        Cmd::Scenario { name, list, trace } => scenario(name, list, trace),
         Cmd::Canaries => {
             let names = canary_names();
             if names.is_empty() {
@@ -206,6 +217,60 @@ pub fn main() -> i32 {
             0
         }
     }
+}
+
+fn scenario(name: Option<String>, list: bool, trace: bool) -> i32 {
+    use paddock_sim::named;
+    if list || name.is_none() {
+        for n in named::all() {
+            println!("{:8} {}", n.name, n.about);
+        }
+        return if list { 0 } else { 2 };
+    }
+    let name = name.expect("checked");
+    let chosen: Vec<named::Named> = if name == "all" {
+        named::all()
+    } else {
+        match named::find(&name) {
+            Some(n) => vec![n],
+            None => {
+                eprintln!("no scenario {name}; `paddock-sim scenario --list` names them");
+                return 2;
+            }
+        }
+    };
+    let mut worst = 0;
+    for n in &chosen {
+        let t0 = wall_now();
+        let r = named::run_named(n);
+        let wall = t0.elapsed().as_secs_f64();
+        if trace {
+            for l in r.report.full_trace.iter().flatten() {
+                println!("{l}");
+            }
+        }
+        print_failure(&r.report);
+        match &r.moments {
+            Ok(notes) => println!("{}: schedule played out: {notes}", n.name),
+            Err(why) => println!("{}: SCHEDULE DID NOT PLAY OUT: {why}", n.name),
+        }
+        println!(
+            "{} {}: {} ({}); {}",
+            n.name,
+            if r.ok() { "ok" } else { "FAILED" },
+            n.about,
+            figures(&r.report, wall),
+            r.report.summary()
+        );
+        if !r.ok() {
+            println!(
+                "replay: cargo run -p paddock-sim -- scenario {} --trace",
+                n.name
+            );
+            worst = worst.max(r.exit_code());
+        }
+    }
+    worst
 }
 
 pub fn canary_names() -> Vec<&'static str> {

@@ -303,7 +303,14 @@ impl Disk {
     /// Damages one byte inside a durable record of zxid at most `bound`
     /// (a record whose healthy copy the caller knows exists elsewhere).
     /// Returns which file and offset, or `None` if there is none.
-    pub fn corrupt_record(&mut self, rng: &mut SimRng, bound: Zxid) -> Option<(String, usize)> {
+    /// Flips a byte inside one durable record with zxid <= `bound`: a random
+    /// one, or the newest (`newest`, for the named scenarios).
+    pub fn corrupt_record(
+        &mut self,
+        rng: &mut SimRng,
+        bound: Zxid,
+        newest: bool,
+    ) -> Option<(String, usize)> {
         let mut candidates: Vec<(String, usize, usize)> = Vec::new();
         for (name, bytes) in &self.logs {
             let mut pos = storage::LOG_MAGIC.len();
@@ -320,7 +327,12 @@ impl Disk {
         if candidates.is_empty() {
             return None;
         }
-        let (file, at, len) = candidates.swap_remove(rng.index(candidates.len()));
+        let pick = if newest {
+            candidates.len() - 1
+        } else {
+            rng.index(candidates.len())
+        };
+        let (file, at, len) = candidates.swap_remove(pick);
         let off = at + rng.range(8, len as u64) as usize;
         let b = self.logs.get_mut(&file).expect("candidate file exists");
         b[off] ^= 0x5a;
@@ -419,7 +431,7 @@ mod tests {
             d.start_next();
             d.complete();
         }
-        d.corrupt_record(&mut SimRng::stream(3, "t"), Zxid(3))
+        d.corrupt_record(&mut SimRng::stream(3, "t"), Zxid(3), false)
             .expect("a record to damage");
         let rec = storage::recover(&d.image(), &opts()).expect("recovers");
         assert!(

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod disk;
 pub mod history;
 pub mod model;
+pub mod named;
 pub mod net;
 pub mod rng;
 pub mod scenario;
@@ -108,8 +109,15 @@ impl Report {
 /// reported as `Verdict::Panic`.
 pub fn run(seed: u64, o: &Overrides, keep_trace: bool) -> Report {
     let scn = Scenario::draw(seed, o);
-    let describe = scn.describe();
-    let mut w = World::new(scn, keep_trace);
+    let w = World::new(scn, keep_trace);
+    run_world(w, o).0
+}
+
+/// Drives a prepared world to its verdict; returns the report and the
+/// world (named scenarios inspect what happened).
+pub fn run_world(mut w: World, o: &Overrides) -> (Report, World) {
+    let seed = w.scn.seed;
+    let describe = w.scn.describe();
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drive(&mut w)));
     let verdict = match res {
         Ok(v) => v,
@@ -122,7 +130,7 @@ pub fn run(seed: u64, o: &Overrides, keep_trace: bool) -> Report {
             Verdict::Panic(msg)
         }
     };
-    Report {
+    let report = Report {
         seed,
         describe,
         verdict,
@@ -136,7 +144,8 @@ pub fn run(seed: u64, o: &Overrides, keep_trace: bool) -> Report {
         acked: w.hist.acked_writes().len(),
         faults: w.faults_applied,
         overrides: o.clone(),
-    }
+    };
+    (report, w)
 }
 
 fn failed(w: &World) -> Option<Verdict> {

@@ -98,6 +98,10 @@ pub enum Fault {
     Corrupt {
         server: u64,
     },
+    /// The newest record that healthy copies cover (named scenarios).
+    CorruptNewest {
+        server: u64,
+    },
     /// Cut every link between `side` and the rest, both ways.
     Split {
         side: Vec<u64>,
@@ -122,7 +126,7 @@ impl Fault {
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::ClockJump { .. } => FaultKind::ClockJump,
             Fault::ClientDrop { .. } => FaultKind::ClientDrop,
-            Fault::Corrupt { .. } => FaultKind::Corrupt,
+            Fault::Corrupt { .. } | Fault::CorruptNewest { .. } => FaultKind::Corrupt,
             Fault::Split { .. } | Fault::OneWay { .. } => FaultKind::Partition,
             Fault::LinkReset { .. } => FaultKind::LinkReset,
         }
@@ -207,6 +211,8 @@ pub struct Scenario {
     pub plan: Vec<(u64, Fault)>,
     pub session_timeout_ms: u32,
     pub canary: Option<String>,
+    /// The servers' snapCount (small, so snapshots and log rolls happen).
+    pub snap_count: u64,
 }
 
 /// Servers in an ensemble are numbered 1..=n (`server.N`).
@@ -279,6 +285,7 @@ impl Scenario {
             plan: Vec::new(),
             session_timeout_ms: [4_000, 6_000, 10_000][r.index(3)],
             canary: o.canary.clone(),
+            snap_count: 64,
         };
         let plan = s.draw_plan(seed);
         s.plan = match &o.only_faults {

@@ -89,6 +89,10 @@ pub enum Ev {
         side: Vec<u64>,
     },
     Heal,
+    ScriptCrash {
+        s: u64,
+        down_ms: u64,
+    },
 }
 
 impl Ev {
@@ -133,6 +137,36 @@ pub struct ConnState {
     last_to_server: u64,
 }
 
+/// A scripted fault for the named scenarios: when a server sends a peer
+/// message of kind `kind` (the `PeerMsg` variant's name), from `from` (any
+/// server if `None`) to `to` (any if `None`), at or after `not_before_ms`,
+/// carry out `action` on the sender. Each trigger fires once.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub label: &'static str,
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+    pub kind: &'static str,
+    pub not_before_ms: u64,
+    pub action: Action,
+    /// (sim time, sender, receiver) when it fired.
+    pub fired: Option<(u64, u64, u64)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// The sender dies before the message leaves; restarts after `down_ms`.
+    CrashBeforeSend { down_ms: u64 },
+    /// The message is sent; the sender dies `delay_ms` later (after it
+    /// arrived) and restarts after `down_ms`.
+    CrashAfterSend { delay_ms: u64, down_ms: u64 },
+    /// Messages from the sender to that receiver are held for `ms`
+    /// (including this one).
+    HoldLink { ms: u64 },
+    /// Only record that it happened.
+    Observe,
+}
+
 /// Why a run stopped early.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -174,6 +208,12 @@ pub struct World {
     pub committed: BTreeMap<Zxid, (u64, Txn)>,
     /// The tree digest a serving server had at a zxid (first seen).
     digests: BTreeMap<Zxid, (u64, u64)>,
+    /// Scripted faults (named scenarios only).
+    pub triggers: Vec<Trigger>,
+    /// Every peer message sent, as (time, from, to, kind), when
+    /// `record_peer_messages` is set (named scenarios check orderings).
+    pub peer_log: Vec<(u64, u64, u64, String)>,
+    pub record_peer_messages: bool,
 }
 
 fn opts() -> ApplyOptions {
@@ -262,6 +302,9 @@ impl World {
             committed: BTreeMap::new(),
             events_this_instant: 0,
             digests: BTreeMap::new(),
+            triggers: Vec::new(),
+            peer_log: Vec::new(),
+            record_peer_messages: false,
             scn,
         };
         w.trace
@@ -316,7 +359,7 @@ impl World {
             Config::ensemble(id, &voters, &observers)
         };
         c.seed = self.scn.seed ^ id;
-        c.snap_count = 64;
+        c.snap_count = self.scn.snap_count;
         #[cfg(feature = "canary")]
         {
             c.canary = self
@@ -556,6 +599,11 @@ impl World {
                 self.kick_disk(s);
             }
             Output::SendPeer { to, bytes } => {
+                if (self.record_peer_messages || !self.triggers.is_empty())
+                    && !self.scripted_send(s, to.0, &bytes)
+                {
+                    return;
+                }
                 let link = self.peer_link;
                 let (due, generation) = self.net.send(&mut self.rng_net, self.now, s, to.0, &link);
                 for t in due {
@@ -574,6 +622,57 @@ impl World {
                 self.log(format!("server {s} drops link to {}: {reason}", peer.0));
                 self.reset_link(s, peer.0);
             }
+        }
+    }
+
+    /// Records a peer message and fires the first matching trigger;
+    /// returns whether the message is still sent.
+    fn scripted_send(&mut self, s: u64, to: u64, bytes: &[u8]) -> bool {
+        let kind = match paddock_core::peer::decode(bytes) {
+            Ok(m) => {
+                let d = format!("{m:?}");
+                d.split(|c: char| !c.is_alphanumeric())
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            }
+            Err(_) => "Undecodable".to_string(),
+        };
+        if self.record_peer_messages {
+            self.peer_log.push((self.now, s, to, kind.clone()));
+        }
+        let now_ms = self.now / MS;
+        let Some(i) = self.triggers.iter().position(|t| {
+            t.fired.is_none()
+                && t.kind == kind
+                && t.from.is_none_or(|f| f == s)
+                && t.to.is_none_or(|r| r == to)
+                && now_ms >= t.not_before_ms
+        }) else {
+            return true;
+        };
+        let t = &mut self.triggers[i];
+        t.fired = Some((self.now, s, to));
+        let (label, action) = (t.label, t.action.clone());
+        self.log(format!(
+            "trigger {label}: server {s} sends {kind} to {to}; {action:?}"
+        ));
+        self.faults_applied += 1;
+        match action {
+            Action::CrashBeforeSend { down_ms } => {
+                self.crash(s);
+                self.at(self.now + down_ms * MS, Ev::Restart { s });
+                false
+            }
+            Action::CrashAfterSend { delay_ms, down_ms } => {
+                self.at(self.now + delay_ms * MS, Ev::ScriptCrash { s, down_ms });
+                true
+            }
+            Action::HoldLink { ms } => {
+                self.net.clog(s, to, self.now + ms * MS);
+                true
+            }
+            Action::Observe => true,
         }
     }
 
@@ -812,6 +911,12 @@ impl World {
                             );
                         }
                     }
+                }
+            }
+            Ev::ScriptCrash { s, down_ms } => {
+                if self.alive(s) {
+                    self.crash(s);
+                    self.at(self.now + down_ms * MS, Ev::Restart { s });
                 }
             }
             Ev::Heal => self.heal(),
@@ -1056,7 +1161,8 @@ impl World {
                     self.drop_client_conn(client);
                 }
             }
-            Fault::Corrupt { server } => self.corrupt(server),
+            Fault::Corrupt { server } => self.corrupt(server, false),
+            Fault::CorruptNewest { server } => self.corrupt(server, true),
             Fault::Split { side, ms } => {
                 for a in self.scn.servers() {
                     for b in self.scn.servers() {
@@ -1084,7 +1190,7 @@ impl World {
 
     /// Damages one durable record of a server, only one whose every other
     /// server holds it durably (a healthy copy exists; at most one victim).
-    fn corrupt(&mut self, victim: u64) {
+    fn corrupt(&mut self, victim: u64, newest: bool) {
         if self.scn.voters < 3 || self.servers.values().any(|s| s.corrupted) {
             return;
         }
@@ -1096,7 +1202,7 @@ impl World {
             .min()
             .unwrap_or(Zxid::ZERO);
         let sv = self.servers.get_mut(&victim).expect("server");
-        if let Some((file, off)) = sv.disk.corrupt_record(&mut self.rng_fault, bound) {
+        if let Some((file, off)) = sv.disk.corrupt_record(&mut self.rng_fault, bound, newest) {
             sv.corrupted = true;
             self.log(format!(
                 "server {victim}: corrupted {file} at byte {off} (zxid <= {bound})"
