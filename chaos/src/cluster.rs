@@ -17,12 +17,12 @@
 use crate::proxy::{membership_digest, Proxy};
 use crate::slowdisk::{self, Shim};
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::collections::BTreeSet;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 

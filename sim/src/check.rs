@@ -9,6 +9,18 @@ use paddock_core::proto::{ErrorCode, Request};
 use paddock_core::txn::{Txn, TxnKind};
 use std::collections::BTreeMap;
 
+/// At most one established leader per epoch, ever: `leaders` remembers the
+/// first seen for each epoch; returns the violation if `server` is another.
+pub fn one_leader_per_epoch(
+    leaders: &mut BTreeMap<u32, u64>,
+    epoch: u32,
+    server: u64,
+) -> Option<String> {
+    let first = *leaders.entry(epoch).or_insert(server);
+    (first != server)
+        .then(|| format!("two leaders established in epoch {epoch}: servers {first} and {server}"))
+}
+
 /// The committed history: every server's log must agree on each zxid it
 /// holds. Returns the zxid-ordered txns, or the disagreements.
 pub fn committed_history(logs: &BTreeMap<u64, Vec<Txn>>) -> Result<Vec<Txn>, Vec<String>> {

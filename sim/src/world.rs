@@ -208,6 +208,8 @@ pub struct World {
     pub committed: BTreeMap<Zxid, (u64, Txn)>,
     /// The tree digest a serving server had at a zxid (first seen).
     digests: BTreeMap<Zxid, (u64, u64)>,
+    /// The established leader of each epoch (at most one, ever).
+    leaders: BTreeMap<u32, u64>,
     /// Scripted faults (named scenarios only).
     pub triggers: Vec<Trigger>,
     /// Every peer message sent, as (time, from, to, kind), when
@@ -302,6 +304,7 @@ impl World {
             committed: BTreeMap::new(),
             events_this_instant: 0,
             digests: BTreeMap::new(),
+            leaders: BTreeMap::new(),
             triggers: Vec::new(),
             peer_log: Vec::new(),
             record_peer_messages: false,
@@ -481,6 +484,14 @@ impl World {
         let Some(node) = &sv.node else { return };
         let last = node.last_zxid();
         let mut bad = Vec::new();
+        if node.role() == "leader" && node.leader().is_some() && self.scn.voters > 1 {
+            let epoch = node.epochs().1;
+            bad.extend(crate::check::one_leader_per_epoch(
+                &mut self.leaders,
+                epoch,
+                s,
+            ));
+        }
         if last < sv.recorded_upto {
             bad.push(format!(
                 "server {s} applied up to {} while serving, then rolled back to {last}",

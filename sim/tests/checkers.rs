@@ -168,3 +168,41 @@ fn servers_disagreeing_on_a_zxid_are_caught() {
     let logs: BTreeMap<u64, _> = [(1, a), (2, b)].into_iter().collect();
     assert!(check::committed_history(&logs).is_err());
 }
+
+#[test]
+fn a_second_leader_in_an_epoch_is_caught() {
+    // The leaders a 3-voter run established, replayed with one doctored in.
+    let o = Overrides {
+        servers: Some(3),
+        only_faults: Some(Default::default()),
+        ..Overrides::default()
+    };
+    let mut w = World::new(Scenario::draw(5, &o), false);
+    w.run_until(w.scn.safety_ms * paddock_sim::world::MS);
+    let (epoch, leader) = w
+        .servers
+        .iter()
+        .filter_map(|(id, s)| s.node.as_ref().map(|n| (id, n)))
+        .find(|(_, n)| n.role() == "leader")
+        .map(|(id, n)| (n.epochs().1, *id))
+        .expect("a calm ensemble has a leader");
+    let mut leaders = BTreeMap::new();
+    assert_eq!(
+        check::one_leader_per_epoch(&mut leaders, epoch, leader),
+        None
+    );
+    assert_eq!(
+        check::one_leader_per_epoch(&mut leaders, epoch, leader),
+        None
+    );
+    assert_eq!(
+        check::one_leader_per_epoch(&mut leaders, epoch + 1, 9),
+        None
+    );
+    let other = if leader == 1 { 2 } else { 1 };
+    let v = check::one_leader_per_epoch(&mut leaders, epoch, other);
+    assert!(
+        v.as_deref().is_some_and(|v| v.contains("two leaders")),
+        "{v:?}"
+    );
+}
