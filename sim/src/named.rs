@@ -238,17 +238,29 @@ fn between(w: &World, a: u64, b: u64, from_ns: u64) -> Vec<(u64, u64, u64, &str)
         .collect()
 }
 
-fn expect_4785(w: &World) -> Result<String, String> {
+/// The messages between the leader and the follower whose Sync was held,
+/// from the Sync on, and where the follower's NEWLEADER ack is among them.
+type Window<'a> = (u64, u64, Vec<(u64, u64, u64, &'a str)>, usize);
+
+fn sync_window(w: &World) -> Result<Window<'_>, String> {
     let (t, leader, f) = fired(w, "hold the sync")?;
     let msgs = between(w, leader, f, t);
     let ack_at = msgs
         .iter()
         .position(|(_, from, _, k)| *from == f && *k == "AckNewLeader")
         .ok_or("the follower never acknowledged NEWLEADER")?;
-    let during = msgs[..ack_at]
-        .iter()
-        .filter(|(_, from, _, k)| *from == leader && *k == "Proposal")
-        .count();
+    Ok((leader, f, msgs, ack_at))
+}
+
+fn count(msgs: &[(u64, u64, u64, &str)], from: u64, kind: &str) -> usize {
+    msgs.iter()
+        .filter(|(_, f, _, k)| *f == from && *k == kind)
+        .count()
+}
+
+fn expect_4785(w: &World) -> Result<String, String> {
+    let (leader, f, msgs, ack_at) = sync_window(w)?;
+    let during = count(&msgs[..ack_at], leader, "Proposal");
     if during == 0 {
         return Err("no proposal was sent to the follower during its sync".into());
     }
@@ -258,12 +270,7 @@ fn expect_4785(w: &World) -> Result<String, String> {
 }
 
 fn expect_4685(w: &World) -> Result<String, String> {
-    let (t, leader, f) = fired(w, "hold the sync")?;
-    let msgs = between(w, leader, f, t);
-    let ack_at = msgs
-        .iter()
-        .position(|(_, from, _, k)| *from == f && *k == "AckNewLeader")
-        .ok_or("the follower never acknowledged NEWLEADER")?;
+    let (leader, f, msgs, ack_at) = sync_window(w)?;
     if let Some(m) = msgs[..ack_at]
         .iter()
         .find(|(_, from, _, k)| *from == f && *k == "Ack")
@@ -272,14 +279,8 @@ fn expect_4685(w: &World) -> Result<String, String> {
             "follower {f} sent a proposal ACK before its NEWLEADER ack: {m:?}"
         ));
     }
-    let proposals = msgs[..ack_at]
-        .iter()
-        .filter(|(_, from, _, k)| *from == leader && *k == "Proposal")
-        .count();
-    let acks_after = msgs[ack_at..]
-        .iter()
-        .filter(|(_, from, _, k)| *from == f && *k == "Ack")
-        .count();
+    let proposals = count(&msgs[..ack_at], leader, "Proposal");
+    let acks_after = count(&msgs[ack_at..], f, "Ack");
     if proposals == 0 || acks_after == 0 {
         return Err(format!(
             "the window did not open: {proposals} proposals during sync, {acks_after} ACKs after"

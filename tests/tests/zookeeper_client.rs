@@ -2,9 +2,11 @@
 //! `paddock` binary on a free loopback port with a temporary dataDir.
 //! Every wait is bounded; the server is killed by the fixture's `Drop`.
 
+mod common;
+use common::paddock_bin;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
@@ -23,23 +25,6 @@ impl Drop for Paddock {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn paddock_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("PADDOCK_BIN") {
-        return PathBuf::from(p);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = root.join("target/debug/paddock");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "paddock-server", "--bin", "paddock"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build for the paddock binary");
-        assert!(status.success(), "building paddock failed");
-    }
-    bin
 }
 
 fn ruok(port: u16) -> bool {

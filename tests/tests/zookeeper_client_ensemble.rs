@@ -4,6 +4,9 @@
 //! servers, and a session that outlives kill -9 of its server. Every wait
 //! is bounded; the fixture kills the processes it started on `Drop`.
 
+mod common;
+use common::paddock_bin;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -28,23 +31,6 @@ impl Drop for Ensemble {
             let _ = c.wait();
         }
     }
-}
-
-fn paddock_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("PADDOCK_BIN") {
-        return PathBuf::from(p);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = root.join("target/debug/paddock");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "paddock-server", "--bin", "paddock"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build for the paddock binary");
-        assert!(status.success(), "building paddock failed");
-    }
-    bin
 }
 
 fn free_port() -> u16 {
