@@ -365,13 +365,53 @@ fn shrink(seed: u64, mut o: Overrides) -> i32 {
     )
     .plan
     .len();
-    let mut keep: Vec<usize> = match &o.only_faults {
-        Some(k) => k.iter().copied().collect(),
-        None => (0..plan_len).collect(),
-    };
-    // Faults: halves first, then one at a time.
+    let clients_before = Scenario::draw(seed, &o).recipes.len();
+    if o.only_faults.is_none() {
+        o.only_faults = Some((0..plan_len).collect());
+    }
+    // Each cut changes the timing the others see (fewer operations end a
+    // client's load sooner, fewer faults let others land elsewhere), so the
+    // passes repeat until one changes nothing.
+    for _ in 0..SHRINK_PASSES_MAX {
+        let before = o.clone();
+        o = shrink_faults(o, &fails);
+        o = shrink_clients(seed, o, &fails);
+        o = shrink_ops(seed, o, &fails);
+        if o == before {
+            break;
+        }
+    }
+    let r = run(seed, &o, false);
+    let keep: Vec<usize> = o.only_faults.iter().flatten().copied().collect();
+    println!(
+        "reduced to {} faults {:?}, {} ops per client at most:",
+        keep.len(),
+        keep,
+        o.ops_max.map_or("unbounded".into(), |x| x.to_string())
+    );
+    println!(
+        "shrunk seed {seed}: faults applied {} -> {}, clients {} -> {}, ops {} -> {} (acked writes {} -> {})",
+        base.faults,
+        r.faults,
+        clients_before,
+        Scenario::draw(seed, &o).recipes.len(),
+        base.ops,
+        r.ops,
+        base.acked,
+        r.acked
+    );
+    print_failure(&r);
+    1
+}
+
+/// Rounds of (faults, clients, operations) cuts `shrink` makes at most.
+const SHRINK_PASSES_MAX: usize = 4;
+
+/// Drops faults from the plan: halves first, then one at a time.
+fn shrink_faults(mut o: Overrides, fails: &dyn Fn(&Overrides) -> bool) -> Overrides {
+    let mut keep: Vec<usize> = o.only_faults.iter().flatten().copied().collect();
     let mut chunk = keep.len().div_ceil(2).max(1);
-    while chunk >= 1 && !keep.is_empty() {
+    while !keep.is_empty() {
         let mut i = 0;
         while i < keep.len() {
             let trial: Vec<usize> = keep
@@ -396,8 +436,11 @@ fn shrink(seed: u64, mut o: Overrides) -> i32 {
         }
         chunk /= 2;
     }
-    o.only_faults = Some(keep.iter().copied().collect());
-    // Clients, then operations per client.
+    o
+}
+
+/// The fewest clients (the first ones drawn) that still fail.
+fn shrink_clients(seed: u64, o: Overrides, fails: &dyn Fn(&Overrides) -> bool) -> Overrides {
     let clients = Scenario::draw(seed, &o).recipes.len();
     for c in 1..clients {
         let t = Overrides {
@@ -405,11 +448,19 @@ fn shrink(seed: u64, mut o: Overrides) -> i32 {
             ..o.clone()
         };
         if fails(&t) {
-            o = t;
-            break;
+            return t;
         }
     }
+    o
+}
+
+/// A cap on operations per client, by bisection (failing is not monotone
+/// in the cap, so this finds a small failing cap, not the smallest).
+fn shrink_ops(seed: u64, mut o: Overrides, fails: &dyn Fn(&Overrides) -> bool) -> Overrides {
     let (mut lo, mut hi) = (0u64, run(seed, &o, false).ops as u64 + 1);
+    if let Some(cap) = o.ops_max {
+        hi = hi.min(cap);
+    }
     while lo + 1 < hi {
         let mid = (lo + hi) / 2;
         if fails(&Overrides {
@@ -421,19 +472,12 @@ fn shrink(seed: u64, mut o: Overrides) -> i32 {
             lo = mid;
         }
     }
-    if fails(&Overrides {
+    let t = Overrides {
         ops_max: Some(hi),
         ..o.clone()
-    }) {
-        o.ops_max = Some(hi);
+    };
+    if o.ops_max != Some(hi) && fails(&t) {
+        o = t;
     }
-    let r = run(seed, &o, false);
-    println!(
-        "reduced to {} faults {:?}, {} ops per client at most:",
-        keep.len(),
-        keep,
-        o.ops_max.map_or("unbounded".into(), |x| x.to_string())
-    );
-    print_failure(&r);
-    1
+    o
 }
