@@ -126,6 +126,15 @@ impl Log {
             .collect()
     }
 
+    /// The entries with zxid in `(after, upto]`, borrowed.
+    pub fn iter_range(&self, after: Zxid, upto: Zxid) -> impl Iterator<Item = &Txn> + '_ {
+        let start = self.entries.partition_point(|t| t.zxid <= after);
+        self.entries
+            .iter()
+            .skip(start)
+            .take_while(move |t| t.zxid <= upto)
+    }
+
     /// The last entry (or the base, if older) with zxid < `zxid`.
     pub fn last_before(&self, zxid: Zxid) -> Zxid {
         let i = self.entries.partition_point(|t| t.zxid < zxid);

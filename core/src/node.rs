@@ -190,7 +190,7 @@ impl Node {
     /// window), in zxid order. While the server serves clients, what it
     /// applied is visible to them and so must be committed: the simulator
     /// records these to build the committed history as it happens.
-    pub fn applied_since(&self, after: Zxid) -> Vec<crate::txn::Txn> {
+    pub fn applied_since(&self, after: Zxid) -> impl Iterator<Item = &crate::txn::Txn> + '_ {
         self.inner.applied_since(after)
     }
 

@@ -1527,8 +1527,8 @@ impl Server {
         self.log.last_logged()
     }
 
-    pub fn applied_since(&self, after: Zxid) -> Vec<crate::txn::Txn> {
-        self.log.range(after, self.log.last_applied())
+    pub fn applied_since(&self, after: Zxid) -> impl Iterator<Item = &crate::txn::Txn> + '_ {
+        self.log.iter_range(after, self.log.last_applied())
     }
 
     pub fn epochs(&self) -> (u32, u32) {

@@ -500,13 +500,13 @@ impl World {
         } else if node.leader().is_some() && last > sv.recorded_upto {
             for t in node.applied_since(sv.recorded_upto) {
                 match self.committed.get(&t.zxid) {
-                    Some((other, t0)) if *t0 != t => bad.push(format!(
+                    Some((other, t0)) if t0 != t => bad.push(format!(
                         "zxid {}: server {s} applied {:?}, server {other} applied {:?}",
                         t.zxid, t.kind, t0.kind
                     )),
                     Some(_) => {}
                     None => {
-                        self.committed.insert(t.zxid, (s, t));
+                        self.committed.insert(t.zxid, (s, t.clone()));
                     }
                 }
             }
