@@ -95,6 +95,12 @@ impl Config {
         self.observers.contains(&self.server_id)
     }
 
+    /// Whether a server that lost durable records has a leader to repair
+    /// from (anything but a lone voter), and so keeps a `repairing` mark.
+    pub fn repairs_from_peers(&self) -> bool {
+        self.voters.len() > 1 || self.is_observer()
+    }
+
     /// Votes needed for a decision: a majority of voters.
     pub fn quorum(&self) -> usize {
         self.voters.len().max(1) / 2 + 1

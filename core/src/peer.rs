@@ -137,6 +137,30 @@ pub enum PeerMsg {
     },
 }
 
+impl PeerMsg {
+    /// The variant's name, for logs and traces (no payload is formatted).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerMsg::Vote(_) => "Vote",
+            PeerMsg::FollowerInfo { .. } => "FollowerInfo",
+            PeerMsg::LeaderInfo { .. } => "LeaderInfo",
+            PeerMsg::AckEpoch { .. } => "AckEpoch",
+            PeerMsg::Sync { .. } => "Sync",
+            PeerMsg::AckNewLeader { .. } => "AckNewLeader",
+            PeerMsg::UpToDate { .. } => "UpToDate",
+            PeerMsg::Proposal(_) => "Proposal",
+            PeerMsg::Ack { .. } => "Ack",
+            PeerMsg::Commit { .. } => "Commit",
+            PeerMsg::Inform(_) => "Inform",
+            PeerMsg::Forward { .. } => "Forward",
+            PeerMsg::Ping => "Ping",
+            PeerMsg::PingReply { .. } => "PingReply",
+            PeerMsg::SyncRequest { .. } => "SyncRequest",
+            PeerMsg::SyncDone { .. } => "SyncDone",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerError {
     #[error("empty peer message")]

@@ -158,15 +158,16 @@ impl Server {
         let next_session_id = session::first_session_id(config.server_id.0, now.wall_ms);
         let log = Log::new(recovered.base, recovered.tail, recovered.state);
         let damaged = recovered.damaged;
-        let config_is_lone_voter = config.voters.len() <= 1 && !config.is_observer();
-        // A lone voter has nobody to repair from: it serves what it has.
-        let abstaining = damaged && config.voters.len() > 1 && !config.is_observer();
+        let repairs = damaged && config.repairs_from_peers();
+        let abstaining = repairs && !config.is_observer();
         if damaged {
             warn!(
                 "server {}: durable records were lost; {}",
                 config.server_id.0,
                 if abstaining {
                     "it will not vote until it has synced with a leader"
+                } else if repairs {
+                    "it takes a snapshot from the leader before it serves"
                 } else {
                     "with no other voter to repair from, it serves what is left"
                 }
@@ -207,8 +208,8 @@ impl Server {
             // What recovery rebuilt may not even be a prefix of the history
             // (a SNAP sync that crashed before its snapshot was durable left
             // newer txns over an older snapshot): take the leader's whole.
-            need_snap: damaged && !config_is_lone_voter,
-            repair_mark: damaged && !config_is_lone_voter,
+            need_snap: repairs,
+            repair_mark: repairs,
             abstaining,
             election_round: 0,
             next_sync_id: 1,

@@ -184,14 +184,15 @@ fn run(args: Args) -> Result<()> {
     })?;
     drop(image);
     let recovered = recovered.with_repair_mark(disk::repair_mark_present(&dirs));
-    if recovered.damaged && cfg.servers.len() > 1 {
+    let core_config = cfg.core_config(seed());
+    if recovered.damaged && core_config.repairs_from_peers() {
         // Durable before the repairs erase the evidence of the loss.
         disk::set_repair_mark(&dirs, true, true).context("writing the repair mark")?;
     }
     disk::apply_repairs(&dirs, &recovered.repairs).context("repairing the data directory")?;
     let (accepted, current) = disk::read_epochs(&dirs);
     let recovered = recovered.with_epoch_files(accepted.as_deref(), current.as_deref());
-    let node = Node::new(cfg.core_config(seed()), recovered, driver::now(started));
+    let node = Node::new(core_config, recovered, driver::now(started));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -234,7 +234,7 @@ fn between(w: &World, a: u64, b: u64, from_ns: u64) -> Vec<(u64, u64, u64, &str)
     w.peer_log
         .iter()
         .filter(|(t, f, to, _)| *t >= from_ns && ((*f == a && *to == b) || (*f == b && *to == a)))
-        .map(|(t, f, to, k)| (*t, *f, *to, k.as_str()))
+        .map(|(t, f, to, k)| (*t, *f, *to, *k))
         .collect()
 }
 

@@ -214,7 +214,7 @@ pub struct World {
     pub triggers: Vec<Trigger>,
     /// Every peer message sent, as (time, from, to, kind), when
     /// `record_peer_messages` is set (named scenarios check orderings).
-    pub peer_log: Vec<(u64, u64, u64, String)>,
+    pub peer_log: Vec<(u64, u64, u64, &'static str)>,
     pub record_peer_messages: bool,
 }
 
@@ -398,7 +398,7 @@ impl World {
             self.trace
                 .line(self.now, &format!("server {id} recovery: {n}"));
         }
-        if rec.damaged && self.scn.voters > 1 {
+        if rec.damaged && cfg.repairs_from_peers() {
             sv.disk.repair_mark = true;
             self.trace.line(
                 self.now,
@@ -639,18 +639,9 @@ impl World {
     /// Records a peer message and fires the first matching trigger;
     /// returns whether the message is still sent.
     fn scripted_send(&mut self, s: u64, to: u64, bytes: &[u8]) -> bool {
-        let kind = match paddock_core::peer::decode(bytes) {
-            Ok(m) => {
-                let d = format!("{m:?}");
-                d.split(|c: char| !c.is_alphanumeric())
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
-            }
-            Err(_) => "Undecodable".to_string(),
-        };
+        let kind = paddock_core::peer::decode(bytes).map_or("Undecodable", |m| m.kind());
         if self.record_peer_messages {
-            self.peer_log.push((self.now, s, to, kind.clone()));
+            self.peer_log.push((self.now, s, to, kind));
         }
         let now_ms = self.now / MS;
         let Some(i) = self.triggers.iter().position(|t| {
@@ -671,8 +662,7 @@ impl World {
         self.faults_applied += 1;
         match action {
             Action::CrashBeforeSend { down_ms } => {
-                self.crash(s);
-                self.at(self.now + down_ms * MS, Ev::Restart { s });
+                self.crash_for(s, down_ms);
                 false
             }
             Action::CrashAfterSend { delay_ms, down_ms } => {
@@ -926,8 +916,7 @@ impl World {
             }
             Ev::ScriptCrash { s, down_ms } => {
                 if self.alive(s) {
-                    self.crash(s);
-                    self.at(self.now + down_ms * MS, Ev::Restart { s });
+                    self.crash_for(s, down_ms);
                 }
             }
             Ev::Heal => self.heal(),
@@ -1086,6 +1075,12 @@ impl World {
         self.at(t, Ev::ClientConnect { c: client });
     }
 
+    /// Crashes `s` and restarts it `down_ms` later.
+    fn crash_for(&mut self, s: u64, down_ms: u64) {
+        self.crash(s);
+        self.at(self.now + down_ms * MS, Ev::Restart { s });
+    }
+
     fn crash(&mut self, s: u64) {
         let tear = self.scn.enabled(FaultKind::TornWrite);
         let sv = self.servers.get_mut(&s).expect("server");
@@ -1149,10 +1144,7 @@ impl World {
         self.faults_applied += 1;
         self.log(format!("fault #{i}: {f:?}"));
         match f {
-            Fault::Crash { server, down_ms } => {
-                self.crash(server);
-                self.at(self.now + down_ms * MS, Ev::Restart { s: server });
-            }
+            Fault::Crash { server, down_ms } => self.crash_for(server, down_ms),
             Fault::Pause { server, ms } => {
                 let sv = self.servers.get_mut(&server).expect("server");
                 if sv.node.is_some() && sv.paused_until.is_none() {
