@@ -122,6 +122,19 @@ impl Shared {
     fn record(&self, op: Op) {
         self.ops.lock().unwrap_or_else(|p| p.into_inner()).push(op);
     }
+    /// Records that a session ended now: closed at `closed_at_zxid`, or
+    /// abandoned (`None`).
+    fn end_session(&self, session: i64, timeout_ms: i32, closed_at_zxid: Option<i64>) {
+        self.ends
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(SessionEnd {
+                session,
+                at_us: self.now_us(),
+                closed_at_zxid,
+                timeout_ms,
+            });
+    }
 }
 
 /// Sends one request and records it; returns the reply (None: unknown).
@@ -231,15 +244,7 @@ fn worker(sh: Arc<Shared>, client: usize, seed: u64, keys: usize) {
                 }
                 Err(ConnectError::Expired) => {
                     if let Some(s) = session.take() {
-                        sh.ends
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(SessionEnd {
-                                session: s.id,
-                                at_us: sh.now_us(),
-                                closed_at_zxid: None,
-                                timeout_ms: s.timeout_ms,
-                            });
+                        sh.end_session(s.id, s.timeout_ms, None);
                     }
                 }
                 Err(ConnectError::Io(_)) => {
@@ -279,15 +284,7 @@ fn worker(sh: Arc<Shared>, client: usize, seed: u64, keys: usize) {
             OpKind::CloseSession
         } else {
             // Abandon the session: its ephemeral must go after its timeout.
-            sh.ends
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(SessionEnd {
-                    session: s.id,
-                    at_us: sh.now_us(),
-                    closed_at_zxid: None,
-                    timeout_ms: s.timeout_ms,
-                });
+            sh.end_session(s.id, s.timeout_ms, None);
             conn = None;
             session = None;
             continue;
@@ -297,15 +294,7 @@ fn worker(sh: Arc<Shared>, client: usize, seed: u64, keys: usize) {
             None => conn = None,
             Some(r) => {
                 if closing {
-                    sh.ends
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(SessionEnd {
-                            session: s.id,
-                            at_us: sh.now_us(),
-                            closed_at_zxid: (r.err == 0).then_some(r.zxid),
-                            timeout_ms: s.timeout_ms,
-                        });
+                    sh.end_session(s.id, s.timeout_ms, (r.err == 0).then_some(r.zxid));
                     conn = None;
                     session = None;
                 } else if r.err == -112 || r.err == -118 || r.err == -4 {
