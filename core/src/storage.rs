@@ -145,6 +145,17 @@ struct SnapshotBody {
     sessions: Vec<(SessionId, SessionMeta)>,
 }
 
+/// `SnapshotBody` by reference, for writing: the same bytes (a `&str`
+/// encodes as a `String`, a `&T` as a `T`) without copying every path and
+/// node of the tree first.
+#[derive(Serialize)]
+struct SnapshotBodyRef<'a> {
+    zxid: Zxid,
+    digest: u64,
+    nodes: Vec<(&'a str, &'a Znode)>,
+    sessions: Vec<(SessionId, &'a SessionMeta)>,
+}
+
 /// An O(1) clone of the replicated state at `zxid`, to be serialised on
 /// another thread.
 #[derive(Clone, Debug)]
@@ -169,15 +180,11 @@ impl Snapshot {
 
     /// The whole snapshot file's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let body = SnapshotBody {
+        let body = SnapshotBodyRef {
             zxid: self.zxid,
             digest: self.tree.digest(),
-            nodes: self
-                .tree
-                .iter()
-                .map(|(p, n)| (p.to_string(), n.clone()))
-                .collect(),
-            sessions: self.sessions.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            nodes: self.tree.iter().map(|(p, n)| (&**p, n)).collect(),
+            sessions: self.sessions.iter().map(|(k, v)| (*k, v)).collect(),
         };
         let mut out =
             Vec::with_capacity(self.tree.data_size() as usize + 128 * self.tree.node_count() + 32);
@@ -496,6 +503,35 @@ pub fn recover(image: &DiskImage, opts: &ApplyOptions) -> Result<Recovered, Reco
     Ok(out)
 }
 
+/// Recovery as a shell runs it: `recover`, plus what the `repairing` mark
+/// file says (`mark`: present). Under the mark the files are already
+/// untrusted: an earlier repair did not finish, so this server does not
+/// count in any quorum until a leader has synced it by snapshot. If they
+/// cannot even be read back into a state (a SNAP sync cut short can leave
+/// a log that starts after a snapshot that never landed), it starts from
+/// the empty tree and sets every file aside; refusing to start would keep
+/// a repairable server down for good.
+pub fn recover_marked(
+    image: &DiskImage,
+    opts: &ApplyOptions,
+    mark: bool,
+) -> Result<Recovered, RecoveryError> {
+    match recover(image, opts) {
+        Ok(r) => Ok(r.with_repair_mark(mark)),
+        Err(e) if mark => {
+            let mut out = Recovered::empty().with_repair_mark(true);
+            out.notes.push(format!(
+                "{e}; the files are an unfinished repair's: set aside, starting empty"
+            ));
+            for (file, _) in image.snapshots.iter().chain(&image.logs) {
+                out.repairs.push(Repair::SetAside { file: file.clone() });
+            }
+            Ok(out)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,6 +699,37 @@ mod tests {
             "the good log after the snapshot is replayed"
         );
         assert!(r.repairs.is_empty(), "{:?}", r.repairs);
+    }
+
+    #[test]
+    fn under_the_repair_mark_an_unreadable_disk_starts_empty_and_is_set_aside() {
+        // A SNAP sync cut short: the log after the snapshot landed, the
+        // snapshot did not, and the old logs were already gone.
+        let ts = txns(8);
+        let image = DiskImage {
+            snapshots: vec![],
+            logs: vec![(log_file_name(Zxid(0x1_0000_0052)), log_bytes(&ts[5..]))],
+        };
+        assert!(matches!(
+            recover_marked(&image, &opts(), false),
+            Err(RecoveryError::NoUsableBase { .. })
+        ));
+        let r = recover_marked(&image, &opts(), true).expect("starts under the mark");
+        assert!(r.damaged, "it must not vote before a snapshot sync");
+        assert_eq!(r.state.last_zxid, Zxid::ZERO);
+        assert_eq!(
+            r.repairs,
+            vec![Repair::SetAside {
+                file: log_file_name(Zxid(0x1_0000_0052))
+            }]
+        );
+        // A readable disk under the mark recovers as usual, marked damaged.
+        let fine = DiskImage {
+            snapshots: vec![],
+            logs: vec![(log_file_name(Zxid(1)), log_bytes(&ts))],
+        };
+        let r = recover_marked(&fine, &opts(), true).unwrap();
+        assert_eq!((r.state.last_zxid, r.damaged), (Zxid(8), true));
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod storage;
 use anyhow::{Context, Result};
 use clap::Parser;
 use config::ServerConfig;
-use paddock_core::storage::recover;
+use paddock_core::storage::recover_marked;
 use paddock_core::txn::ApplyOptions;
 use paddock_core::Node;
 use paddock_net::{ClientListener, ListenerConfig};
@@ -176,14 +176,14 @@ fn run(args: Args) -> Result<()> {
         skip_acl: cfg.skip_acl,
         max_data_len: cfg.jute_max_buffer as usize,
     };
-    let recovered = recover(&image, &opts).map_err(|e| {
+    let mark = disk::repair_mark_present(&dirs);
+    let recovered = recover_marked(&image, &opts, mark).map_err(|e| {
         anyhow::anyhow!(
             "refusing to start: recovery of {} failed: {e}. Restore the missing files or move the data directory away.",
             dirs.data.display()
         )
     })?;
     drop(image);
-    let recovered = recovered.with_repair_mark(disk::repair_mark_present(&dirs));
     let core_config = cfg.core_config(seed());
     if recovered.damaged && core_config.repairs_from_peers() {
         // Durable before the repairs erase the evidence of the loss.
