@@ -133,7 +133,7 @@ pub struct Server {
     /// part in elections and syncs as an observer until it has a leader's
     /// history durable, then rejoins as a voter.
     pub(crate) abstaining: bool,
-    election_round: u64,
+    pub(crate) election_round: u64,
     next_sync_id: u64,
     pub(crate) stats: NodeStats,
 }
@@ -408,12 +408,36 @@ impl Server {
                         self.election_step(now, step);
                     }
                     _ => {
+                        if self.learner_leader_moved_on(from, &v) {
+                            warn!(
+                                "server {} is not leading (it is {:?} in round {}); back to election",
+                                from.0, v.state, v.round
+                            );
+                            self.become_looking(now);
+                            return;
+                        }
                         if matches!(v.state, PeerState::Looking | PeerState::Repairing) {
                             if let Some(mine) = self.current_vote() {
                                 self.send_peer(from, &PeerMsg::Vote(mine));
                             }
                         }
                     }
+                }
+            }
+            PeerMsg::FollowerInfo { .. } if !matches!(self.role, Role::Leading(_)) => {
+                // Not leading: say so, as ZooKeeper's closed quorum port
+                // does, so the learner stops waiting for a leader that is
+                // not coming (it would wait out initLimit otherwise).
+                let v = match &self.role {
+                    Role::Looking(e) => Some(Vote {
+                        round: e.round,
+                        state: e.looking_state(),
+                        ..e.vote
+                    }),
+                    _ => self.current_vote(),
+                };
+                if let Some(v) = v {
+                    self.send_peer(from, &PeerMsg::Vote(v));
                 }
             }
             PeerMsg::FollowerInfo {

@@ -12,7 +12,7 @@
 //! only after the NEWLEADER ack (ZOOKEEPER-4685). UPTODATE: serve.
 
 use crate::ids::*;
-use crate::peer::{PeerMsg, SyncMode};
+use crate::peer::{PeerMsg, PeerState, SyncMode, Vote};
 use crate::request::Server;
 use crate::storage;
 use crate::zab::Role;
@@ -413,6 +413,16 @@ impl Server {
             Phase::Discovery => l.sync_by.min(l.next_info),
             _ => l.sync_by,
         })
+    }
+
+    /// Whether `v`, from the leader this learner is still discovering,
+    /// shows that server has moved on: not leading, in a later round than
+    /// the one this learner decided in (an older vote may be one sent
+    /// before it won, still in flight).
+    pub(crate) fn learner_leader_moved_on(&self, from: ServerId, v: &Vote) -> bool {
+        matches!(&self.role, Role::Learning(l) if l.leader == from && l.phase == Phase::Discovery)
+            && v.state != PeerState::Leading
+            && v.round > self.election_round
     }
 
     pub(crate) fn learner_is_serving(&self) -> bool {
