@@ -128,7 +128,12 @@ pub fn next_version(v: i32) -> i32 {
 /// A deterministic 64-bit hash of one node. xxh3 is fixed by its spec, so
 /// every replica and every build computes the same digest.
 fn node_hash(path: &str, n: &Znode) -> u64 {
-    let mut buf = Vec::with_capacity(path.len() + n.data.len() + 80);
+    let acl_len: usize = n
+        .acl
+        .iter()
+        .map(|a| a.id.scheme.len() + a.id.id.len() + 6)
+        .sum();
+    let mut buf = Vec::with_capacity(path.len() + n.data.len() + 80 + acl_len);
     buf.extend_from_slice(path.as_bytes());
     buf.push(0);
     buf.extend_from_slice(&n.data);
@@ -378,7 +383,7 @@ impl DataTree {
     /// Children names of a node, in name order.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
         self.get(path)
-            .map(|n| n.children.iter().map(|c| c.to_string()).collect())
+            .map(|n| n.children.iter().map(|c| String::from(&**c)).collect())
     }
 
     /// Number of all descendants (`getAllChildrenNumber`).
