@@ -333,6 +333,7 @@ impl Client {
         let rec = &mut hist.ops[idx];
         if rec.request.is_write() && h.err == 0 {
             self.acked_writes += 1;
+            hist.acked_max = hist.acked_max.max(h.zxid);
         }
         if matches!(rec.request, Request::CloseSession) && h.err == 0 {
             hist.sessions.entry(sid).or_default().closed = true;

@@ -55,6 +55,9 @@ pub struct History {
     /// conn -> (session, frames in arrival order).
     pub conns: BTreeMap<u64, (i64, Vec<(u64, Received)>)>,
     pub sessions: BTreeMap<i64, SessionRecord>,
+    /// The highest zxid of any acknowledged write (kept as replies
+    /// arrive: rescanning `ops` per frame made runs quadratic).
+    pub acked_max: i64,
 }
 
 impl History {

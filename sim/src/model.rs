@@ -260,9 +260,23 @@ impl Model {
         {
             return Response::Multi(vec![OpResult::Error(ErrorCode::MarshallingError)]);
         }
-        let saved = (self.nodes.clone(), self.sessions.clone());
+        // Undo journal: (path, its node before the multi touched it).
+        // An op that fails changes nothing, and a multi changes only the
+        // nodes its ops name and their parents (plus what a create made),
+        // so restoring those in reverse undoes it without copying the tree.
+        let mut undo: Vec<(String, Option<MNode>)> = Vec::new();
         let mut results = Vec::new();
         for (i, o) in ops.iter().enumerate() {
+            let named = match o {
+                MultiOp::Create { req, .. } => &req.path,
+                MultiOp::Delete { path, .. }
+                | MultiOp::SetData { path, .. }
+                | MultiOp::Check { path, .. } => path,
+                MultiOp::GetChildren { .. } | MultiOp::GetData { .. } => unreachable!(),
+            };
+            for p in [named.as_str(), parent(named)] {
+                undo.push((p.to_owned(), self.nodes.get(p).cloned()));
+            }
             let req = match o {
                 MultiOp::Create { opcode, req } => Request::Create {
                     opcode: *opcode,
@@ -287,7 +301,11 @@ impl Model {
                 },
                 MultiOp::GetChildren { .. } | MultiOp::GetData { .. } => unreachable!(),
             };
-            match self.one(&req, t) {
+            let answer = self.one(&req, t);
+            if let Ok(Response::Path(p) | Response::PathStat(p, _)) = &answer {
+                undo.push((p.clone(), None));
+            }
+            match answer {
                 Ok(resp) => results.push(match (o, resp) {
                     // create2 inside a multi answers the path only.
                     (MultiOp::Create { opcode, .. }, Response::PathStat(p, _))
@@ -303,7 +321,12 @@ impl Model {
                     (o, r) => panic!("model: multi op {o:?} answered {r:?}"),
                 }),
                 Err(e) => {
-                    (self.nodes, self.sessions) = saved;
+                    for (p, before) in undo.into_iter().rev() {
+                        match before {
+                            Some(n) => self.nodes.insert(p, n),
+                            None => self.nodes.remove(&p),
+                        };
+                    }
                     let mut failed: Vec<OpResult> =
                         (0..i).map(|_| OpResult::Error(ErrorCode::Ok)).collect();
                     failed.push(OpResult::Error(e));
