@@ -285,7 +285,11 @@ impl Scenario {
             plan: Vec::new(),
             session_timeout_ms: [4_000, 6_000, 10_000][r.index(3)],
             canary: o.canary.clone(),
-            snap_count: 64,
+            // Swarm: a third of the seeds snapshot every few dozen txns
+            // (snapshot, SNAP sync and recovery from a snapshot all
+            // exercised constantly), the rest now and then. Its own stream,
+            // so the other draws stay as they were.
+            snap_count: [64, 1_000, 10_000][SimRng::stream(seed, "snap_count").index(3)],
         };
         let plan = s.draw_plan(seed);
         s.plan = match &o.only_faults {

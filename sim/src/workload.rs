@@ -27,6 +27,12 @@ pub struct RecipeState {
     counter: u64,
 }
 
+/// A queue producer turns consumer once its last listing holds this many
+/// items: producers and consumers keep pace in a queue that works, and an
+/// unbounded one would make every listing, snapshot and model check grow
+/// with the run (quadratic in its length).
+const QUEUE_DEPTH_MAX: usize = 48;
+
 fn root_of(r: Recipe) -> &'static str {
     match r {
         Recipe::Lock => "/lock",
@@ -100,6 +106,13 @@ impl RecipeState {
                 },
             },
             Recipe::Queue => match roll {
+                0..=39 | 90.. if self.children.len() >= QUEUE_DEPTH_MAX => {
+                    let head = self.children.iter().min().expect("a full queue");
+                    Request::Delete {
+                        path: format!("{root}/{head}"),
+                        version: 0,
+                    }
+                }
                 0..=39 => create(
                     format!("{root}/item-"),
                     data,
