@@ -4,6 +4,12 @@
 
 mod cli;
 
+/// A run allocates per event (frames, txns, trace lines, tree nodes) and
+/// is allocator-bound under the system malloc; the shipped server uses
+/// mimalloc for the same reason. Allocation order never reaches a trace.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     std::process::exit(cli::main());
 }
