@@ -85,3 +85,25 @@ fn regression_liveness_seeds() {
         assert!(r.verdict.is_ok(), "seed {seed}: {:?}", r.verdict);
     }
 }
+
+/// Found by the swarm once snapCount was drawn per seed: a crash during a
+/// SNAP sync left a log that starts after a snapshot that never landed;
+/// recovery refused the disk and the server stayed down although its
+/// `repairing` mark already made its files untrusted. Under the mark such
+/// a disk is set aside and the server starts empty (`recover_marked`).
+#[test]
+fn regression_seed_4660_an_unfinished_repair_restarts_empty() {
+    let r = run(4660, &Overrides::default(), false);
+    assert!(r.verdict.is_ok(), "{:?}", r.verdict);
+}
+
+/// Found by the swarm: a looking server decided for a server that had
+/// itself moved to a later round and followed another leader, then resent
+/// FOLLOWERINFO into silence until initLimit, past the liveness bound. A
+/// server that is not leading now answers FOLLOWERINFO with its vote, and
+/// the learner goes back to election.
+#[test]
+fn regression_seed_4169_a_learner_leaves_a_leader_that_moved_on() {
+    let r = run(4169, &Overrides::default(), false);
+    assert!(r.verdict.is_ok(), "{:?}", r.verdict);
+}
