@@ -369,10 +369,11 @@ impl Server {
         }
     }
 
-    /// What this server answers a looking peer outside an election.
-    fn current_vote(&self) -> Option<Vote> {
+    /// This server's vote as it would send it now: its round's vote while
+    /// looking, else the leader it serves (or itself, leading).
+    fn current_vote(&self) -> Vote {
         let (leader, state) = match &self.role {
-            Role::Looking(_) => return None,
+            Role::Looking(e) => return e.current(),
             Role::Leading(_) => (self.config.server_id, PeerState::Leading),
             Role::Learning(l) => (
                 l.leader,
@@ -383,13 +384,13 @@ impl Server {
                 },
             ),
         };
-        Some(Vote {
+        Vote {
             leader,
             zxid: self.log.last_logged(),
             peer_epoch: self.current_epoch,
             round: self.election_round,
             state,
-        })
+        }
     }
 
     fn on_peer(&mut self, now: Now, from: ServerId, msg: PeerMsg) {
@@ -417,9 +418,8 @@ impl Server {
                             return;
                         }
                         if matches!(v.state, PeerState::Looking | PeerState::Repairing) {
-                            if let Some(mine) = self.current_vote() {
-                                self.send_peer(from, &PeerMsg::Vote(mine));
-                            }
+                            let mine = self.current_vote();
+                            self.send_peer(from, &PeerMsg::Vote(mine));
                         }
                     }
                 }
@@ -428,17 +428,8 @@ impl Server {
                 // Not leading: say so, as ZooKeeper's closed quorum port
                 // does, so the learner stops waiting for a leader that is
                 // not coming (it would wait out initLimit otherwise).
-                let v = match &self.role {
-                    Role::Looking(e) => Some(Vote {
-                        round: e.round,
-                        state: e.looking_state(),
-                        ..e.vote
-                    }),
-                    _ => self.current_vote(),
-                };
-                if let Some(v) = v {
-                    self.send_peer(from, &PeerMsg::Vote(v));
-                }
+                let v = self.current_vote();
+                self.send_peer(from, &PeerMsg::Vote(v));
             }
             PeerMsg::FollowerInfo {
                 accepted_epoch,
@@ -481,11 +472,7 @@ impl Server {
     fn on_peer_connected(&mut self, _now: Now, peer: ServerId) {
         self.learner_on_connected(peer);
         if let Role::Looking(e) = &self.role {
-            let v = Vote {
-                round: e.round,
-                state: e.looking_state(),
-                ..e.vote
-            };
+            let v = e.current();
             self.send_peer(peer, &PeerMsg::Vote(v));
         }
     }

@@ -111,7 +111,8 @@ impl Election {
         }
     }
 
-    fn current(&self) -> Vote {
+    /// This server's vote in the current round, as it sends it.
+    pub(crate) fn current(&self) -> Vote {
         Vote {
             round: self.round,
             state: self.looking_state(),
