@@ -10,7 +10,7 @@
 //! ever pending, and pending bytes belong to the current log file.
 
 use crate::rng::SimRng;
-use paddock_core::storage::{self, DiskImage, Repair};
+use paddock_core::storage::{self, DiskImage, Repair, Snapshot};
 use paddock_core::{PersistToken, Zxid};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -51,7 +51,7 @@ impl Op {
 pub struct Disk {
     /// Durable contents of every log file.
     logs: BTreeMap<String, Vec<u8>>,
-    snapshots: BTreeMap<String, Vec<u8>>,
+    snapshots: BTreeMap<String, SnapFile>,
     epochs: Option<(u32, u32)>,
     /// The `repairing` mark file.
     pub repair_mark: bool,
@@ -63,6 +63,28 @@ pub struct Disk {
     in_flight: Option<Op>,
     pub fsyncs: u64,
     pub torn: u64,
+}
+
+/// A landed snapshot file. Its bytes are the core's encoding, made the
+/// first time something reads the file (a restart): most snapshot files
+/// are never read, and encoding each as it lands was the simulator's
+/// largest single cost under load.
+#[derive(Clone, Debug)]
+enum SnapFile {
+    Unread(Box<Snapshot>),
+    Bytes(Vec<u8>),
+}
+
+impl SnapFile {
+    fn bytes(&mut self) -> &[u8] {
+        if let SnapFile::Unread(s) = self {
+            *self = SnapFile::Bytes(s.encode());
+        }
+        match self {
+            SnapFile::Bytes(b) => b,
+            SnapFile::Unread(_) => unreachable!("encoded above"),
+        }
+    }
 }
 
 /// What a crash did to the disk, for the trace.
@@ -231,18 +253,25 @@ impl Disk {
     }
 
     /// A snapshot file landed (written to a temp name, renamed: atomic).
-    pub fn put_snapshot(&mut self, zxid: Zxid, bytes: Vec<u8>) {
-        self.snapshots
-            .insert(storage::snapshot_file_name(zxid), bytes);
+    pub fn put_snapshot(&mut self, snapshot: Box<Snapshot>) {
+        self.snapshots.insert(
+            storage::snapshot_file_name(snapshot.zxid),
+            SnapFile::Unread(snapshot),
+        );
+    }
+
+    /// How many log files there are.
+    pub fn log_files(&self) -> usize {
+        self.logs.len()
     }
 
     /// The durable files, as the shell would read them at start.
-    pub fn image(&self) -> DiskImage {
+    pub fn image(&mut self) -> DiskImage {
         DiskImage {
             snapshots: self
                 .snapshots
-                .iter()
-                .map(|(n, b)| (n.clone(), b.clone()))
+                .iter_mut()
+                .map(|(n, f)| (n.clone(), f.bytes().to_vec()))
                 .collect(),
             logs: self
                 .logs

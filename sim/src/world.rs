@@ -69,8 +69,7 @@ pub enum Ev {
     SnapDone {
         s: u64,
         inc: u32,
-        zxid: Zxid,
-        bytes: Vec<u8>,
+        snapshot: Box<storage::Snapshot>,
     },
     Fault(usize),
     Restart {
@@ -442,7 +441,7 @@ impl World {
         sv.node = Some(Node::new(cfg, rec, now));
         sv.timer_at = None;
         sv.recorded_upto = Zxid::ZERO;
-        let repairs = sv.disk.image().logs.len();
+        let repairs = sv.disk.log_files();
         self.log(format!(
             "server {id} starts at zxid {last} ({repairs} log files)"
         ));
@@ -624,6 +623,7 @@ impl World {
                 self.kick_disk(s);
             }
             Output::WriteSnapshot { zxid, snapshot } => {
+                assert_eq!(zxid, snapshot.zxid, "a snapshot file names its zxid");
                 let sv = self.servers.get_mut(&s).expect("server");
                 sv.disk.submit(Op::Roll);
                 let inc = sv.inc;
@@ -633,8 +633,7 @@ impl World {
                     Ev::SnapDone {
                         s,
                         inc,
-                        zxid,
-                        bytes: snapshot.encode(),
+                        snapshot: Box::new(snapshot),
                     },
                 );
                 self.kick_disk(s);
@@ -905,17 +904,13 @@ impl World {
                 }
                 self.kick_disk(s);
             }
-            Ev::SnapDone {
-                s,
-                inc,
-                zxid,
-                bytes,
-            } => {
+            Ev::SnapDone { s, inc, snapshot } => {
                 let sv = self.servers.get_mut(&s).expect("server");
                 if sv.inc != inc || sv.node.is_none() {
                     return;
                 }
-                sv.disk.put_snapshot(zxid, bytes);
+                let zxid = snapshot.zxid;
+                sv.disk.put_snapshot(snapshot);
                 self.input(s, Input::SnapshotWritten { zxid });
             }
             Ev::Fault(i) => {
