@@ -26,6 +26,14 @@ pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     bincode::serialize_into(out, value).expect("bincode serialises in-memory values")
 }
 
+/// `head` followed by `value`'s encoding, in one allocation.
+pub fn encode_after<T: Serialize>(head: &[u8], value: &T, out: &mut Vec<u8>) {
+    let size = bincode::serialized_size(value).expect("bincode sizes in-memory values");
+    out.reserve(head.len() + size as usize);
+    out.extend_from_slice(head);
+    bincode::serialize_into(out, value).expect("bincode serialises in-memory values")
+}
+
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     use bincode::Options;
     // Limit allocations by the input size so a corrupt length cannot ask

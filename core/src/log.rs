@@ -117,10 +117,9 @@ impl Log {
 
     /// The entries with zxid in `(after, upto]`.
     pub fn range(&self, after: Zxid, upto: Zxid) -> Vec<Txn> {
-        let start = self.entries.partition_point(|t| t.zxid <= after);
+        let start = self.index_after(after);
         self.entries
-            .iter()
-            .skip(start)
+            .range(start..)
             .take_while(|t| t.zxid <= upto)
             .cloned()
             .collect()
@@ -128,10 +127,9 @@ impl Log {
 
     /// The entries with zxid in `(after, upto]`, borrowed.
     pub fn iter_range(&self, after: Zxid, upto: Zxid) -> impl Iterator<Item = &Txn> + '_ {
-        let start = self.entries.partition_point(|t| t.zxid <= after);
+        let start = self.index_after(after);
         self.entries
-            .iter()
-            .skip(start)
+            .range(start..)
             .take_while(move |t| t.zxid <= upto)
     }
 
@@ -157,10 +155,8 @@ impl Log {
     /// Applies every logged entry up to `upto` not applied yet.
     pub fn apply_upto(&mut self, upto: Zxid, opts: &ApplyOptions) -> Vec<(TxnHeader, Applied)> {
         let mut out = Vec::new();
-        let start = self
-            .entries
-            .partition_point(|t| t.zxid <= self.state.last_zxid);
-        for t in self.entries.iter().skip(start) {
+        let start = self.index_after(self.state.last_zxid);
+        for t in self.entries.range(start..) {
             if t.zxid > upto {
                 break;
             }
@@ -170,10 +166,26 @@ impl Log {
         out
     }
 
+    /// The index of the first entry with zxid after `zxid`. The zxids asked
+    /// about are usually among the last few (applied state, commit point),
+    /// so look from the back first: a binary search over a long log
+    /// touches a cache line per probe.
+    fn index_after(&self, zxid: Zxid) -> usize {
+        let n = self.entries.len();
+        for back in 1..=n.min(64) {
+            if self.entries[n - back].zxid <= zxid {
+                return n - back + 1;
+            }
+        }
+        if n <= 64 {
+            return 0;
+        }
+        self.entries.partition_point(|t| t.zxid <= zxid)
+    }
+
     /// The first logged zxid after `zxid`.
     pub fn next_after(&self, zxid: Zxid) -> Option<Zxid> {
-        let i = self.entries.partition_point(|t| t.zxid <= zxid);
-        self.entries.get(i).map(|t| t.zxid)
+        self.entries.get(self.index_after(zxid)).map(|t| t.zxid)
     }
 
     /// Drops entries after `zxid` (ZAB's TRUNC); rebuilds the applied

@@ -176,8 +176,8 @@ pub enum PeerError {
 }
 
 pub fn encode(msg: &PeerMsg) -> Vec<u8> {
-    let mut out = vec![PEER_VERSION, 0, 0, 0, 0];
-    codec::encode_into(msg, &mut out);
+    let mut out = Vec::new();
+    codec::encode_after(&[PEER_VERSION, 0, 0, 0, 0], msg, &mut out);
     let crc = crc32c::crc32c(&out[5..]);
     out[1..5].copy_from_slice(&crc.to_le_bytes());
     out

@@ -50,8 +50,7 @@ pub fn parse_file_name(name: &str) -> Option<(&str, Zxid)> {
 /// Appends one framed log record for `txn`.
 pub fn encode_record(txn: &Txn, out: &mut Vec<u8>) {
     let start = out.len();
-    out.extend_from_slice(&[0u8; RECORD_HEADER]);
-    codec::encode_into(txn, out);
+    codec::encode_after(&[0u8; RECORD_HEADER], txn, out);
     let len = out.len() - start - RECORD_HEADER;
     assert!(len <= RECORD_LEN_MAX, "log record of {len} bytes");
     let crc = crc32c::crc32c(&out[start + RECORD_HEADER..]);

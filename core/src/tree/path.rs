@@ -17,16 +17,17 @@ pub fn validate(path: &str) -> Result<(), &'static str> {
     if path.ends_with('/') {
         return Err("path must not end with / character");
     }
-    let chars: Vec<char> = path.chars().collect();
-    let mut last = '/';
-    for i in 1..chars.len() {
-        let c = chars[i];
-        let next_ends = i + 1 == chars.len() || chars[i + 1] == '/';
+    // One pass, no allocation: `last` and `before_last` are the two
+    // characters before `c`.
+    let mut chars = path.chars().skip(1).peekable();
+    let (mut last, mut before_last) = ('/', '\0');
+    while let Some(c) = chars.next() {
+        let next_ends = matches!(chars.peek(), None | Some('/'));
         if c == '\0' {
             return Err("null character not allowed");
         } else if c == '/' && last == '/' {
             return Err("empty node name specified");
-        } else if c == '.' && next_ends && (last == '/' || (last == '.' && chars[i - 2] == '/')) {
+        } else if c == '.' && next_ends && (last == '/' || (last == '.' && before_last == '/')) {
             return Err("relative paths not allowed");
         } else if ('\u{1}'..='\u{1f}').contains(&c)
             || ('\u{7f}'..='\u{9f}').contains(&c)
@@ -39,6 +40,7 @@ pub fn validate(path: &str) -> Result<(), &'static str> {
             // holds lone surrogates in a str.
             return Err("invalid character");
         }
+        before_last = last;
         last = c;
     }
     Ok(())
@@ -82,6 +84,10 @@ mod tests {
             "/a/b",
             "/a.b",
             "/..a",
+            "/...",
+            "/a/...",
+            "/a/b..",
+            "/.a/..b/c.",
             "/a/.b",
             "/zookeeper",
             "/\u{e9}t\u{e9}",
@@ -98,6 +104,9 @@ mod tests {
             "/..",
             "/a/./b",
             "/a/../b",
+            "/a/..",
+            "/a/.",
+            "/./a",
             "/a\0",
             "/\u{1}",
             "/\u{1F600}",
