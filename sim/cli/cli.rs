@@ -37,6 +37,9 @@ struct Knobs {
     /// Voters (1, 3 or 5).
     #[arg(long)]
     servers: Option<u64>,
+    /// Observers (0 or 1, with 3 or 5 voters).
+    #[arg(long)]
+    observers: Option<u64>,
     /// Plant a core bug by name (build with `--features canary`).
     #[arg(long)]
     canary: Option<String>,
@@ -54,6 +57,7 @@ impl Knobs {
             ops_max: self.ops,
             clients: self.clients,
             servers: self.servers,
+            observers: self.observers,
             canary: self.canary.clone(),
         }
     }
@@ -224,6 +228,8 @@ fn bench(servers: u64, clients: usize, seconds: u64, runs: u64) -> i32 {
     let o = Overrides {
         only_faults: Some(BTreeSet::new()),
         servers: Some(servers),
+        // The ensemble the bench names: voters only.
+        observers: Some(0),
         clients: Some(clients),
         ..Overrides::default()
     };

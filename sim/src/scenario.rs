@@ -166,6 +166,8 @@ pub struct Overrides {
     pub ops_max: Option<u64>,
     pub clients: Option<usize>,
     pub servers: Option<u64>,
+    /// Observers (0 or 1; drawn otherwise).
+    pub observers: Option<u64>,
     /// A core canary by name (needs the `canary` feature).
     pub canary: Option<String>,
 }
@@ -186,6 +188,9 @@ impl Overrides {
         }
         if let Some(n) = self.servers {
             s += &format!(" --servers {n}");
+        }
+        if let Some(n) = self.observers {
+            s += &format!(" --observers {n}");
         }
         if let Some(c) = &self.canary {
             s += &format!(" --canary {c}");
@@ -247,7 +252,15 @@ impl Scenario {
             "voters {voters} out of 1..={VOTERS_MAX}"
         );
         let observer_drawn = r.chance(0.25);
-        let observers = if voters > 1 && observer_drawn { 1 } else { 0 };
+        let observers = match o.observers {
+            Some(n) => n,
+            None if voters > 1 && observer_drawn => 1,
+            None => 0,
+        };
+        assert!(
+            observers <= 1 && (observers == 0 || voters > 1),
+            "observers {observers} with {voters} voters"
+        );
         let drawn_clients = r.range(1, CLIENTS_MAX as u64 + 1) as usize;
         let clients = o.clients.unwrap_or(drawn_clients);
         let mut recipe_rng = SimRng::stream(seed, "recipes");
