@@ -126,6 +126,9 @@ enum Cmd {
         seconds: u64,
         #[arg(long, default_value_t = 5)]
         runs: u64,
+        /// Also print a line per seed (its recipes, load and speed-up).
+        #[arg(long, short)]
+        verbose: bool,
     },
 }
 
@@ -211,9 +214,10 @@ pub fn main() -> i32 {
             clients,
             seconds,
             runs,
+            verbose,
         } => clients
             .into_iter()
-            .map(|c| bench(servers, c, seconds, runs))
+            .map(|c| bench(servers, c, seconds, runs, verbose))
             .max()
             .unwrap_or(0),
     }
@@ -223,7 +227,7 @@ pub fn main() -> i32 {
 /// simulated seconds each; times the loaded phase alone (the figure
 /// reported as the speed-up) and the whole run with its idle tail and
 /// final checks. Exit 1 if any run fails its checks.
-fn bench(servers: u64, clients: usize, seconds: u64, runs: u64) -> i32 {
+fn bench(servers: u64, clients: usize, seconds: u64, runs: u64, verbose: bool) -> i32 {
     use paddock_sim::world::{World, MS};
     let o = Overrides {
         only_faults: Some(BTreeSet::new()),
@@ -239,6 +243,7 @@ fn bench(servers: u64, clients: usize, seconds: u64, runs: u64) -> i32 {
     for seed in 0..runs {
         let mut scn = Scenario::draw(seed, &o);
         scn.safety_ms = seconds * 1_000;
+        let recipes = format!("{:?}", scn.recipes);
         let mut w = World::new(scn, false);
         let t0 = wall_now();
         w.run_until(seconds * 1_000 * MS);
@@ -246,6 +251,15 @@ fn bench(servers: u64, clients: usize, seconds: u64, runs: u64) -> i32 {
         loaded_wall += wall;
         loaded_events += w.events;
         ops += w.hist.ops.len();
+        if verbose {
+            println!(
+                "  seed {seed} {recipes}: {} ops ({:.0} per sim s), {} events, x{:.0}",
+                w.hist.ops.len(),
+                w.hist.ops.len() as f64 / seconds as f64,
+                w.events,
+                seconds as f64 / wall
+            );
+        }
         let (r, _) = paddock_sim::run_world(w, &o);
         total_wall += t0.elapsed().as_secs_f64();
         total_sim += r.sim_ns;
