@@ -123,10 +123,10 @@ impl Disk {
     /// caller schedules its completion). `Roll` completes at once.
     pub fn start_next(&mut self) -> bool {
         while self.in_flight.is_none() {
-            let Some(op) = self.queue.pop_front() else {
+            let Some(mut op) = self.queue.pop_front() else {
                 return false;
             };
-            match &op {
+            match &mut op {
                 Op::Roll => {
                     self.roll = true;
                     continue;
@@ -146,7 +146,8 @@ impl Disk {
                             n
                         }
                     };
-                    self.pending = Some((name, bytes.clone()));
+                    // The bytes live in `pending` alone from here on.
+                    self.pending = Some((name, std::mem::take(bytes)));
                 }
                 Op::Epochs { .. } | Op::Truncate { .. } => {}
             }
@@ -154,11 +155,8 @@ impl Disk {
             // queued right behind this one share its write and its fsync,
             // and its completion answers the last token (which covers the
             // earlier ones).
-            let mut op = op;
             if let Op::Append {
-                token: last_token,
-                bytes: all,
-                ..
+                token: last_token, ..
             } = &mut op
             {
                 while let Some(Op::Append { .. }) = self.queue.front() {
@@ -166,10 +164,8 @@ impl Disk {
                         unreachable!("the front is an append")
                     };
                     *last_token = token;
-                    all.extend_from_slice(&bytes);
-                    if let Some((_, pending)) = &mut self.pending {
-                        pending.extend_from_slice(&bytes);
-                    }
+                    let (_, pending) = self.pending.as_mut().expect("set above");
+                    pending.extend_from_slice(&bytes);
                 }
             }
             self.in_flight = Some(op);

@@ -298,14 +298,18 @@ fn final_checks(w: &mut World) -> Verdict {
         .iter()
         .map(|(id, s)| (*id, s.disk.logged_txns()))
         .collect();
-    logs.insert(0, w.committed.values().map(|(_, t)| t.clone()).collect());
+    logs.insert(
+        0,
+        w.committed.values().map(|(_, t)| (**t).clone()).collect(),
+    );
     if let Err(v) = check::committed_history(&logs) {
         return Verdict::Safety(format!(
             "servers' logs disagree (server 0: the applied history): {}",
             v.join("; ")
         ));
     }
-    let txns: Vec<paddock_core::txn::Txn> = w.committed.values().map(|(_, t)| t.clone()).collect();
+    let txns: Vec<paddock_core::txn::Txn> =
+        w.committed.values().map(|(_, t)| (**t).clone()).collect();
     let mut v = Vec::new();
     let complete = txns
         .first()

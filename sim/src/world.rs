@@ -233,7 +233,8 @@ pub struct World {
     /// while it served clients, by zxid, with the first server seen
     /// applying it. Log files get purged and replaced by snapshots, so
     /// the final disks alone cannot say what was committed.
-    pub committed: BTreeMap<Zxid, (u64, Txn)>,
+    /// Boxed: a B-tree node then moves pointers, not whole txns.
+    pub committed: BTreeMap<Zxid, (u64, Box<Txn>)>,
     /// The tree digest a serving server had at a zxid (first seen).
     digests: BTreeMap<Zxid, (u64, u64)>,
     /// The established leader of each epoch (at most one, ever).
@@ -529,13 +530,13 @@ impl World {
         } else if node.leader().is_some() && last > sv.recorded_upto {
             for t in node.applied_since(sv.recorded_upto) {
                 match self.committed.get(&t.zxid) {
-                    Some((other, t0)) if t0 != t => bad.push(format!(
+                    Some((other, t0)) if **t0 != *t => bad.push(format!(
                         "zxid {}: server {s} applied {:?}, server {other} applied {:?}",
                         t.zxid, t.kind, t0.kind
                     )),
                     Some(_) => {}
                     None => {
-                        self.committed.insert(t.zxid, (s, t.clone()));
+                        self.committed.insert(t.zxid, (s, Box::new(t.clone())));
                     }
                 }
             }
