@@ -176,11 +176,34 @@ pub enum PeerError {
 }
 
 pub fn encode(msg: &PeerMsg) -> Vec<u8> {
+    frame(msg)
+}
+
+/// Version byte, CRC32C of the body, body.
+fn frame<T: Serialize>(body: &T) -> Vec<u8> {
     let mut out = Vec::new();
-    codec::encode_after(&[PEER_VERSION, 0, 0, 0, 0], msg, &mut out);
+    codec::encode_after(&[PEER_VERSION, 0, 0, 0, 0], body, &mut out);
     let crc = crc32c::crc32c(&out[5..]);
     out[1..5].copy_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// `PeerMsg::Proposal`'s position among the variants (its tag on the wire).
+const PROPOSAL_VARIANT: u32 = 7;
+
+/// Serialises as `PeerMsg::Proposal(txn)` does, from a borrowed txn.
+struct ProposalRef<'a>(&'a Txn);
+
+impl Serialize for ProposalRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_variant("PeerMsg", PROPOSAL_VARIANT, "Proposal", self.0)
+    }
+}
+
+/// The bytes of `PeerMsg::Proposal(txn.clone())`, without the clone (the
+/// leader keeps the txn for its own log).
+pub fn encode_proposal(txn: &Txn) -> Vec<u8> {
+    frame(&ProposalRef(txn))
 }
 
 pub fn decode(bytes: &[u8]) -> Result<PeerMsg, PeerError> {
@@ -201,6 +224,20 @@ pub fn decode(bytes: &[u8]) -> Result<PeerMsg, PeerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_borrowed_proposal_encodes_as_the_owned_one() {
+        let txn = Txn {
+            zxid: Zxid(0x2_0000_0007),
+            time_ms: 12,
+            session: SessionId(0x55),
+            cxid: 3,
+            kind: TxnKind::CreateSession { timeout_ms: 4000 },
+        };
+        let bytes = encode_proposal(&txn);
+        assert_eq!(bytes, encode(&PeerMsg::Proposal(txn.clone())));
+        assert_eq!(decode(&bytes), Ok(PeerMsg::Proposal(txn)));
+    }
 
     #[test]
     fn round_trip_and_precise_errors() {

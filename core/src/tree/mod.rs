@@ -250,10 +250,12 @@ impl DataTree {
         a
     }
 
-    fn insert_raw(&mut self, path: &str, node: Znode) {
+    /// Inserts a node, counting it in the digest and size; returns the node
+    /// it replaced (callers insert only new paths and check this).
+    fn insert_raw(&mut self, path: &str, node: Znode) -> Option<Arc<Znode>> {
         self.digest = self.digest.wrapping_add(node_hash(path, &node));
         self.data_size += (path.len() + node.data.len()) as u64;
-        self.nodes.insert(Arc::from(path), Arc::new(node));
+        self.nodes.insert(Arc::from(path), Arc::new(node))
     }
 
     /// Adds `path` to its parent's children (no stat change).
@@ -312,10 +314,10 @@ impl DataTree {
         zxid: i64,
         time: i64,
     ) -> Stat {
-        assert!(!self.contains(path), "create of existing node {path}");
         let node = Znode::new(zxid, time, owner, data, acl);
         let stat = node.stat();
-        self.insert_raw(path, node);
+        let old = self.insert_raw(path, node);
+        assert!(old.is_none(), "create of existing node {path}");
         let parent = path::parent(path).to_owned();
         let name: Name = Arc::from(path::name(path));
         self.update(&parent, |p| {

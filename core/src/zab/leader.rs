@@ -445,7 +445,7 @@ impl Server {
             .map(|(s, _)| *s)
             .collect();
         if !followers.is_empty() {
-            let bytes = crate::peer::encode(&PeerMsg::Proposal(txn.clone()));
+            let bytes = crate::peer::encode_proposal(&txn);
             for f in followers {
                 self.outputs.push_back(crate::node::Output::SendPeer {
                     to: f,
