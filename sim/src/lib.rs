@@ -326,6 +326,12 @@ fn final_checks(w: &mut World) -> Verdict {
                     model.last_zxid
                 ));
             }
+            // The whole-state check the core runs only in debug builds:
+            // children lists, parents and the digest recomputed from
+            // scratch.
+            if let Err(e) = n.state().tree.check_invariants() {
+                v.push(format!("server {id} tree invariants: {e}"));
+            }
             for d in model.diff_tree(&n.state().tree).into_iter().take(5) {
                 v.push(format!("server {id} tree vs model: {d}"));
             }

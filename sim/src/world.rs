@@ -436,6 +436,11 @@ impl World {
             );
         }
         sv.disk.apply_repairs(&rec.repairs);
+        if let Err(e) = rec.state.tree.check_invariants() {
+            let why = format!("server {id}: recovered tree breaks its invariants: {e}");
+            self.fail_safety(why);
+            return;
+        }
         let last = rec.state.last_zxid;
         let now = sv.clock.now(self.now);
         sv.inc += 1;
