@@ -22,8 +22,10 @@ struct Alloc;
 /// The alignment `mi_malloc` guarantees (mimalloc's `MI_MAX_ALIGN_SIZE`).
 const MI_MAX_ALIGN: usize = 16;
 
-fn plain(layout: &Layout) -> bool {
-    layout.align() <= MI_MAX_ALIGN && layout.align() <= layout.size()
+/// Whether `mi_malloc`'s own alignment covers `align` for a block of
+/// `size` bytes.
+fn plain(align: usize, size: usize) -> bool {
+    align <= MI_MAX_ALIGN && align <= size
 }
 
 // SAFETY: every path hands the request to mimalloc, which returns memory
@@ -32,7 +34,7 @@ fn plain(layout: &Layout) -> bool {
 // pointers it returned.
 unsafe impl GlobalAlloc for Alloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) {
+        if plain(layout.align(), layout.size()) {
             ffi::mi_malloc(layout.size()).cast()
         } else {
             ffi::mi_malloc_aligned(layout.size(), layout.align()).cast()
@@ -40,7 +42,7 @@ unsafe impl GlobalAlloc for Alloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) {
+        if plain(layout.align(), layout.size()) {
             ffi::mi_zalloc(layout.size()).cast()
         } else {
             ffi::mi_zalloc_aligned(layout.size(), layout.align()).cast()
@@ -52,7 +54,7 @@ unsafe impl GlobalAlloc for Alloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if layout.align() <= MI_MAX_ALIGN && layout.align() <= new_size {
+        if plain(layout.align(), new_size) {
             ffi::mi_realloc(ptr.cast(), new_size).cast()
         } else {
             ffi::mi_realloc_aligned(ptr.cast(), new_size, layout.align()).cast()
