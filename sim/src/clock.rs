@@ -41,7 +41,12 @@ impl Clock {
     }
 
     fn local(&self, sim_ns: u64) -> u64 {
-        let skew = (sim_ns as i128 * self.drift_ppm as i128 / 1_000_000) as i64;
+        // i64 whenever the product fits (runs of up to days): the i128
+        // division is a library call, and this runs on every event.
+        let skew = match (sim_ns as i64).checked_mul(self.drift_ppm) {
+            Some(p) => p / 1_000_000,
+            None => (sim_ns as i128 * self.drift_ppm as i128 / 1_000_000) as i64,
+        };
         (self.offset_ns as i64 + sim_ns as i64 + skew) as u64
     }
 
@@ -65,7 +70,14 @@ impl Clock {
         if rel <= 0 {
             return sim_now;
         }
-        let mut t = (rel * 1_000_000).div_euclid(1_000_000 + self.drift_ppm as i128) as u64;
+        let rate = 1_000_000 + self.drift_ppm;
+        let mut t = match i64::try_from(rel)
+            .ok()
+            .and_then(|r| r.checked_mul(1_000_000))
+        {
+            Some(scaled) => scaled.div_euclid(rate) as u64,
+            None => (rel * 1_000_000).div_euclid(rate as i128) as u64,
+        };
         while self.local(t) < deadline.0 {
             t += 1;
         }
@@ -107,6 +119,28 @@ mod tests {
                     t == 0 || c.local(t - 1) < d,
                     "drift {drift}: {t} is not the first time reaching {d}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_wide_arithmetic() {
+        for drift in [-DRIFT_PPM_MAX, -7, 0, 13, DRIFT_PPM_MAX] {
+            let c = Clock::new(123_456, drift);
+            for t in [0u64, 1, 999_999, 77_777_777_777, 1 << 50, 1 << 60] {
+                let skew = (t as i128 * drift as i128 / 1_000_000) as i64;
+                let wide = (123_456i64 + t as i64 + skew) as u64;
+                assert_eq!(c.local(t), wide, "drift {drift} at {t}");
+            }
+            for d in [123_457u64, 5_000_000_000, 1 << 50] {
+                let rel = d as i128 - 123_456;
+                let wide = (rel * 1_000_000).div_euclid(1_000_000 + drift as i128) as u64;
+                let t = c.sim_time_of(Instant(d), 0);
+                assert!(
+                    t >= wide,
+                    "drift {drift}: {t} before the wide estimate {wide}"
+                );
+                assert!(c.local(t) >= d && (t == 0 || c.local(t - 1) < d));
             }
         }
     }

@@ -42,6 +42,33 @@ fn root_of(r: Recipe) -> &'static str {
     }
 }
 
+/// `root/name`. The workload builds a request per step, so its strings
+/// avoid the formatter.
+fn under(root: &str, name: &str) -> String {
+    [root, "/", name].concat()
+}
+
+/// The data a client writes: `c{client}-{counter}`, unique per write.
+fn client_data(client: usize, counter: u64) -> Vec<u8> {
+    fn decimal(out: &mut Vec<u8>, mut n: u64) {
+        let start = out.len();
+        loop {
+            out.push(b'0' + (n % 10) as u8);
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out[start..].reverse();
+    }
+    let mut d = Vec::with_capacity(24);
+    d.push(b'c');
+    decimal(&mut d, client as u64);
+    d.push(b'-');
+    decimal(&mut d, counter);
+    d
+}
+
 fn create(path: String, data: Vec<u8>, flags: i32, opcode: i32) -> Request {
     Request::Create {
         opcode,
@@ -59,19 +86,18 @@ impl RecipeState {
     pub fn next(&mut self, recipe: Recipe, client: usize, rng: &mut SimRng) -> Request {
         let root = root_of(recipe);
         self.counter += 1;
-        let data = format!("c{client}-{}", self.counter).into_bytes();
+        let data = client_data(client, self.counter);
         if !self.rooted {
             return create(root.into(), Vec::new(), create_mode::PERSISTENT, op::CREATE);
         }
         let roll = rng.range(0, 100);
         let child = |s: &RecipeState, rng: &mut SimRng| -> Option<String> {
-            (!s.children.is_empty())
-                .then(|| format!("{root}/{}", s.children[rng.index(s.children.len())]))
+            (!s.children.is_empty()).then(|| under(root, &s.children[rng.index(s.children.len())]))
         };
         match recipe {
             Recipe::Lock => match (&self.mine, roll) {
                 (None, 0..=59) => create(
-                    format!("{root}/lock-"),
+                    under(root, "lock-"),
                     data,
                     create_mode::EPHEMERAL_SEQUENTIAL,
                     op::CREATE2,
@@ -84,7 +110,7 @@ impl RecipeState {
                     MultiOp::Create {
                         opcode: op::CREATE,
                         req: CreateRequest {
-                            path: format!("{root}/lock-"),
+                            path: under(root, "lock-"),
                             data,
                             acl: Acl::open_unsafe(),
                             flags: create_mode::EPHEMERAL_SEQUENTIAL,
@@ -109,12 +135,12 @@ impl RecipeState {
                 0..=39 | 90.. if self.children.len() >= QUEUE_DEPTH_MAX => {
                     let head = self.children.iter().min().expect("a full queue");
                     Request::Delete {
-                        path: format!("{root}/{head}"),
+                        path: under(root, head),
                         version: 0,
                     }
                 }
                 0..=39 => create(
-                    format!("{root}/item-"),
+                    under(root, "item-"),
                     data,
                     create_mode::PERSISTENT_SEQUENTIAL,
                     op::CREATE,
@@ -132,11 +158,11 @@ impl RecipeState {
                 },
                 75..=89 => match self.children.iter().min() {
                     Some(c) => Request::Delete {
-                        path: format!("{root}/{c}"),
+                        path: under(root, c),
                         version: 0,
                     },
                     None => Request::Exists {
-                        path: format!("{root}/item-0000000000"),
+                        path: under(root, "item-0000000000"),
                         watch: true,
                     },
                 },
@@ -144,7 +170,7 @@ impl RecipeState {
                     MultiOp::Create {
                         opcode: op::CREATE2,
                         req: CreateRequest {
-                            path: format!("{root}/item-"),
+                            path: under(root, "item-"),
                             data: data.clone(),
                             acl: Acl::open_unsafe(),
                             flags: create_mode::PERSISTENT_SEQUENTIAL,
@@ -154,7 +180,7 @@ impl RecipeState {
                     MultiOp::Create {
                         opcode: op::CREATE,
                         req: CreateRequest {
-                            path: format!("{root}/item-"),
+                            path: under(root, "item-"),
                             data,
                             acl: Acl::open_unsafe(),
                             flags: create_mode::PERSISTENT_SEQUENTIAL,
@@ -165,7 +191,7 @@ impl RecipeState {
             },
             Recipe::Election => match (&self.mine, roll) {
                 (None, 0..=49) => create(
-                    format!("{root}/c-"),
+                    under(root, "c-"),
                     data,
                     create_mode::EPHEMERAL_SEQUENTIAL,
                     op::CREATE,
@@ -215,13 +241,13 @@ impl RecipeState {
                 },
                 60..=74 => Request::Sync { path: root.into() },
                 75..=87 => create(
-                    format!("{root}/k{}", rng.range(0, 8)),
+                    under(root, &format!("k{}", rng.range(0, 8))),
                     data,
                     create_mode::PERSISTENT,
                     op::CREATE2,
                 ),
                 _ => Request::Delete {
-                    path: format!("{root}/k{}", rng.range(0, 8)),
+                    path: under(root, &format!("k{}", rng.range(0, 8))),
                     version: -1,
                 },
             },
@@ -270,5 +296,18 @@ impl RecipeState {
             (Request::AddWatch { .. }, _) if err == 0 => self.persistent_watch = true,
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_data_is_the_formatted_pair() {
+        for (c, n) in [(0, 0), (3, 9), (12, 10), (7, 1_234_567_890), (5, u64::MAX)] {
+            assert_eq!(client_data(c, n), format!("c{c}-{n}").into_bytes());
+        }
+        assert_eq!(under("/queue", "item-"), "/queue/item-");
     }
 }
