@@ -339,7 +339,7 @@ impl Client {
             hist.sessions.entry(sid).or_default().closed = true;
         }
         self.note_watch(&rec.request, h.err);
-        self.state.on_reply(&rec.request, h.err, body.as_ref());
+        self.state.on_reply(idx, &rec.request, h.err, body.as_ref());
         rec.outcome = Outcome::Reply {
             zxid: h.zxid,
             err: h.err,
@@ -426,7 +426,7 @@ impl Client {
         if !self.can_send() || self.ops_done >= self.ops_max {
             return None;
         }
-        let req = self.state.next(self.recipe, self.id, &mut self.rng);
+        let req = self.state.next(self.recipe, self.id, &mut self.rng, hist);
         Some(self.send_request(now, req, hist))
     }
 

@@ -7,6 +7,7 @@
 //!
 //! Only OPEN_ACL_UNSAFE is used (the model does not check ACLs).
 
+use crate::history::{History, Outcome};
 use crate::rng::SimRng;
 use crate::scenario::Recipe;
 use paddock_core::proto::{
@@ -19,8 +20,10 @@ pub struct RecipeState {
     rooted: bool,
     /// The ephemeral-sequential node this session owns.
     mine: Option<String>,
-    /// Children of the root as last listed.
-    children: Vec<String>,
+    /// The history entry whose reply last listed the root's children
+    /// (read from there: copying each listing cost more than the rest of
+    /// a step).
+    children_from: Option<usize>,
     /// The /config version last read.
     config_version: Option<i32>,
     persistent_watch: bool,
@@ -83,16 +86,35 @@ fn create(path: String, data: Vec<u8>, flags: i32, opcode: i32) -> Request {
 }
 
 impl RecipeState {
-    pub fn next(&mut self, recipe: Recipe, client: usize, rng: &mut SimRng) -> Request {
+    /// The children the last listing returned (none before one).
+    fn children<'h>(&self, hist: &'h History) -> &'h [String] {
+        let listed = self.children_from.map(|i| &hist.ops[i].outcome);
+        match listed {
+            Some(Outcome::Reply {
+                body: Some(Response::Children(c) | Response::Children2(c, _)),
+                ..
+            }) => c,
+            _ => &[],
+        }
+    }
+
+    pub fn next(
+        &mut self,
+        recipe: Recipe,
+        client: usize,
+        rng: &mut SimRng,
+        hist: &History,
+    ) -> Request {
         let root = root_of(recipe);
+        let children = self.children(hist);
         self.counter += 1;
         let data = client_data(client, self.counter);
         if !self.rooted {
             return create(root.into(), Vec::new(), create_mode::PERSISTENT, op::CREATE);
         }
         let roll = rng.range(0, 100);
-        let child = |s: &RecipeState, rng: &mut SimRng| -> Option<String> {
-            (!s.children.is_empty()).then(|| under(root, &s.children[rng.index(s.children.len())]))
+        let child = |rng: &mut SimRng| -> Option<String> {
+            (!children.is_empty()).then(|| under(root, &children[rng.index(children.len())]))
         };
         match recipe {
             Recipe::Lock => match (&self.mine, roll) {
@@ -132,8 +154,8 @@ impl RecipeState {
                 },
             },
             Recipe::Queue => match roll {
-                0..=39 | 90.. if self.children.len() >= QUEUE_DEPTH_MAX => {
-                    let head = self.children.iter().min().expect("a full queue");
+                0..=39 | 90.. if children.len() >= QUEUE_DEPTH_MAX => {
+                    let head = children.iter().min().expect("a full queue");
                     Request::Delete {
                         path: under(root, head),
                         version: 0,
@@ -149,14 +171,14 @@ impl RecipeState {
                     path: root.into(),
                     watch: rng.chance(0.5),
                 },
-                60..=74 => match child(self, rng) {
+                60..=74 => match child(rng) {
                     Some(p) => Request::GetData {
                         path: p,
                         watch: false,
                     },
                     None => Request::Sync { path: root.into() },
                 },
-                75..=89 => match self.children.iter().min() {
+                75..=89 => match children.iter().min() {
                     Some(c) => Request::Delete {
                         path: under(root, c),
                         version: 0,
@@ -200,7 +222,7 @@ impl RecipeState {
                     path: root.into(),
                     watch: true,
                 },
-                (_, 70..=89) => match child(self, rng) {
+                (_, 70..=89) => match child(rng) {
                     Some(p) => Request::Exists {
                         path: p,
                         watch: true,
@@ -255,7 +277,9 @@ impl RecipeState {
     }
 
     /// Steers the recipe by what a reply said.
-    pub fn on_reply(&mut self, req: &Request, err: i32, body: Option<&Response>) {
+    /// Steers the recipe by a reply; `op` is the request's history entry,
+    /// where the reply is kept.
+    pub fn on_reply(&mut self, op: usize, req: &Request, err: i32, body: Option<&Response>) {
         const NODE_EXISTS: i32 = -110;
         match (req, body) {
             (Request::Create { req: c, .. }, _)
@@ -283,9 +307,9 @@ impl RecipeState {
             }
             (
                 Request::GetChildren { .. } | Request::GetChildren2 { .. },
-                Some(Response::Children(c) | Response::Children2(c, _)),
+                Some(Response::Children(_) | Response::Children2(..)),
             ) => {
-                self.children = c.clone();
+                self.children_from = Some(op);
             }
             (Request::GetData { path, .. }, Some(Response::Data(_, s))) if path == "/config" => {
                 self.config_version = Some(s.version);
