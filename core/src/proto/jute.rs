@@ -129,11 +129,33 @@ impl<'a> Reader<'a> {
         Ok(len as usize)
     }
 
+    /// A vector of strings, each decoded as [`Reader::ustring`] does.
+    ///
+    /// The whole vector, length prefixes included, is checked as UTF-8
+    /// once, and each item sliced out of it: a children list is dozens of
+    /// short names, and checking them one by one cost more than the rest
+    /// of the decode. An item the whole check does not cover (the vector is
+    /// not UTF-8 as a whole, or an item does not start and end on character
+    /// boundaries) is decoded on its own.
     pub fn vec_ustring(&mut self) -> Result<Vec<String>, DecodeError> {
         let n = self.vec_len()?;
+        let start = self.pos;
+        for _ in 0..n {
+            self.buffer_opt()?;
+        }
+        let items = &self.buf[start..self.pos];
+        let text = std::str::from_utf8(items).ok();
+        let mut r = Reader::new(items);
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
-            v.push(self.ustring()?);
+            let item = match r.buffer_opt()? {
+                None => String::new(),
+                Some(b) => match text.and_then(|t| t.get(r.pos - b.len()..r.pos)) {
+                    Some(s) => s.to_owned(),
+                    None => decode_string(b)?,
+                },
+            };
+            v.push(item);
         }
         Ok(v)
     }
@@ -267,6 +289,44 @@ mod tests {
         ));
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
         assert_eq!(r.buffer_opt().unwrap(), None);
+    }
+
+    #[test]
+    fn string_vectors_decode_like_their_items() {
+        let long = "n".repeat(200);
+        let lists: Vec<Vec<Option<Vec<u8>>>> = vec![
+            vec![],
+            vec![Some(b"item-0000000001".to_vec()), Some(b"a".to_vec())],
+            vec![Some(Vec::new()), None, Some(b"x".to_vec())],
+            // Non-ASCII UTF-8, and a length prefix that is not ASCII.
+            vec![Some("caf\u{e9}".into()), Some(long.clone().into_bytes())],
+            // CESU-8 only decodes item by item.
+            vec![
+                Some(b"ok".to_vec()),
+                Some(vec![0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80]),
+            ],
+            // A length prefix whose last byte (0xC3) joins the item's first
+            // byte (0xA9) into one character: the whole vector is UTF-8,
+            // the item alone is not.
+            vec![Some([vec![0xA9], vec![b'b'; 0xC2]].concat())],
+        ];
+        for list in lists {
+            let mut w = Writer::new();
+            w.i32(list.len() as i32);
+            for item in &list {
+                w.buffer_opt(item.as_deref());
+            }
+            let bytes = w.into_vec();
+            let mut one_by_one = Reader::new(&bytes);
+            let n = one_by_one.vec_len().unwrap();
+            let expect: Vec<String> = (0..n).map(|_| one_by_one.ustring().unwrap()).collect();
+            let mut r = Reader::new(&bytes);
+            assert_eq!(r.vec_ustring().unwrap(), expect);
+            r.finish().unwrap();
+        }
+        // A short vector is an error, as before.
+        let mut r = Reader::new(&[0, 0, 0, 2, 0, 0, 0, 1, b'a']);
+        assert!(matches!(r.vec_ustring(), Err(DecodeError::Short { .. })));
     }
 
     #[test]
