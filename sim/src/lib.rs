@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod trace;
 pub mod workload;
 pub mod world;
+pub mod zxid_map;
 
 use scenario::{Overrides, Scenario};
 use std::collections::BTreeMap;

@@ -14,6 +14,7 @@ use crate::net::{LinkModel, Net, Semantics};
 use crate::rng::SimRng;
 use crate::scenario::{Fault, FaultKind, Scenario};
 use crate::trace::Trace;
+use crate::zxid_map::ZxidMap;
 use paddock_core::storage;
 use paddock_core::txn::{ApplyOptions, Txn};
 use paddock_core::{Config, ConnId, Input, Node, Output, ServerId, Zxid};
@@ -233,10 +234,10 @@ pub struct World {
     /// while it served clients, by zxid, with the first server seen
     /// applying it. Log files get purged and replaced by snapshots, so
     /// the final disks alone cannot say what was committed.
-    /// Boxed: a B-tree node then moves pointers, not whole txns.
-    pub committed: BTreeMap<Zxid, (u64, Box<Txn>)>,
+    /// Boxed: an insert then moves pointers, not whole txns.
+    pub committed: ZxidMap<(u64, Box<Txn>)>,
     /// The tree digest a serving server had at a zxid (first seen).
-    digests: BTreeMap<Zxid, (u64, u64)>,
+    digests: ZxidMap<(u64, u64)>,
     /// The established leader of each epoch (at most one, ever).
     leaders: BTreeMap<u32, u64>,
     /// Scripted faults (named scenarios only).
@@ -329,9 +330,9 @@ impl World {
             rng_client_net: SimRng::stream(seed, "client-net"),
             connecting: BTreeSet::new(),
             quiet: false,
-            committed: BTreeMap::new(),
+            committed: ZxidMap::default(),
             events_this_instant: 0,
-            digests: BTreeMap::new(),
+            digests: ZxidMap::default(),
             leaders: BTreeMap::new(),
             triggers: Vec::new(),
             peer_log: Vec::new(),
@@ -534,26 +535,27 @@ impl World {
             ));
         } else if node.leader().is_some() && last > sv.recorded_upto {
             for t in node.applied_since(sv.recorded_upto) {
-                match self.committed.get(&t.zxid) {
+                match self.committed.get(t.zxid) {
                     Some((other, t0)) if **t0 != *t => bad.push(format!(
                         "zxid {}: server {s} applied {:?}, server {other} applied {:?}",
                         t.zxid, t.kind, t0.kind
                     )),
                     Some(_) => {}
                     None => {
-                        self.committed.insert(t.zxid, (s, Box::new(t.clone())));
+                        self.committed
+                            .insert_absent(t.zxid, (s, Box::new(t.clone())));
                     }
                 }
             }
             sv.recorded_upto = last;
             let digest = node.digest();
-            match self.digests.get(&last) {
+            match self.digests.get(last) {
                 Some((other, d)) if *d != digest => bad.push(format!(
                     "at zxid {last} server {s}'s tree digest {digest:#x} differs from server {other}'s {d:#x}"
                 )),
                 Some(_) => {}
                 None => {
-                    self.digests.insert(last, (s, digest));
+                    self.digests.insert_absent(last, (s, digest));
                 }
             }
         }
