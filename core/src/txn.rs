@@ -481,7 +481,7 @@ fn apply_create(
         return Err(ErrorCode::SessionExpired);
     }
     // validatePathForCreate
-    let last_slash = req.path.rfind('/').ok_or(ErrorCode::BadArguments)?;
+    let last_slash = path::last_slash(&req.path).ok_or(ErrorCode::BadArguments)?;
     if req.path.contains('\0') {
         return Err(ErrorCode::BadArguments);
     }

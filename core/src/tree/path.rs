@@ -46,9 +46,15 @@ pub fn validate(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Where the last '/' is. A plain backward scan: paths are short, and
+/// `str::rfind`'s general search cost more than the scan on every txn.
+pub fn last_slash(path: &str) -> Option<usize> {
+    path.bytes().rposition(|b| b == b'/')
+}
+
 /// The parent of a valid non-root path ("/" for top-level nodes).
 pub fn parent(path: &str) -> &str {
-    match path.rfind('/') {
+    match last_slash(path) {
         Some(0) => "/",
         Some(i) => &path[..i],
         None => "",
@@ -57,7 +63,7 @@ pub fn parent(path: &str) -> &str {
 
 /// The last segment of a path.
 pub fn name(path: &str) -> &str {
-    match path.rfind('/') {
+    match last_slash(path) {
         Some(i) => &path[i + 1..],
         None => path,
     }
@@ -94,6 +100,23 @@ pub fn sequential(base: &str, seq: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_slash_is_rfind() {
+        for p in [
+            "",
+            "/",
+            "a",
+            "/a",
+            "/a/b",
+            "/a/b/",
+            "//",
+            "/é/ü",
+            "/a\u{1F600}/b",
+        ] {
+            assert_eq!(last_slash(p), p.rfind('/'), "{p:?}");
+        }
+    }
 
     #[test]
     fn sequential_names_pad_like_printf() {
