@@ -1140,7 +1140,7 @@ impl Server {
             Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
                 let n = node(path).ok_or(ErrorCode::NoNode)?;
                 self.check_read(conn, &n.acl, perms::READ)?;
-                let children: Vec<String> = n.children.iter().map(|c| String::from(&**c)).collect();
+                let children: Vec<std::sync::Arc<str>> = n.children.iter().cloned().collect();
                 let stat = n.stat();
                 if *watch {
                     self.watches.add(conn, WatchKind::Child, path);

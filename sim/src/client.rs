@@ -120,9 +120,9 @@ pub fn decode_body(opcode: i32, r: &mut Reader) -> Result<Response, String> {
             }
             None => Response::DataNull(decode_stat(r)?),
         },
-        op::GET_CHILDREN => Response::Children(r.vec_ustring().map_err(e)?),
+        op::GET_CHILDREN => Response::Children(r.vec_names().map_err(e)?),
         op::GET_CHILDREN2 => {
-            let c = r.vec_ustring().map_err(e)?;
+            let c = r.vec_names().map_err(e)?;
             Response::Children2(c, decode_stat(r)?)
         }
         op::SYNC => Response::Path(r.ustring().map_err(e)?),

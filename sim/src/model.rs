@@ -344,7 +344,12 @@ impl Model {
     /// What a read should answer in this state: (err, body).
     pub fn read(&self, req: &Request) -> Option<(ErrorCode, Response)> {
         let node = |p: &str| self.nodes.get(p).ok_or(ErrorCode::NoNode);
-        let kids = |n: &MNode| n.children.iter().cloned().collect::<Vec<_>>();
+        let kids = |n: &MNode| {
+            n.children
+                .iter()
+                .map(|c| c.as_str().into())
+                .collect::<Vec<_>>()
+        };
         let r: Answer = match req {
             Request::Exists { path, .. } => node(path).map(|n| Response::Stat(n.stat())),
             Request::GetData { path, .. } => {

@@ -13,6 +13,7 @@ use crate::scenario::Recipe;
 use paddock_core::proto::{
     create_mode, op, Acl, CreateRequest, MultiOp, OpResult, Request, Response,
 };
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Default)]
 pub struct RecipeState {
@@ -87,7 +88,7 @@ fn create(path: String, data: Vec<u8>, flags: i32, opcode: i32) -> Request {
 
 impl RecipeState {
     /// The children the last listing returned (none before one).
-    fn children<'h>(&self, hist: &'h History) -> &'h [String] {
+    fn children<'h>(&self, hist: &'h History) -> &'h [Arc<str>] {
         let listed = self.children_from.map(|i| &hist.ops[i].outcome);
         match listed {
             Some(Outcome::Reply {

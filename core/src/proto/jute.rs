@@ -138,6 +138,17 @@ impl<'a> Reader<'a> {
     /// not UTF-8 as a whole, or an item does not start and end on character
     /// boundaries) is decoded on its own.
     pub fn vec_ustring(&mut self) -> Result<Vec<String>, DecodeError> {
+        self.vec_of_strings()
+    }
+
+    /// [`Reader::vec_ustring`] into shared names.
+    pub fn vec_names(&mut self) -> Result<Vec<std::sync::Arc<str>>, DecodeError> {
+        self.vec_of_strings()
+    }
+
+    fn vec_of_strings<T: for<'s> From<&'s str> + From<String>>(
+        &mut self,
+    ) -> Result<Vec<T>, DecodeError> {
         let n = self.vec_len()?;
         let start = self.pos;
         for _ in 0..n {
@@ -149,10 +160,10 @@ impl<'a> Reader<'a> {
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
             let item = match r.buffer_opt()? {
-                None => String::new(),
+                None => T::from(""),
                 Some(b) => match text.and_then(|t| t.get(r.pos - b.len()..r.pos)) {
-                    Some(s) => s.to_owned(),
-                    None => decode_string(b)?,
+                    Some(s) => T::from(s),
+                    None => T::from(decode_string(b)?),
                 },
             };
             v.push(item);

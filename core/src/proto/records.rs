@@ -6,6 +6,7 @@
 use super::codes::{op, ErrorCode};
 use super::jute::{DecodeError, Reader, Writer};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
@@ -742,8 +743,10 @@ pub enum Response {
     /// getData of a node whose data is null: a null (-1) buffer.
     DataNull(Stat),
     Acl(Vec<Acl>, Stat),
-    Children(Vec<String>),
-    Children2(Vec<String>, Stat),
+    /// Child names, shared with the tree that answered (a listing then
+    /// copies no names).
+    Children(Vec<Arc<str>>),
+    Children2(Vec<Arc<str>>, Stat),
     Strings(Vec<String>),
     Number(i32),
     WhoAmI(Vec<(String, String)>),
@@ -758,7 +761,7 @@ pub enum OpResult {
     Delete,
     SetData(Stat),
     Check,
-    GetChildren(Vec<String>),
+    GetChildren(Vec<Arc<str>>),
     GetData(Vec<u8>, Stat),
     Error(ErrorCode),
 }
@@ -787,7 +790,10 @@ impl Response {
                 write_acls(w, a);
                 s.write(w);
             }
-            Response::Children(c) | Response::Strings(c) => {
+            Response::Children(c) => {
+                w.vec_ustring(c);
+            }
+            Response::Strings(c) => {
                 w.vec_ustring(c);
             }
             Response::Children2(c, s) => {
