@@ -69,6 +69,37 @@ pub struct Net {
     pub duplicated: u64,
 }
 
+/// When one message arrives: never, once, or twice (a duplicate). Kept
+/// inline: a send is the commonest event, and a vector per send was an
+/// allocation per message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Due {
+    times: [u64; 2],
+    n: usize,
+}
+
+impl Due {
+    fn push(&mut self, t: u64) {
+        self.times[self.n] = t;
+        self.n += 1;
+    }
+}
+
+impl std::ops::Deref for Due {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        &self.times[..self.n]
+    }
+}
+
+impl IntoIterator for Due {
+    type Item = u64;
+    type IntoIter = std::iter::Take<std::array::IntoIter<u64, 2>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.times.into_iter().take(self.n)
+    }
+}
+
 fn key(a: u64, b: u64) -> (u64, u64) {
     (a.min(b), a.max(b))
 }
@@ -148,12 +179,13 @@ impl Net {
         from: u64,
         to: u64,
         m: &LinkModel,
-    ) -> (Vec<u64>, u64) {
+    ) -> (Due, u64) {
         self.sent += 1;
         let generation = self.generation(from, to);
+        let mut out = Due::default();
         if m.semantics == Semantics::Stream && !self.is_up(from, to) {
             self.lost += 1;
-            return (Vec::new(), generation);
+            return (out, generation);
         }
         let held = self.clogged.get(&(from, to)).copied().unwrap_or(0);
         let due = |rng: &mut SimRng| {
@@ -164,14 +196,15 @@ impl Net {
                 let last = self.last_due.get(&(from, to)).copied().unwrap_or(0);
                 let d = due(rng).max(last);
                 self.last_due.insert((from, to), d);
-                (vec![d], generation)
+                out.push(d);
+                (out, generation)
             }
             Semantics::Datagram => {
                 if self.is_cut(from, to) || rng.chance(m.loss) {
                     self.lost += 1;
-                    return (Vec::new(), generation);
+                    return (out, generation);
                 }
-                let mut out = vec![due(rng)];
+                out.push(due(rng));
                 if rng.chance(m.dup) {
                     self.duplicated += 1;
                     out.push(due(rng));

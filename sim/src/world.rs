@@ -654,14 +654,21 @@ impl World {
                 }
                 let link = self.peer_link;
                 let (due, generation) = self.net.send(&mut self.rng_net, self.now, s, to.0, &link);
-                for t in due {
+                // The last delivery takes the bytes; only a duplicate copies.
+                let mut bytes = Some(bytes);
+                for (i, t) in due.into_iter().enumerate() {
+                    let bytes = if i + 1 == due.len() {
+                        bytes.take().expect("moved once, into the last")
+                    } else {
+                        bytes.clone().expect("kept for the last")
+                    };
                     self.at(
                         t,
                         Ev::Peer {
                             from: s,
                             to: to.0,
                             generation,
-                            bytes: bytes.clone(),
+                            bytes,
                         },
                     );
                 }
