@@ -450,6 +450,13 @@ impl DataTree {
         self.ttls.iter()
     }
 
+    /// Whether any container or TTL node exists (the reaper has work to
+    /// look at). Asked on every leader step: starting an iterator to find
+    /// out cost more than the step's own work.
+    pub fn has_reapable(&self) -> bool {
+        !self.containers.is_empty() || !self.ttls.is_empty()
+    }
+
     /// Every node in path order (for snapshots).
     pub fn iter(&self) -> impl Iterator<Item = (&Name, &Znode)> {
         self.nodes.iter().map(|(p, n)| (p, &**n))

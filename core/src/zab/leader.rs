@@ -702,7 +702,7 @@ impl Server {
         }
         let mut at = l.expiry.next_deadline();
         let tree = &self.log.state().tree;
-        if tree.containers().next().is_some() || tree.ttls().next().is_some() {
+        if tree.has_reapable() {
             at = Some(at.map_or(l.next_reap, |a| a.min(l.next_reap)));
         }
         if !l.standalone {
