@@ -253,9 +253,14 @@ impl DataTree {
     /// Inserts a node, counting it in the digest and size; returns the node
     /// it replaced (callers insert only new paths and check this).
     fn insert_raw(&mut self, path: &str, node: Znode) -> Option<Arc<Znode>> {
-        self.digest = self.digest.wrapping_add(node_hash(path, &node));
+        self.insert_named(Arc::from(path), node)
+    }
+
+    /// `insert_raw` with the path already shared (the caller keeps a copy).
+    fn insert_named(&mut self, path: Name, node: Znode) -> Option<Arc<Znode>> {
+        self.digest = self.digest.wrapping_add(node_hash(&path, &node));
         self.data_size += (path.len() + node.data.len()) as u64;
-        self.nodes.insert(Arc::from(path), Arc::new(node))
+        self.nodes.insert(path, Arc::new(node))
     }
 
     /// Adds `path` to its parent's children (no stat change).
@@ -316,16 +321,15 @@ impl DataTree {
     ) -> Stat {
         let node = Znode::new(zxid, time, owner, data, acl);
         let stat = node.stat();
-        let old = self.insert_raw(path, node);
+        let key: Name = Arc::from(path);
+        let old = self.insert_named(key.clone(), node);
         assert!(old.is_none(), "create of existing node {path}");
-        let parent = path::parent(path).to_owned();
         let name: Name = Arc::from(path::name(path));
-        self.update(&parent, |p| {
+        self.update(path::parent(path), |p| {
             p.children.insert(name);
             p.cversion = p.cversion.wrapping_add(1);
             p.pzxid = zxid;
         });
-        let key: Name = Arc::from(path);
         match kind_of(owner) {
             NodeKind::Ephemeral(s) => {
                 self.ephemerals.entry(s).or_default().insert(key);
@@ -350,9 +354,8 @@ impl DataTree {
         assert!(node.children.is_empty(), "delete of {path} with children");
         self.digest = self.digest.wrapping_sub(node_hash(path, &node));
         self.data_size -= (path.len() + node.data.len()) as u64;
-        let parent = path::parent(path).to_owned();
         let name = path::name(path);
-        self.update(&parent, |p| {
+        self.update(path::parent(path), |p| {
             p.children.remove(name);
             if zxid > p.pzxid {
                 p.pzxid = zxid;
