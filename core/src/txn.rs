@@ -494,7 +494,7 @@ fn apply_create(
     let parent = tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
     ctx.check(&parent.acl, perms::CREATE)?;
     let path = if mode.sequential {
-        crate::tree::path::sequential(&req.path, parent.cversion)
+        path::sequential(&req.path, parent.cversion)
     } else {
         req.path.clone()
     };

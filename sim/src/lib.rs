@@ -327,9 +327,9 @@ fn final_checks(w: &mut World) -> Verdict {
                     model.last_zxid
                 ));
             }
-            // The whole-state check the core runs only in debug builds:
-            // children lists, parents and the digest recomputed from
-            // scratch.
+            // The tree's whole-state check, which the core itself runs
+            // only in its unit tests: children lists, parents and the
+            // digest recomputed from scratch.
             if let Err(e) = n.state().tree.check_invariants() {
                 v.push(format!("server {id} tree invariants: {e}"));
             }

@@ -646,7 +646,7 @@ impl World {
                 );
                 self.kick_disk(s);
             }
-            Output::SendPeer { to, bytes } => {
+            Output::SendPeer { to, mut bytes } => {
                 if (self.record_peer_messages || !self.triggers.is_empty())
                     && !self.scripted_send(s, to.0, &bytes)
                 {
@@ -655,12 +655,12 @@ impl World {
                 let link = self.peer_link;
                 let (due, generation) = self.net.send(&mut self.rng_net, self.now, s, to.0, &link);
                 // The last delivery takes the bytes; only a duplicate copies.
-                let mut bytes = Some(bytes);
+                let last = due.len().saturating_sub(1);
                 for (i, t) in due.into_iter().enumerate() {
-                    let bytes = if i + 1 == due.len() {
-                        bytes.take().expect("moved once, into the last")
+                    let bytes = if i == last {
+                        std::mem::take(&mut bytes)
                     } else {
-                        bytes.clone().expect("kept for the last")
+                        bytes.clone()
                     };
                     self.at(
                         t,
