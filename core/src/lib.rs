@@ -20,6 +20,7 @@ pub mod tree;
 pub mod txn;
 pub mod watch;
 pub mod zab;
+pub mod zk;
 
 pub use config::Config;
 pub use ids::*;

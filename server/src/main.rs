@@ -12,6 +12,7 @@
 mod config;
 mod disk;
 mod driver;
+mod failclosed;
 mod fourlw;
 mod storage;
 
@@ -76,6 +77,11 @@ fn main() {
 fn load_config(args: &Args) -> Result<ServerConfig> {
     let cfg = match &args.config {
         Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if let Some(why) = failclosed::refused_key(&text) {
+                anyhow::bail!("refusing to start: {why}");
+            }
             ServerConfig::from_file(path).with_context(|| format!("reading {}", path.display()))?
         }
         None => ServerConfig::default(),
@@ -164,6 +170,8 @@ fn run(args: Args) -> Result<()> {
         data: cfg.data_dir.clone(),
         log: cfg.log_dir().to_path_buf(),
     };
+    failclosed::check_data_dirs(&dirs.data, &dirs.log, args.config.as_deref())
+        .map_err(|why| anyhow::anyhow!("refusing to start: {why}"))?;
     dirs.create()
         .with_context(|| format!("creating {}", dirs.data.display()))?;
     // Held for the life of the process: recovery repairs files, so two
