@@ -14,6 +14,7 @@ mod disk;
 mod driver;
 mod failclosed;
 mod fourlw;
+mod member_list;
 mod storage;
 
 use anyhow::{Context, Result};
@@ -199,7 +200,14 @@ fn run(args: Args) -> Result<()> {
     }
     disk::apply_repairs(&dirs, &recovered.repairs).context("repairing the data directory")?;
     let (accepted, current) = disk::read_epochs(&dirs);
-    let recovered = recovered.with_epoch_files(accepted.as_deref(), current.as_deref());
+    let mut recovered = recovered.with_epoch_files(accepted.as_deref(), current.as_deref());
+    if let Some(text) = member_list::config_node_text(&cfg) {
+        // Local, as in ZooKeeper: every member writes the same list, so the
+        // tree digests stay equal (the base too: a TRUNC rebuilds from it).
+        let data: std::sync::Arc<[u8]> = std::sync::Arc::from(text.into_bytes());
+        recovered.state.tree.set_config_node(data.clone());
+        recovered.base.tree.set_config_node(data);
+    }
     let node = Node::new(core_config, recovered, driver::now(started));
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -198,6 +198,9 @@ pub struct DataTree {
     acls: OrdMap<Vec<Acl>, Arc<Vec<Acl>>>,
 }
 
+/// The system node holding the ensemble's member list.
+pub const CONFIG_NODE: &str = "/zookeeper/config";
+
 /// Distinct ACL lists kept shared; past this, new lists are not cached.
 pub const ACL_CACHE_MAX: usize = 4096;
 
@@ -230,7 +233,7 @@ impl DataTree {
         for (p, acl) in [
             ("/zookeeper", open.clone()),
             ("/zookeeper/quota", open),
-            ("/zookeeper/config", read_only),
+            (CONFIG_NODE, read_only),
         ] {
             t.insert_raw(p, Znode::new(0, 0, 0, empty.clone(), acl));
             t.link_child(p);
@@ -390,6 +393,20 @@ impl DataTree {
             stat = n.stat();
         });
         stat
+    }
+
+    /// Fills `/zookeeper/config` with the member list, as each ZooKeeper
+    /// server does locally at start (no txn): version -1 and mzxid 0 as
+    /// ZooKeeper leaves them for a static configuration. mtime stays 0 (ZooKeeper
+    /// stamps its start time) so that every member holding the same list
+    /// has the same node, and so the same tree digest.
+    pub fn set_config_node(&mut self, data: Arc<[u8]>) {
+        self.update(CONFIG_NODE, |n| {
+            n.data = data;
+            n.version = -1;
+            n.mzxid = 0;
+            n.null_data = false;
+        });
     }
 
     /// Marks the node's data as null (or not); see `Znode::null_data`.
@@ -579,6 +596,20 @@ mod tests {
         buf.extend_from_slice(&31i32.to_le_bytes());
         buf.extend_from_slice(b"digest\0u:p\0");
         assert_eq!(node_hash("/n", n), xxhash_rust::xxh3::xxh3_64(&buf));
+    }
+
+    #[test]
+    fn config_node_takes_the_member_list_and_keeps_digests_equal() {
+        let mut a = DataTree::new();
+        let mut b = DataTree::new();
+        let text: Arc<[u8]> = Arc::from(&b"server.1=h:1:2:participant;0.0.0.0:3\nversion=0"[..]);
+        a.set_config_node(text.clone());
+        b.set_config_node(text.clone());
+        let n = a.get(CONFIG_NODE).unwrap();
+        assert_eq!(&*n.data, &*text);
+        assert_eq!((n.version, n.mzxid), (-1, 0));
+        assert_eq!(a.digest(), b.digest());
+        assert_ne!(a.digest(), DataTree::new().digest());
     }
 
     #[test]
