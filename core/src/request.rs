@@ -707,7 +707,7 @@ impl Server {
         }
         let id = SessionId(req.session_id);
         let closing = matches!(&self.role, Role::Leading(l) if l.closing.contains(&id));
-        let valid = req.passwd == session::password(id)
+        let valid = session::password_valid(id, &req.passwd)
             && self.log.state().sessions.contains_key(&id)
             && !closing;
         if !valid {
@@ -728,7 +728,8 @@ impl Server {
             protocol_version: 0,
             timeout_ms: timeout as i32,
             session_id: id.0,
-            passwd: session::password(id).to_vec(),
+            // The password the client holds (Paddock's or ZooKeeper's).
+            passwd: req.passwd.clone(),
             read_only: req.read_only.map(|_| false),
         };
         self.send(conn, resp.encode());

@@ -21,6 +21,15 @@ pub fn password(session: SessionId) -> [u8; PASSWORD_LEN] {
     out
 }
 
+/// Whether `passwd` opens `session`: Paddock's password, or the one Apache
+/// ZooKeeper issued, so that a client that held a session on ZooKeeper
+/// resumes it after `paddock import`. Both are fixed functions of the id,
+/// as in ZooKeeper: the password keeps one client from resuming another's
+/// session by mistake, it is no secret.
+pub fn password_valid(session: SessionId, passwd: &[u8]) -> bool {
+    passwd == password(session) || passwd == crate::zk::password::zookeeper_password(session)
+}
+
 /// The first session id of a server: its id in the top byte, the start
 /// time below it (ZooKeeper's `initializeNextSessionId`).
 pub fn first_session_id(server_id: u64, wall_ms: i64) -> i64 {

@@ -7,6 +7,13 @@
 //! `.gz` or `.snappy`, per `snapshot.compression.method`), `log.<hex
 //! first zxid>`, and the decimal `acceptedEpoch` / `currentEpoch`.
 
+pub mod import;
+pub mod password;
+pub mod snapshot;
+pub mod tree;
+pub mod txn;
+pub mod txnlog;
+
 /// What a ZooKeeper file name says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ZkFile {
