@@ -1101,13 +1101,13 @@ impl Server {
                 if path.contains('\0') {
                     return Err(ErrorCode::BadArguments);
                 }
-                let stat = match node(path) {
-                    Some(n) => {
-                        self.check_read(conn, &n.acl, perms::READ)?;
-                        Some(n.stat())
-                    }
-                    None => None,
-                };
+                // No ACL check, as in ZooKeeper up to 3.8.3 / 3.9.1 and the
+                // Debian 3.8.0 this is tested against: exists answers (and
+                // sets its watch) on nodes the client cannot read, and
+                // clients rely on it (kazoo's ensure_path, Curator's
+                // EnsurePath). ZooKeeper 3.8.4+ / 3.9.2+ check READ here
+                // (ZOOKEEPER-2590).
+                let stat = node(path).map(|n| n.stat());
                 if *watch {
                     self.watches.add(conn, WatchKind::Data, path);
                 }
@@ -1325,13 +1325,26 @@ impl Server {
                 }
             }
         }
+        let own = reply.as_ref().map(|r| r.0);
+        let watch_after_data = self.canary(Canary::WatchAfterData);
+        if !watch_after_data {
+            self.fire(txn, applied);
+        }
+        if let Some((conn, frame, close)) = reply {
+            self.finish_write(now, conn, frame, close);
+        }
+        if watch_after_data {
+            self.fire(txn, applied);
+        }
+        // After the events and the reply: a closing session is told of the
+        // events its own close fires (its ephemerals' NodeDeleted) before
+        // the close reply, as ZooKeeper does.
         if let Some(s) = applied.session_closed {
             if let Role::Leading(l) = &mut self.role {
                 l.closing.remove(&s);
                 l.expiry.remove(s);
             }
             self.touched.remove(&s);
-            let own = reply.as_ref().map(|r| r.0);
             self.session_conn.remove(&s);
             let conns: Vec<ConnId> = self
                 .conns
@@ -1345,16 +1358,6 @@ impl Server {
                     self.close(conn, format!("session {s} expired"));
                 }
             }
-        }
-        let watch_after_data = self.canary(Canary::WatchAfterData);
-        if !watch_after_data {
-            self.fire(txn, applied);
-        }
-        if let Some((conn, frame, close)) = reply {
-            self.finish_write(now, conn, frame, close);
-        }
-        if watch_after_data {
-            self.fire(txn, applied);
         }
         self.since_snapshot += 1;
         self.since_rebase += 1;
@@ -1376,6 +1379,12 @@ impl Server {
         for t in &applied.triggers {
             let conns = self.watches.trigger(&t.path, t.event);
             for conn in conns {
+                // CVE-2024-23944: a watcher without READ on the node (the
+                // parent, for NodeChildrenChanged) is not told; its one-shot
+                // watch is spent all the same, as in ZooKeeper.
+                if self.check_read(conn, &t.acl, perms::READ).is_err() {
+                    continue;
+                }
                 let frame = proto::encode_event(
                     txn.zxid.as_i64(),
                     t.event,

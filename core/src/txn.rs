@@ -96,6 +96,11 @@ pub struct State {
 pub struct Trigger {
     pub path: String,
     pub event: i32,
+    /// The ACL a watcher needs READ on to be told (CVE-2024-23944, as
+    /// ZooKeeper 3.8.4+/3.9.2+ and Debian's patched 3.8.0 check it): the
+    /// node's own ACL for its created/deleted/data events, the parent's
+    /// for NodeChildrenChanged, as they were when the event fired.
+    pub acl: Arc<Vec<Acl>>,
 }
 
 /// What applying one txn did.
@@ -170,8 +175,8 @@ impl State {
                 // children), but a fixed order keeps triggers deterministic.
                 ephemerals.sort();
                 for p in ephemerals {
+                    push_delete_triggers(&self.tree, &mut out.triggers, &p);
                     self.tree.delete(&p, txn.zxid.as_i64());
-                    push_delete_triggers(&mut out.triggers, &p);
                 }
                 self.sessions.remove(&txn.session);
                 out.session_closed = Some(txn.session);
@@ -339,15 +344,26 @@ fn check_version(current: i32, expected: i32) -> Result<(), ErrorCode> {
     }
 }
 
-fn push_delete_triggers(triggers: &mut Vec<Trigger>, p: &str) {
+/// The triggers of deleting `p`, taken before the delete: the event
+/// carries the ACLs of the node and its parent as they were.
+fn push_delete_triggers(tree: &DataTree, triggers: &mut Vec<Trigger>, p: &str) {
+    let parent = path::parent(p);
     triggers.push(Trigger {
         path: p.to_owned(),
         event: event_type::NODE_DELETED,
+        acl: acl_of(tree, p),
     });
     triggers.push(Trigger {
-        path: path::parent(p).to_owned(),
+        path: parent.to_owned(),
         event: event_type::NODE_CHILDREN_CHANGED,
+        acl: acl_of(tree, parent),
     });
+}
+
+fn acl_of(tree: &DataTree, p: &str) -> Arc<Vec<Acl>> {
+    tree.get(p)
+        .map(|n| n.acl.clone())
+        .unwrap_or_else(|| Arc::new(Vec::new()))
 }
 
 fn apply_one(
@@ -370,8 +386,8 @@ fn apply_one(
             if !node.children.is_empty() {
                 return Err(ErrorCode::NotEmpty);
             }
+            push_delete_triggers(tree, triggers, p);
             tree.delete(p, ctx.zxid);
-            push_delete_triggers(triggers, p);
             Ok(Response::Empty)
         }
         Request::DeleteContainer { .. } if ctx.session.0 != 0 => {
@@ -391,8 +407,8 @@ fn apply_one(
                 return Err(ErrorCode::BadVersion);
             }
             tree.get(parent).ok_or(ErrorCode::NoNode)?;
+            push_delete_triggers(tree, triggers, p);
             tree.delete(p, ctx.zxid);
-            push_delete_triggers(triggers, p);
             Ok(Response::Empty)
         }
         Request::SetDataNull { path: p, version } => {
@@ -419,6 +435,7 @@ fn apply_one(
             triggers.push(Trigger {
                 path: p.clone(),
                 event: event_type::NODE_DATA_CHANGED,
+                acl: acl_of(tree, p),
             });
             Ok(Response::Stat(stat))
         }
@@ -532,10 +549,12 @@ fn apply_create(
     triggers.push(Trigger {
         path: path.clone(),
         event: event_type::NODE_CREATED,
+        acl: acl_of(tree, &path),
     });
     triggers.push(Trigger {
         path: parent_path.to_owned(),
         event: event_type::NODE_CHILDREN_CHANGED,
+        acl: acl_of(tree, parent_path),
     });
     Ok(if opcode == op::CREATE {
         Response::Path(path)

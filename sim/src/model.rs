@@ -91,6 +91,8 @@ impl Model {
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             nodes.insert(p.to_owned(), blank.clone());
         }
+        // ZooKeeper starts /zookeeper/config with aversion -1.
+        nodes.get_mut("/zookeeper/config").expect("config").aversion = -1;
         for p in ["/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             let n = name(p).to_owned();
             nodes.get_mut(parent(p)).expect("parent").children.insert(n);

@@ -609,6 +609,100 @@ def ephemeral_owner_close_fires_watches(h):
     h.children2("a", r)
 
 
+# ------------------------------------------------------------ found by difffuzz.py
+
+ALICE = [(31, "digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=")]  # alice:secret
+
+
+def as_alice(h, name):
+    h.req(name, jute.AUTH, i32(0) + ustr("digest") + jute.buf(b"alice:secret"), xid=jute.XID_AUTH)
+
+
+@scenario
+def exists_answers_on_unreadable_nodes(h):
+    """ZooKeeper 3.8.0 (Debian's, the reference) answers exists with the
+    Stat, and sets the watch, on a node the client cannot read; only
+    3.8.4+/3.9.2+ check READ there (ZOOKEEPER-2590)."""
+    setup(h)
+    r = h.root
+    as_alice(h, "a")
+    h.create("a", r + "/secret", b"s", acl=ALICE)
+    h.open("b")
+    h.exists("b", r + "/secret", watch=True)
+    h.get("b", r + "/secret")
+    h.req("b", GET_CHILDREN, path_watch(r + "/secret", True))
+    h.exists("b", r + "/secret/missing", watch=True)
+    # The watch is set, but the event is for a node b cannot read: dropped.
+    h.set("a", r + "/secret", b"t")
+    h.flush("b")
+    h.set("a", r + "/secret", b"u")
+    h.flush("b")
+
+
+@scenario
+def watch_events_need_read_on_the_node(h):
+    """CVE-2024-23944: an event reaches a watcher only if it may READ the
+    node the event is about (its parent for NodeChildrenChanged), for
+    one-shot, persistent and persistent-recursive watches alike; a
+    filtered one-shot watch is spent."""
+    setup(h)
+    r = h.root
+    as_alice(h, "a")
+    h.create("a", r + "/open")
+    h.open("b")  # one-shot watches
+    h.open("c")  # persistent ones (3.8 keeps one mode per path and connection)
+    h.exists("b", r + "/x", watch=True)
+    h.req("b", GET_CHILDREN, path_watch(r, True))
+    h.req("c", jute.ADD_WATCH, ustr(r) + i32(1))       # persistent recursive
+    h.req("c", jute.ADD_WATCH, ustr(r + "/x") + i32(0))  # persistent
+    h.create("a", r + "/x", b"", acl=ALICE)              # NodeCreated hidden, r's child event shown
+    h.flush("b")
+    h.flush("c")
+    h.create("a", r + "/x/kid")                          # x's NodeChildrenChanged hidden, kid's NodeCreated shown
+    h.flush("c")
+    h.set("a", r + "/x", b"1")                           # hidden
+    h.set("a", r + "/x/kid", b"1")                       # shown
+    h.flush("c")
+    h.req("a", jute.SET_ACL, jute.set_acl_body(r + "/open", ALICE, -1))
+    h.set("a", r + "/open", b"2")                        # hidden now
+    h.delete("a", r + "/x/kid")
+    h.delete("a", r + "/x")
+    h.flush("c")
+    h.exists("b", r + "/x", watch=True)
+    h.create("a", r + "/x", b"", acl=ALICE)              # b's one-shot watch is spent unseen
+    h.req("a", jute.SET_ACL, jute.set_acl_body(r + "/x", OPEN_ACL_UNSAFE, -1))
+    h.set("a", r + "/x", b"3")
+    h.flush("b")
+    h.flush("c")
+    as_alice(h, "c")
+    h.set("a", r + "/open", b"4")
+    h.flush("c")
+
+
+@scenario
+def closing_session_sees_its_own_watch_events(h):
+    """closeSession deletes the session's ephemerals; the closing session's
+    own watches on them fire before the close reply."""
+    setup(h)
+    r = h.root
+    h.open("e")
+    h.create("e", r + "/eph", flags=jute.EPHEMERAL)
+    h.create("e", r + "/other")
+    h.exists("e", r + "/eph", watch=True)
+    h.req("e", GET_CHILDREN, path_watch(r, True))
+    h.req("e", jute.ADD_WATCH, ustr(r + "/other") + i32(0))
+    h.close("e")
+
+
+@scenario
+def system_nodes_stat(h):
+    """/zookeeper/config starts with aversion -1 on ZooKeeper."""
+    h.open("a")
+    for p in ("/zookeeper", "/zookeeper/config", "/zookeeper/quota"):
+        h.exists("a", p)
+        h.req("a", jute.GET_ACL, ustr(p))
+
+
 # ------------------------------------------------------------ tests
 
 EPHEMERAL_OWNER = ("container and TTL nodes: ZooKeeper reports ephemeralOwner 0 to clients "

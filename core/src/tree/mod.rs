@@ -235,7 +235,13 @@ impl DataTree {
             ("/zookeeper/quota", open),
             (CONFIG_NODE, read_only),
         ] {
-            t.insert_raw(p, Znode::new(0, 0, 0, empty.clone(), acl));
+            let mut node = Znode::new(0, 0, 0, empty.clone(), acl);
+            if p == "/zookeeper/config" {
+                // ZooKeeper sets this node's ACL with version -1 as it
+                // starts, and a setACL stores the version it was given.
+                node.aversion = -1;
+            }
+            t.insert_raw(p, node);
             t.link_child(p);
         }
         t
