@@ -14,6 +14,8 @@ mod disk;
 mod driver;
 mod failclosed;
 mod fourlw;
+mod import;
+mod inspect;
 mod member_list;
 mod storage;
 
@@ -63,8 +65,16 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let args = Args::parse();
-    let code = match run(args) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let result = match argv.get(1).and_then(|a| a.to_str()) {
+        Some("import") => match &argv[2..] {
+            [cfg] => import::run(std::path::Path::new(cfg)),
+            _ => Err(anyhow::anyhow!("usage: paddock import ZOO_CFG")),
+        },
+        Some("inspect") => inspect::main(&argv[2..]),
+        _ => run(Args::parse()),
+    };
+    let code = match result {
         Ok(()) => 0,
         Err(e) => {
             error!("{e:#}");

@@ -71,6 +71,8 @@ pub enum ImportError {
         "ZooKeeper's digest at zxid {zxid:#x} is {want:#x} but the imported tree gives {got:#x}"
     )]
     Digest { zxid: i64, want: u64, got: u64 },
+    #[error("reading {0}")]
+    Read(String),
     #[error("the imported tree is inconsistent: {0}")]
     Tree(String),
 }
@@ -91,15 +93,19 @@ fn next_follows(last: i64, next: i64) -> bool {
     }
 }
 
+/// Loads a file's bytes by name (the shell's IO).
+pub type Load<'a> = dyn FnMut(&str) -> Result<Vec<u8>, String> + 'a;
+
 /// Chooses the base snapshot: the newest that decodes and seals.
 fn base_snapshot(
-    snapshots: &[(String, Vec<u8>)],
+    snapshots: &[String],
+    load: &mut Load,
     notes: &mut Vec<String>,
 ) -> Result<(String, i64, ZkSnapshot), ImportError> {
-    let mut named: Vec<(i64, &String, &Vec<u8>, super::Compression)> = snapshots
+    let mut named: Vec<(i64, &String, super::Compression)> = snapshots
         .iter()
-        .filter_map(|(n, b)| match parse_zk_name(n) {
-            Some(ZkFile::Snapshot { zxid, compression }) => Some((zxid as i64, n, b, compression)),
+        .filter_map(|n| match parse_zk_name(n) {
+            Some(ZkFile::Snapshot { zxid, compression }) => Some((zxid as i64, n, compression)),
             _ => None,
         })
         .collect();
@@ -108,8 +114,11 @@ fn base_snapshot(
     }
     named.sort_by_key(|s| std::cmp::Reverse(s.0));
     let mut why = Vec::new();
-    for (zxid, name, bytes, c) in named {
-        let s = snapshot::decode(bytes, c);
+    for (zxid, name, c) in named {
+        let s = match load(name) {
+            Ok(bytes) => snapshot::decode(&bytes, c),
+            Err(e) => return Err(ImportError::Read(format!("{name}: {e}"))),
+        };
         match &s.damage {
             None => return Ok((name.clone(), zxid, s)),
             Some(d) => {
@@ -128,12 +137,13 @@ fn base_snapshot(
 /// Imports the files of a ZooKeeper data directory (`snapshots` and
 /// `logs` by file name). `progress` is called as the work goes on.
 pub fn import(
-    snapshots: &[(String, Vec<u8>)],
-    logs: &[(String, Vec<u8>)],
+    snapshots: &[String],
+    logs: &[String],
+    load: &mut Load,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Imported, ImportError> {
     let mut out = Imported::default();
-    let (name, snap_zxid, snap) = base_snapshot(snapshots, &mut out.notes)?;
+    let (name, snap_zxid, snap) = base_snapshot(snapshots, load, &mut out.notes)?;
     out.snapshot = name;
     out.snapshot_zxid = snap_zxid;
     out.snapshot_nodes = snap.tree.node_count();
@@ -165,10 +175,10 @@ pub fn import(
         };
     check_pending(&tree, &mut pending_digest, &mut digests_on)?;
 
-    let mut named: Vec<(i64, &String, &Vec<u8>)> = logs
+    let mut named: Vec<(i64, &String)> = logs
         .iter()
-        .filter_map(|(n, b)| match parse_zk_name(n) {
-            Some(ZkFile::Log { first }) => Some((first as i64, n, b)),
+        .filter_map(|n| match parse_zk_name(n) {
+            Some(ZkFile::Log { first }) => Some((first as i64, n)),
             _ => None,
         })
         .collect();
@@ -183,8 +193,9 @@ pub fn import(
             });
         }
     }
-    for (_, name, bytes) in &named[start.min(named.len())..] {
-        let log = read_log(bytes);
+    for (_, name) in &named[start.min(named.len())..] {
+        let bytes = load(name).map_err(|e| ImportError::Read(format!("{name}: {e}")))?;
+        let log = read_log(&bytes);
         out.logs_read.push((*name).clone());
         for (offset, e) in &log.entries {
             if e.hdr.zxid <= tree.last_zxid {
@@ -287,15 +298,15 @@ mod tests {
     use crate::zk::txnlog::tests::log_file;
 
     fn run(snaps: &[(&str, Vec<u8>)], logs: &[(&str, Vec<u8>)]) -> Result<Imported, ImportError> {
-        let s: Vec<(String, Vec<u8>)> = snaps
+        let files: std::collections::BTreeMap<String, Vec<u8>> = snaps
             .iter()
+            .chain(logs)
             .map(|(n, b)| (n.to_string(), b.clone()))
             .collect();
-        let l: Vec<(String, Vec<u8>)> = logs
-            .iter()
-            .map(|(n, b)| (n.to_string(), b.clone()))
-            .collect();
-        import(&s, &l, &mut |_| {})
+        let s: Vec<String> = snaps.iter().map(|(n, _)| n.to_string()).collect();
+        let l: Vec<String> = logs.iter().map(|(n, _)| n.to_string()).collect();
+        let mut load = |n: &str| files.get(n).cloned().ok_or_else(|| "missing".to_string());
+        import(&s, &l, &mut load, &mut |_| {})
     }
 
     /// A snapshot holding "/" and "/a" (its name gives its zxid).
