@@ -9,6 +9,7 @@ pub mod canary;
 pub mod codec;
 pub mod config;
 pub mod ids;
+pub mod latency;
 pub mod log;
 pub mod node;
 pub mod peer;

@@ -99,6 +99,10 @@ pub struct NodeStats {
     pub latency_total_ms: u64,
     pub latency_count: u64,
     pub digest: u64,
+    /// ZooKeeper's `readlatency` and `updatelatency`: milliseconds from a
+    /// request's arrival to its reply, reads and writes apart.
+    pub read_latency: crate::latency::Latencies,
+    pub update_latency: crate::latency::Latencies,
 }
 
 /// One connection as `cons` shows it.

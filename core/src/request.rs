@@ -1022,19 +1022,24 @@ impl Server {
                         unreachable!()
                     };
                     let frame = self.read(conn, xid, &request);
-                    self.record_latency(now, arrived);
+                    self.record_latency(now, arrived, false);
                     self.send(conn, frame);
                 }
             }
         }
     }
 
-    fn record_latency(&mut self, now: Now, arrived: Instant) {
+    fn record_latency(&mut self, now: Now, arrived: Instant, write: bool) {
         if now.mono == Instant::default() {
             return;
         }
         let ms = now.mono.millis_since(arrived);
         let s = &mut self.stats;
+        if write {
+            s.update_latency.record(ms);
+        } else {
+            s.read_latency.record(ms);
+        }
         s.latency_min_ms = s.latency_min_ms.min(ms);
         s.latency_max_ms = s.latency_max_ms.max(ms);
         s.latency_total_ms += ms;
@@ -1407,7 +1412,7 @@ impl Server {
             unreachable!()
         };
         *slot = Slot::Ready { frame, close };
-        self.record_latency(now, arrived);
+        self.record_latency(now, arrived, true);
         self.drain(now, conn);
     }
 

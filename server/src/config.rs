@@ -18,9 +18,6 @@ pub const ALL_FOUR_LETTER_WORDS: &[&str] = paddock_net::framing::FOUR_LETTER_WOR
 /// Keys ZooKeeper knows that change nothing here (admin server, metrics,
 /// TLS, tuning of its own thread pools): noted, not warned about.
 const KNOWN_IGNORED: &[&str] = &[
-    "admin.enableServer",
-    "admin.serverPort",
-    "admin.serverAddress",
     "standaloneEnabled",
     "reconfigEnabled",
     "audit.enable",
@@ -159,6 +156,13 @@ pub struct ServerConfig {
     pub peer_type_observer: bool,
     /// `quorumListenOnAllIPs`: bind the peer ports on every interface.
     pub quorum_listen_on_all_ips: bool,
+    /// The zoo.cfg this came from, if any.
+    pub source: Option<PathBuf>,
+    /// ZooKeeper settings given as Java system properties, in force
+    /// (`system_properties` shows them).
+    pub system_properties: BTreeMap<String, String>,
+    /// The AdminServer and `/metrics` (see `opsconfig`).
+    pub ops: crate::opsconfig::OpsConfig,
     /// Keys that were not understood, for the startup warning.
     pub unknown_keys: Vec<String>,
     /// Keys understood but without effect here.
@@ -191,6 +195,9 @@ impl Default for ServerConfig {
             my_id: None,
             peer_type_observer: false,
             quorum_listen_on_all_ips: false,
+            source: None,
+            system_properties: BTreeMap::new(),
+            ops: crate::opsconfig::OpsConfig::default(),
             unknown_keys: Vec::new(),
             ignored_keys: Vec::new(),
         }
@@ -251,6 +258,7 @@ impl ServerConfig {
             err,
         })?;
         let mut cfg = ServerConfig::from_text(&text)?;
+        cfg.source = Some(path.to_path_buf());
         if !cfg.servers.is_empty() {
             let myid = cfg.data_dir.join("myid");
             if let Ok(text) = std::fs::read_to_string(&myid) {
@@ -307,6 +315,7 @@ impl ServerConfig {
                 "quorumListenOnAllIPs" => {
                     cfg.quorum_listen_on_all_ips = v.eq_ignore_ascii_case("true")
                 }
+                k if cfg.ops.set(k, v)? => {}
                 k if KNOWN_IGNORED.contains(&k)
                     || k.starts_with("metricsProvider.")
                     || k.starts_with("ssl.") =>
@@ -515,7 +524,8 @@ mod tests {
         assert_eq!(cfg.init_limit, 7);
         assert_eq!(cfg.snap_retain_count, 3);
         assert_eq!(cfg.unknown_keys, vec!["whatever".to_string()]);
-        assert_eq!(cfg.ignored_keys, vec!["admin.enableServer".to_string()]);
+        assert!(cfg.ignored_keys.is_empty(), "{:?}", cfg.ignored_keys);
+        assert!(!cfg.ops.admin_enabled);
     }
 
     #[test]

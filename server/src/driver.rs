@@ -10,8 +10,11 @@
 //! Time: `Now.mono` is nanoseconds since the driver started (monotonic),
 //! `Now.wall_ms` the Unix time in milliseconds.
 
+use crate::admin;
 use crate::config::ServerConfig;
 use crate::fourlw;
+use crate::http::{self, Answer, Query};
+use crate::metrics::{self, Counters, Shared};
 use crate::storage::{Done, LogJob, SnapJob};
 use anyhow::{bail, Result};
 use paddock_core::{ConnId, Input, Instant, Node, Now, Output};
@@ -47,6 +50,9 @@ pub struct Driver {
     pending: HashMap<ConnId, Vec<u8>>,
     /// Links to the other members (ensembles only).
     pub peer_net: Option<PeerNet>,
+    /// What `mntr` and `/metrics` report beyond the node's own stats.
+    pub counters: Counters,
+    pub shared: std::sync::Arc<Shared>,
 }
 
 /// Why the driver stopped.
@@ -86,6 +92,8 @@ impl Driver {
             peers: HashMap::new(),
             pending: HashMap::new(),
             peer_net: None,
+            counters: Counters::default(),
+            shared: std::sync::Arc::default(),
         }
     }
 
@@ -101,6 +109,7 @@ impl Driver {
         done: &mut mpsc::UnboundedReceiver<Done>,
         peers: &mut mpsc::UnboundedReceiver<PeerEvent>,
         stop: &mut mpsc::Receiver<Stop>,
+        queries: &mut mpsc::Receiver<http::Asked>,
     ) -> Result<Stop> {
         // Outputs the node produced while being built (e.g. epochs).
         self.dispatch();
@@ -113,6 +122,7 @@ impl Driver {
                 Some(d) = done.recv() => self.on_done(t, d)?,
                 Some(ev) = peers.recv() => self.on_peer(t, ev),
                 Some(ev) = net.recv() => self.on_net(t, ev),
+                Some(q) = queries.recv() => self.on_query(q),
                 _ = sleep_until(deadline) => {}
             }
             // Take everything else already queued into the same turn.
@@ -139,6 +149,7 @@ impl Driver {
                 self.node.handle_timeout(t);
             }
             self.dispatch();
+            self.observe_role();
         }
     }
 
@@ -164,6 +175,7 @@ impl Driver {
         match ev {
             NetEvent::Connected { conn, peer, handle } => {
                 debug!("client {peer} connected as {conn:?}");
+                self.counters.connection_requests += 1;
                 self.conns.insert(conn, Conn { handle, peer });
                 self.peers.insert(conn, peer);
                 self.node.handle(
@@ -175,6 +187,7 @@ impl Driver {
                 );
             }
             NetEvent::Frame { conn, frame } => {
+                self.counters.bytes_received += frame.len() as u64 + 4;
                 if self.conns.contains_key(&conn) {
                     self.node.handle(t, Input::ClientFrame { conn, frame });
                 }
@@ -206,17 +219,90 @@ impl Driver {
                 self.node.reset_stats();
                 "Server stats reset.\n".into()
             }
-            _ => fourlw::answer(
-                word,
-                &fourlw::View {
-                    node: &self.node,
-                    config: &self.config,
-                    data_dir: &self.data_dir,
-                    log_dir: &self.log_dir,
-                    peers: &self.peers,
-                    uptime_ms: self.started.elapsed().as_millis() as u64,
-                },
-            ),
+            "mntr" if allowed => {
+                let mut text = metrics::mntr_text(&self.samples());
+                // Paddock's own: the tree digest, to compare replicas.
+                text.push_str(&format!("zk_digest\t{}\n", self.node.digest()));
+                text
+            }
+            _ => fourlw::answer(word, &self.view()),
+        }
+    }
+
+    fn view(&self) -> fourlw::View<'_> {
+        fourlw::View {
+            node: &self.node,
+            config: &self.config,
+            data_dir: &self.data_dir,
+            log_dir: &self.log_dir,
+            peers: &self.peers,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// An HTTP query (`/metrics`, an AdminServer command, a probe).
+    fn on_query(&mut self, q: http::Asked) {
+        let answer = match q.query {
+            Query::Metrics => Answer {
+                status: 200,
+                content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                body: metrics::prometheus_text(&self.samples()),
+            },
+            Query::Live => Answer::json(200, &serde_json::json!({"live": true})),
+            Query::Ready => {
+                // Serving: a leader is known and this server answers clients.
+                let ready = self.node.leader().is_some();
+                Answer::json(
+                    if ready { 200 } else { 503 },
+                    &serde_json::json!({"ready": ready, "server_state": self.node.role()}),
+                )
+            }
+            Query::Command(name) if name.is_empty() => Answer {
+                status: 200,
+                content_type: "text/html",
+                body: admin::index(&self.config.ops.command_url),
+            },
+            Query::Command(name) => {
+                let (status, json, effect) =
+                    admin::command(&name, &self.view(), &|| self.samples());
+                if effect == admin::Effect::ResetStats {
+                    self.node.reset_stats();
+                }
+                Answer::json(status, &json)
+            }
+        };
+        let _ = q.reply.send(answer);
+    }
+
+    /// Every metric, under ZooKeeper's names (`mntr`, `/metrics`).
+    pub fn samples(&self) -> Vec<metrics::Sample> {
+        let stats = self.node.stats();
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let (learners, synced) = self.node.learner_counts();
+        metrics::collect(&metrics::Inputs {
+            stats: &stats,
+            role: self.node.role(),
+            ensemble: self.config.is_ensemble(),
+            version: fourlw::version(),
+            uptime_ms: now_ms,
+            role_uptime_ms: self.counters.role_uptime_ms(now_ms),
+            quorum_size: self.config.servers.values().filter(|s| !s.observer).count() as u64,
+            learners: (learners as u64, synced as u64),
+            counters: &self.counters,
+            shared: &self.shared,
+        })
+    }
+
+    /// Counts role changes and applied txns; logs a role change once.
+    fn observe_role(&mut self) {
+        let role = self.node.role();
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        if let Some(before) = self.counters.observe(role, self.node.last_zxid().0, now_ms) {
+            let (accepted, current) = self.node.epochs();
+            info!(
+                "role {before} -> {role} (epoch {current}, accepted {accepted}, last zxid {:#x})",
+                self.node.last_zxid().0
+            );
         }
     }
 
@@ -226,6 +312,7 @@ impl Driver {
         while let Some(out) = self.node.poll_output() {
             match out {
                 Output::SendClient { conn, frame } => {
+                    self.counters.on_response(frame.len() as u64 + 4);
                     framing::push_frame(self.pending.entry(conn).or_default(), &frame);
                 }
                 Output::CloseClient { conn, reason } => {
@@ -286,6 +373,9 @@ impl Driver {
     }
 
     fn to_log(&self, job: LogJob) {
+        self.shared
+            .log_queue
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The log thread only ends on a fatal error, which it reports.
         if self.log.send(job).is_err() {
             warn!("log thread is gone");

@@ -42,7 +42,6 @@ pub fn answer(word: &str, view: &View<'_>) -> String {
         "isro" => "rw".into(),
         "srvr" => srvr(view, false),
         "stat" => srvr(view, true),
-        "mntr" => mntr(view),
         "conf" => conf(view),
         "cons" => {
             let mut s = cons(view, false);
@@ -139,67 +138,6 @@ fn srvr(view: &View<'_>, with_clients: bool) -> String {
         view.node.role(),
         s.node_count,
     );
-    out
-}
-
-fn fd_counts() -> (u64, u64) {
-    let open = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as u64)
-        .unwrap_or(0);
-    let max = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0);
-    (open, max)
-}
-
-fn mntr(view: &View<'_>) -> String {
-    let s = view.node.stats();
-    let (open_fds, max_fds) = fd_counts();
-    let lines: Vec<(&str, String)> = vec![
-        ("zk_version", version()),
-        ("zk_server_state", view.node.role().to_string()),
-        ("zk_ephemerals_count", s.ephemerals_count.to_string()),
-        ("zk_num_alive_connections", s.connections.to_string()),
-        ("zk_avg_latency", java_double(avg_latency(&s))),
-        (
-            "zk_outstanding_requests",
-            s.outstanding_requests.to_string(),
-        ),
-        ("zk_znode_count", s.node_count.to_string()),
-        ("zk_global_sessions", s.sessions.to_string()),
-        ("zk_packets_sent", s.packets_sent.to_string()),
-        ("zk_packets_received", s.packets_received.to_string()),
-        ("zk_watch_count", s.watch_count.to_string()),
-        ("zk_min_latency", s.latency_min_ms.to_string()),
-        ("zk_max_file_descriptor_count", max_fds.to_string()),
-        (
-            "zk_approximate_data_size",
-            s.approximate_data_size.to_string(),
-        ),
-        ("zk_open_file_descriptor_count", open_fds.to_string()),
-        ("zk_local_sessions", "0".into()),
-        ("zk_uptime", view.uptime_ms.to_string()),
-        ("zk_max_latency", s.latency_max_ms.to_string()),
-        ("zk_last_proposal_zxid", format!("0x{:x}", s.last_zxid.0)),
-        ("zk_digest", s.digest.to_string()),
-    ];
-    let mut lines = lines;
-    if view.node.role() == "leader" {
-        // The leader's view of its learners, as ZooKeeper's mntr shows it.
-        let (followers, synced) = view.node.learner_counts();
-        lines.push(("zk_followers", followers.to_string()));
-        lines.push(("zk_synced_followers", synced.to_string()));
-        lines.push(("zk_pending_syncs", "0".into()));
-    }
-    let mut out = String::new();
-    for (k, v) in lines {
-        let _ = writeln!(out, "{k}\t{v}");
-    }
     out
 }
 

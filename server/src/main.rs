@@ -9,14 +9,19 @@
 //! then the driver. SIGTERM or SIGINT stops accepting, flushes and fsyncs
 //! the log, and exits 0.
 
+mod admin;
 mod config;
 mod disk;
 mod driver;
 mod failclosed;
 mod fourlw;
+mod http;
 mod import;
 mod inspect;
 mod member_list;
+mod metric_names;
+mod metrics;
+mod opsconfig;
 mod storage;
 
 use anyhow::{Context, Result};
@@ -219,13 +224,15 @@ fn run(args: Args) -> Result<()> {
         recovered.base.tree.set_config_node(data);
     }
     let node = Node::new(core_config, recovered, driver::now(started));
+    // ZooKeeper's dbinittime: loading the data directory into memory.
+    let db_init_ms = started.elapsed().as_millis() as u64;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("paddock-net")
         .build()
         .context("starting the runtime")?;
-    rt.block_on(serve(cfg, dirs, node, started))
+    rt.block_on(serve(cfg, dirs, node, started, db_init_ms))
 }
 
 async fn serve(
@@ -233,11 +240,18 @@ async fn serve(
     dirs: disk::Dirs,
     node: Node,
     started: std::time::Instant,
+    db_init_ms: u64,
 ) -> Result<()> {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let (log_tx, log_thread) =
-        storage::spawn_log_thread(dirs.clone(), cfg.force_sync, done_tx.clone());
-    let (snap_tx, _snap_thread) = storage::spawn_snapshot_thread(dirs.clone(), done_tx);
+    let shared = std::sync::Arc::new(metrics::Shared::default());
+    let (log_tx, log_thread) = storage::spawn_log_thread(
+        dirs.clone(),
+        cfg.force_sync,
+        done_tx.clone(),
+        shared.clone(),
+    );
+    let (snap_tx, _snap_thread) =
+        storage::spawn_snapshot_thread(dirs.clone(), done_tx, shared.clone());
     if !cfg.force_sync {
         warn!("forceSync=no: the log is not fsynced; a crash may lose acknowledged writes");
     }
@@ -320,8 +334,18 @@ async fn serve(
         started,
     );
     d.peer_net = peer_net;
+    d.shared = shared;
+    d.counters.dbinittime.record(db_init_ms);
+    let (query_tx, mut query_rx) = mpsc::channel(http::QUERIES_MAX);
+    start_http(&cfg, query_tx).await;
     let result = d
-        .run(&mut net_rx, &mut done_rx, &mut peer_rx, &mut stop_rx)
+        .run(
+            &mut net_rx,
+            &mut done_rx,
+            &mut peer_rx,
+            &mut stop_rx,
+            &mut query_rx,
+        )
         .await;
     listener.stop();
     info!("stopping: flushing the log");
@@ -337,6 +361,52 @@ async fn serve(
     result?;
     info!("stopped");
     Ok(())
+}
+
+/// Starts `/metrics` and the AdminServer as zoo.cfg asks. A port that
+/// cannot be bound is logged and the server goes on, as ZooKeeper's does.
+async fn start_http(cfg: &ServerConfig, queries: mpsc::Sender<http::Asked>) {
+    let ops = &cfg.ops;
+    if ops.export_jvm_info_given {
+        info!("metricsProvider.exportJvmInfo has no effect: there is no JVM to report on");
+    }
+    let mut endpoints = Vec::new();
+    if ops.prometheus() {
+        endpoints.push((
+            "/metrics",
+            ops.metrics_host.clone(),
+            ops.metrics_port,
+            http::Routes::Metrics,
+        ));
+    } else if let Some(class) = &ops.metrics_class {
+        info!(
+            "metricsProvider.className={class}: no /metrics endpoint (only {} serves one)",
+            opsconfig::PROMETHEUS_PROVIDER
+        );
+    }
+    if ops.admin_enabled {
+        endpoints.push((
+            "AdminServer",
+            ops.admin_address.clone(),
+            ops.admin_port,
+            http::Routes::Admin {
+                command_url: ops.command_url.clone(),
+            },
+        ));
+    }
+    for (what, host, port, routes) in endpoints {
+        let addr = match resolve(&host, port) {
+            Ok(a) => a,
+            Err(e) => {
+                error!("{what} not started: {e:#}");
+                continue;
+            }
+        };
+        match http::serve(addr, routes, queries.clone()).await {
+            Ok(bound) => info!("{what} listening on http://{bound}"),
+            Err(e) => error!("{what} not started: cannot bind {addr}: {e}"),
+        }
+    }
 }
 
 fn absolute(p: &std::path::Path) -> PathBuf {

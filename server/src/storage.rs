@@ -17,11 +17,12 @@
 //! more, so the driver stops (ZooKeeper exits the same way).
 
 use crate::disk::{self, Dirs};
+use crate::metrics::Shared;
 use paddock_core::storage::{self, Snapshot};
 use paddock_core::{PersistToken, Zxid};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info};
@@ -85,6 +86,8 @@ struct LogWriter {
     dirty: bool,
     /// A file was created (or removed) since the directory's last fsync.
     dir_dirty: bool,
+    /// Where `fsynctime` and the group-commit batch sizes go.
+    metrics: Arc<Shared>,
 }
 
 impl LogWriter {
@@ -92,7 +95,9 @@ impl LogWriter {
         if self.force_sync {
             if self.dirty {
                 if let Some(log) = &self.current {
+                    let started = std::time::Instant::now();
                     log.file.sync_data()?;
+                    Shared::record(&self.metrics.fsync, started.elapsed().as_millis() as u64);
                 }
             }
             if self.dir_dirty {
@@ -168,6 +173,7 @@ pub fn spawn_log_thread(
     dirs: Dirs,
     force_sync: bool,
     done: UnboundedSender<Done>,
+    metrics: Arc<Shared>,
 ) -> (mpsc::Sender<LogJob>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<LogJob>();
     let handle = std::thread::Builder::new()
@@ -180,6 +186,7 @@ pub fn spawn_log_thread(
                 roll: true,
                 dirty: false,
                 dir_dirty: false,
+                metrics,
             };
             if let Err(e) = log_loop(&mut w, &rx, &done) {
                 let _ = done.send(Done::Fatal(format!("log write failed: {e}")));
@@ -204,6 +211,10 @@ fn log_loop(
                 Err(_) => break,
             }
         }
+        w.metrics
+            .log_queue
+            .fetch_sub(batch.len() as i64, std::sync::atomic::Ordering::Relaxed);
+        Shared::record(&w.metrics.batch, batch.len() as u64);
         let mut last_token = None;
         let mut stop = None;
         for job in batch.drain(..) {
@@ -255,6 +266,7 @@ fn log_loop(
 pub fn spawn_snapshot_thread(
     dirs: Dirs,
     done: UnboundedSender<Done>,
+    metrics: Arc<Shared>,
 ) -> (mpsc::Sender<SnapJob>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<SnapJob>();
     let handle = std::thread::Builder::new()
@@ -263,8 +275,14 @@ pub fn spawn_snapshot_thread(
             while let Ok(job) = rx.recv() {
                 match job {
                     SnapJob::Write { zxid, snapshot } => {
+                        let started = std::time::Instant::now();
                         match write_snapshot(&dirs.data, zxid, &snapshot) {
-                            Ok(()) => {
+                            Ok(bytes) => {
+                                let ms = started.elapsed().as_millis() as u64;
+                                Shared::record(&metrics.snapshot, ms);
+                                metrics
+                                    .snapshot_bytes
+                                    .store(bytes, std::sync::atomic::Ordering::Relaxed);
                                 let _ = done.send(Done::SnapshotWritten(zxid));
                             }
                             Err(e) => {
@@ -289,7 +307,8 @@ pub fn spawn_snapshot_thread(
     (tx, handle)
 }
 
-fn write_snapshot(dir: &std::path::Path, zxid: Zxid, snapshot: &Snapshot) -> io::Result<()> {
+/// Writes the snapshot; returns its size in bytes.
+fn write_snapshot(dir: &std::path::Path, zxid: Zxid, snapshot: &Snapshot) -> io::Result<u64> {
     let started = std::time::Instant::now();
     let name = storage::snapshot_file_name(zxid);
     let tmp = dir.join(format!("{name}.tmp"));
@@ -298,6 +317,7 @@ fn write_snapshot(dir: &std::path::Path, zxid: Zxid, snapshot: &Snapshot) -> io:
     snapshot.write_to(&mut w)?;
     let file = w.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     std::fs::rename(&tmp, dir.join(&name))?;
     disk::fsync_dir(dir)?;
     info!(
@@ -306,7 +326,7 @@ fn write_snapshot(dir: &std::path::Path, zxid: Zxid, snapshot: &Snapshot) -> io:
         snapshot.node_count(),
         started.elapsed().as_millis()
     );
-    Ok(())
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -323,7 +343,7 @@ mod tests {
             log: d.path().into(),
         };
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (tx, th) = spawn_log_thread(dirs, true, done_tx);
+        let (tx, th) = spawn_log_thread(dirs, true, done_tx, Arc::default());
         let job = |t, z, b: &[u8]| LogJob::Append {
             token: PersistToken(t),
             first_zxid: Zxid(z),
