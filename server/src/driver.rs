@@ -221,8 +221,13 @@ impl Driver {
             }
             "mntr" if allowed => {
                 let mut text = metrics::mntr_text(&self.samples());
-                // Paddock's own: the tree digest, to compare replicas.
-                text.push_str(&format!("zk_digest\t{}\n", self.node.digest()));
+                // Paddock's own: the last zxid applied and the tree digest,
+                // to compare replicas.
+                text.push_str(&format!(
+                    "zk_last_proposal_zxid\t{:#x}\nzk_digest\t{}\n",
+                    self.node.last_zxid().0,
+                    self.node.digest()
+                ));
                 text
             }
             _ => fourlw::answer(word, &self.view()),

@@ -190,7 +190,7 @@ def test_recipes_survive_the_leader_being_killed(ensemble):
             digests = set()
             for p in e.client_ports:
                 for line in four_letter(p, "mntr").splitlines():
-                    if line.startswith("zk_digest"):
+                    if line.startswith("zk_digest\t"):
                         digests.add(line.split()[1])
             if len(digests) == 1:
                 break
