@@ -8,7 +8,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use paddock_core::proto::{self, op, Acl, ConnectRequest, CreateRequest, Request};
-use paddock_core::storage::Recovered;
+use paddock_core::storage::{Recovered, StorageOp};
 use paddock_core::*;
 
 fn main() {
@@ -115,10 +115,10 @@ fn drain(node: &mut Node, t: Now) {
         while let Some(out) = node.poll_output() {
             any = true;
             match out {
-                Output::Persist { token, .. } => tokens.push(token),
-                Output::WriteSnapshot { zxid, .. } => {
-                    node.handle(t, Input::SnapshotWritten { zxid })
+                Output::Storage(StorageOp::Snapshot(s)) => {
+                    node.handle(t, Input::SnapshotWritten { zxid: s.zxid })
                 }
+                Output::Storage(op) => tokens.extend(op.token()),
                 _ => {}
             }
         }

@@ -50,6 +50,9 @@ pub struct Config {
     pub election_finalize_ms: u64,
     /// A planted bug to enable (honoured only with the `canary` feature).
     pub canary: Option<crate::canary::Canary>,
+    /// The text of `/zookeeper/config` (the ensemble's member list), which
+    /// every member fills locally at start, as ZooKeeper does (no txn).
+    pub member_list: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
             sync_limit_ticks: 5,
             election_finalize_ms: 50,
             canary: None,
+            member_list: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! persist, snapshots to write) out as values. The production shell and the
 //! simulator drive this exact code.
 
+pub mod boot;
 pub mod canary;
 pub mod codec;
 pub mod config;

@@ -4,11 +4,11 @@
 //! effects come out of [`Node::poll_output`]; [`Node::poll_timeout`] says
 //! when to call `handle_timeout` next. A spurious `handle_timeout` is
 //! harmless. Standalone is an ensemble of one: every write is proposed,
-//! persisted (`Output::Persist` -> `Input::Persisted`), committed and then
+//! persisted (`StorageOp::Append` -> `Input::Persisted`), committed and then
 //! applied, and only then is its reply released.
 
 use crate::ids::*;
-use crate::storage::{Recovered, Snapshot};
+use crate::storage::{Recovered, StorageOp};
 
 /// Something that happened outside the core.
 #[derive(Debug, Clone)]
@@ -20,10 +20,9 @@ pub enum Input {
     ClientFrame { conn: ConnId, frame: Vec<u8> },
     /// The client's socket is gone (EOF, error, or the shell closed it).
     ClientClosed { conn: ConnId },
-    /// The bytes of `Output::Persist { token, .. }` (and of every earlier
-    /// token) are durable.
+    /// The `StorageOp` with this token (and every earlier one) is durable.
     Persisted { token: PersistToken },
-    /// A snapshot requested by `Output::WriteSnapshot` is on disk.
+    /// A snapshot requested by `StorageOp::Snapshot` is on disk.
     SnapshotWritten { zxid: Zxid },
     /// One message from another server (the shell's framing stripped).
     PeerMessage { from: ServerId, bytes: Vec<u8> },
@@ -43,41 +42,14 @@ pub enum Output {
     SendClient { conn: ConnId, frame: Vec<u8> },
     /// Close a client connection after writing what was queued before it.
     CloseClient { conn: ConnId, reason: String },
-    /// Append `bytes` (whole log records, see `storage`) to the log; when
-    /// they are durable (fsync'd if `sync`), answer `Input::Persisted`.
-    /// `first_zxid` names a new log file when the driver starts one.
-    Persist {
-        token: PersistToken,
-        first_zxid: Zxid,
-        last_zxid: Zxid,
-        bytes: Vec<u8>,
-        sync: bool,
-    },
-    /// Write this snapshot (an O(1) clone of the state at `zxid`) off the
-    /// hot path, then answer `Input::SnapshotWritten`. Later `Persist`
-    /// records go to a new log file (the driver rolls the log here).
-    WriteSnapshot { zxid: Zxid, snapshot: Snapshot },
-    /// Make `acceptedEpoch` and `currentEpoch` durable (files of those
-    /// names, decimal text, replaced atomically) and the `repairing` mark
-    /// present or absent as `repairing` says, then `Input::Persisted`.
-    PersistEpochs {
-        token: PersistToken,
-        accepted_epoch: u32,
-        current_epoch: u32,
-        repairing: bool,
-    },
-    /// Cut the log after `zxid` (see `storage::plan_truncate`), then
-    /// `Input::Persisted`.
-    TruncateLog { token: PersistToken, zxid: Zxid },
+    /// A durable effect (log append, epochs, truncation, snapshot): see
+    /// `storage::StorageOp` for the order and answers it requires.
+    Storage(StorageOp),
     /// Send one message to a peer (dropped if the link is down).
     SendPeer { to: ServerId, bytes: Vec<u8> },
     /// Drop the link to a peer that broke the protocol (it is re-dialled).
     ClosePeer { peer: ServerId, reason: String },
 }
-
-// Persist, PersistEpochs and TruncateLog share one token sequence: the
-// driver carries them out in the order they were polled and answers
-// `Input::Persisted` in that order (a token covers all earlier ones).
 
 /// Figures for the four-letter words and metrics.
 #[derive(Debug, Clone, Default)]

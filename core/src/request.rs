@@ -23,7 +23,7 @@ use crate::proto::{
     ErrorCode, Id, MultiOp, OpResult, Reader, Request, Response,
 };
 use crate::session;
-use crate::storage::{self, Recovered, Snapshot};
+use crate::storage::{self, Recovered, Snapshot, StorageOp};
 use crate::tree::acl;
 use crate::txn::{Applied, ApplyOptions, State, Txn, TxnHeader, TxnKind, TxnTag};
 use crate::watch::{WatchKind, Watches};
@@ -118,7 +118,7 @@ pub struct Server {
     since_snapshot: u64,
     since_rebase: u64,
     snapshot_threshold: u64,
-    /// A snapshot is being written (`Output::WriteSnapshot` not yet
+    /// A snapshot is being written (`StorageOp::Snapshot` not yet
     /// answered by `Input::SnapshotWritten`).
     pub(crate) snapshot_pending: bool,
     /// Learner: sessions of local clients seen since the last leader ping.
@@ -147,11 +147,7 @@ impl Server {
         for n in &recovered.notes {
             info!("recovery: {n}");
         }
-        let opts = ApplyOptions {
-            extended_types_enabled: config.extended_types_enabled,
-            skip_acl: config.skip_acl,
-            max_data_len: config.max_buffer as usize,
-        };
+        let opts = ApplyOptions::from_config(&config);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ config.server_id.0.rotate_left(32));
         let snapshot_threshold = snapshot_threshold(&mut rng, config.snap_count);
         let last = recovered.state.last_zxid;
@@ -497,7 +493,7 @@ impl Server {
 
     // ----- persistence --------------------------------------------------
 
-    /// Logs a txn (in memory now, on disk with the next `Persist`).
+    /// Logs a txn (in memory now, on disk with the next `StorageOp::Append`).
     pub(crate) fn log_append(&mut self, txn: Txn) {
         storage::encode_record(&txn, &mut self.persist_buf);
         if self.persist_first.is_none() {
@@ -519,18 +515,16 @@ impl Server {
         token
     }
 
-    /// Emits the buffered log records as one `Persist` (group commit).
+    /// Emits the buffered log records as one `StorageOp::Append` (group commit).
     fn flush_persist(&mut self) {
         if let Some(first) = self.persist_first.take() {
             let last = self.persist_last;
             let token = self.new_token(TokenKind::Append(last));
-            self.outputs.push_back(Output::Persist {
+            self.outputs.push_back(Output::Storage(StorageOp::Append {
                 token,
                 first_zxid: first,
-                last_zxid: last,
                 bytes: std::mem::take(&mut self.persist_buf),
-                sync: true,
-            });
+            }));
         }
     }
 
@@ -538,12 +532,12 @@ impl Server {
     pub(crate) fn persist_epochs(&mut self) -> PersistToken {
         self.flush_persist();
         let token = self.new_token(TokenKind::Epochs);
-        self.outputs.push_back(Output::PersistEpochs {
+        self.outputs.push_back(Output::Storage(StorageOp::Epochs {
             token,
             accepted_epoch: self.accepted_epoch,
             current_epoch: self.current_epoch,
             repairing: self.repair_mark,
-        });
+        }));
         token
     }
 
@@ -552,7 +546,8 @@ impl Server {
         self.flush_persist();
         self.persisted_upto = self.persisted_upto.min(zxid.max(self.snapshot_durable));
         let token = self.new_token(TokenKind::Truncate(zxid));
-        self.outputs.push_back(Output::TruncateLog { token, zxid });
+        self.outputs
+            .push_back(Output::Storage(StorageOp::Truncate { token, zxid }));
         token
     }
 
@@ -595,10 +590,8 @@ impl Server {
         self.snapshot_pending = true;
         self.snapshot_threshold = snapshot_threshold(&mut self.rng, self.config.snap_count);
         let snapshot = Snapshot::of(self.log.state());
-        self.outputs.push_back(Output::WriteSnapshot {
-            zxid: snapshot.zxid,
-            snapshot,
-        });
+        self.outputs
+            .push_back(Output::Storage(StorageOp::Snapshot(snapshot)));
     }
 
     // ----- client frames ------------------------------------------------

@@ -132,12 +132,25 @@ impl Applied {
     }
 }
 
-/// Options that shape validation but are not part of the txn.
-#[derive(Clone, Copy, Debug, Default)]
+/// Options that shape validation but are not part of the txn. Made from
+/// the `Config` only (`from_config`), so recovery, the simulator and the
+/// server validate exactly as the node that logged the txn did; there is
+/// no `Default` (a zero `max_data_len` would refuse every payload).
+#[derive(Clone, Copy, Debug)]
 pub struct ApplyOptions {
     pub extended_types_enabled: bool,
     pub skip_acl: bool,
     pub max_data_len: usize,
+}
+
+impl ApplyOptions {
+    pub fn from_config(config: &crate::Config) -> ApplyOptions {
+        ApplyOptions {
+            extended_types_enabled: config.extended_types_enabled,
+            skip_acl: config.skip_acl,
+            max_data_len: config.max_buffer as usize,
+        }
+    }
 }
 
 impl State {

@@ -5,21 +5,13 @@
 //! (The fault-injecting simulator lives in `sim/`.)
 
 use paddock_core::proto::{self, op, Acl, ConnectRequest, CreateRequest, ReplyHeader, Request};
-use paddock_core::storage::{self, DiskImage, Recovered};
-use paddock_core::txn::ApplyOptions;
+use paddock_core::storage::{Completion, MemDir};
 use paddock_core::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-struct Disk {
-    logs: Vec<(String, Vec<u8>)>,
-    snapshots: Vec<(String, Vec<u8>)>,
-    epochs: (u32, u32),
-    repair_mark: bool,
-}
-
 struct Cluster {
     nodes: BTreeMap<u64, Node>,
-    disks: BTreeMap<u64, Disk>,
+    disks: BTreeMap<u64, MemDir>,
     configs: BTreeMap<u64, Config>,
     down: BTreeSet<u64>,
     now_ms: u64,
@@ -58,39 +50,18 @@ impl Cluster {
             cfg.min_session_timeout_ms = 200;
             cfg.max_session_timeout_ms = 2000;
             c.configs.insert(id, cfg);
-            c.disks.insert(
-                id,
-                Disk {
-                    logs: vec![],
-                    snapshots: vec![],
-                    epochs: (0, 0),
-                    repair_mark: false,
-                },
-            );
+            c.disks.insert(id, MemDir::new());
             c.start(id);
         }
         c
     }
 
     fn start(&mut self, id: u64) {
-        let d = &self.disks[&id];
-        let image = DiskImage {
-            snapshots: d.snapshots.clone(),
-            logs: d.logs.clone(),
-        };
-        let opts = ApplyOptions {
-            extended_types_enabled: false,
-            skip_acl: false,
-            max_data_len: 1 << 20,
-        };
-        let rec: Recovered = storage::recover(&image, &opts)
-            .expect("recover")
-            .with_epoch_files(
-                Some(d.epochs.0.to_string().as_bytes()),
-                Some(d.epochs.1.to_string().as_bytes()),
-            )
-            .with_repair_mark(d.repair_mark);
-        let node = Node::new(self.configs[&id].clone(), rec, now(self.now_ms));
+        let d = self.disks.get_mut(&id).unwrap();
+        d.restart();
+        let node = boot::boot(self.configs[&id].clone(), d, now(self.now_ms))
+            .expect("boot")
+            .node;
         self.nodes.insert(id, node);
         self.down.remove(&id);
         let peers: Vec<u64> = self
@@ -148,56 +119,10 @@ impl Cluster {
                         Output::CloseClient { conn, .. } => {
                             self.closed.insert(conn.0);
                         }
-                        Output::Persist {
-                            token,
-                            first_zxid,
-                            bytes,
-                            ..
-                        } => {
-                            let d = self.disks.get_mut(&id).unwrap();
-                            if d.logs.is_empty() {
-                                let mut b = storage::LOG_MAGIC.to_vec();
-                                b.extend_from_slice(&bytes);
-                                d.logs.push((storage::log_file_name(first_zxid), b));
-                            } else {
-                                d.logs.last_mut().unwrap().1.extend_from_slice(&bytes);
-                            }
-                            persisted.push(token);
-                        }
-                        Output::PersistEpochs {
-                            token,
-                            accepted_epoch,
-                            current_epoch,
-                            repairing,
-                        } => {
-                            let d = self.disks.get_mut(&id).unwrap();
-                            d.epochs = (accepted_epoch, current_epoch);
-                            d.repair_mark = repairing;
-                            persisted.push(token);
-                        }
-                        Output::TruncateLog { token, zxid } => {
-                            let d = self.disks.get_mut(&id).unwrap();
-                            for r in storage::plan_truncate(&d.logs, zxid) {
-                                match r {
-                                    storage::Repair::TruncateLog { file, len } => {
-                                        let f =
-                                            d.logs.iter_mut().find(|(n, _)| *n == file).unwrap();
-                                        f.1.truncate(len as usize);
-                                    }
-                                    storage::Repair::Remove { file }
-                                    | storage::Repair::SetAside { file } => {
-                                        d.logs.retain(|(n, _)| *n != file)
-                                    }
-                                }
-                            }
-                            persisted.push(token);
-                        }
-                        Output::WriteSnapshot { zxid, snapshot } => {
-                            let d = self.disks.get_mut(&id).unwrap();
-                            d.snapshots
-                                .push((storage::snapshot_file_name(zxid), snapshot.encode()));
-                            snaps.push(zxid);
-                        }
+                        Output::Storage(op) => match self.disks.get_mut(&id).unwrap().execute(op) {
+                            Completion::Persisted(token) => persisted.push(token),
+                            Completion::SnapshotWritten(zxid) => snaps.push(zxid),
+                        },
                         Output::SendPeer { to, bytes } => {
                             if !self.down.contains(&to.0) {
                                 self.net.push_back((id, to.0, bytes));
@@ -739,10 +664,9 @@ fn a_voter_that_lost_records_abstains_until_it_has_synced() {
     c.crash(leader);
     {
         let d = c.disks.get_mut(&damaged).unwrap();
-        let (name, bytes) = d.logs.first_mut().expect("a log file");
+        let bytes = d.logs.values_mut().next().expect("a log file");
         let at = bytes.len() / 2;
         bytes[at] ^= 0x5a;
-        let _ = name;
     }
     c.start(damaged);
     assert_eq!(c.nodes[&damaged].role(), "looking");

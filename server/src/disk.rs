@@ -58,6 +58,27 @@ pub fn list(dir: &Path, kind: &str) -> io::Result<Vec<(Zxid, String)>> {
     Ok(out)
 }
 
+/// The data directories as start-up (`paddock_core::boot`) reads and
+/// repairs them.
+impl paddock_core::boot::DataDir for Dirs {
+    type Error = io::Error;
+    fn image(&mut self) -> io::Result<DiskImage> {
+        load_image(self)
+    }
+    fn repair_mark(&mut self) -> io::Result<bool> {
+        Ok(repair_mark_present(self))
+    }
+    fn set_repair_mark(&mut self) -> io::Result<()> {
+        set_repair_mark(self, true, true)
+    }
+    fn apply_repairs(&mut self, repairs: &[Repair]) -> io::Result<()> {
+        apply_repairs(self, repairs)
+    }
+    fn epoch_files(&mut self) -> io::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+        Ok(read_epochs(self))
+    }
+}
+
 /// Reads every log and snapshot for `storage::recover`.
 pub fn load_image(dirs: &Dirs) -> io::Result<DiskImage> {
     let mut image = DiskImage::default();

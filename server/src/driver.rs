@@ -17,6 +17,7 @@ use crate::http::{self, Answer, Query};
 use crate::metrics::{self, Counters, Shared};
 use crate::storage::{Done, LogJob, SnapJob};
 use anyhow::{bail, Result};
+use paddock_core::storage::StorageOp;
 use paddock_core::{ConnId, Input, Instant, Node, Now, Output};
 use paddock_net::peer::{PeerEvent, PeerNet};
 use paddock_net::{framing, ConnHandle, NetEvent};
@@ -327,37 +328,14 @@ impl Driver {
                         c.handle.close();
                     }
                 }
-                Output::Persist {
-                    token,
-                    first_zxid,
-                    bytes,
-                    sync,
-                    ..
-                } => self.to_log(LogJob::Append {
-                    token,
-                    first_zxid,
-                    bytes,
-                    sync,
-                }),
-                Output::WriteSnapshot { zxid, snapshot } => {
-                    self.to_log(LogJob::Roll);
-                    if self.snaps.send(SnapJob::Write { zxid, snapshot }).is_err() {
-                        warn!("snapshot thread is gone; snapshot at {zxid} not written");
+                Output::Storage(op) => {
+                    if let StorageOp::Snapshot(snapshot) = &op {
+                        let (zxid, snapshot) = (snapshot.zxid, snapshot.clone());
+                        if self.snaps.send(SnapJob::Write { zxid, snapshot }).is_err() {
+                            warn!("snapshot thread is gone; snapshot at {zxid} not written");
+                        }
                     }
-                }
-                Output::PersistEpochs {
-                    token,
-                    accepted_epoch,
-                    current_epoch,
-                    repairing,
-                } => self.to_log(LogJob::Epochs {
-                    token,
-                    accepted: accepted_epoch,
-                    current: current_epoch,
-                    repairing,
-                }),
-                Output::TruncateLog { token, zxid } => {
-                    self.to_log(LogJob::Truncate { token, zxid })
+                    self.to_log(LogJob::Op(op));
                 }
                 Output::SendPeer { to, bytes } => match &self.peer_net {
                     Some(p) => p.send(to, bytes),

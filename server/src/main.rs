@@ -27,8 +27,7 @@ mod storage;
 use anyhow::{Context, Result};
 use clap::Parser;
 use config::ServerConfig;
-use paddock_core::storage::recover_marked;
-use paddock_core::txn::ApplyOptions;
+use paddock_core::boot::{self, BootError};
 use paddock_core::Node;
 use paddock_net::{ClientListener, ListenerConfig};
 use std::hash::{BuildHasher, Hasher};
@@ -194,36 +193,23 @@ fn run(args: Args) -> Result<()> {
     // processes must never share a data directory.
     let _lock = disk::lock_data_dir(&dirs)?;
 
-    let image = disk::load_image(&dirs).context("reading the data directory")?;
-    let opts = ApplyOptions {
-        extended_types_enabled: cfg.extended_types_enabled,
-        skip_acl: cfg.skip_acl,
-        max_data_len: cfg.jute_max_buffer as usize,
-    };
-    let mark = disk::repair_mark_present(&dirs);
-    let recovered = recover_marked(&image, &opts, mark).map_err(|e| {
-        anyhow::anyhow!(
+    let mut core_config = cfg.core_config(seed());
+    // Local, as in ZooKeeper: every member writes the same list, so the
+    // tree digests stay equal.
+    core_config.member_list =
+        member_list::config_node_text(&cfg).map(|text| std::sync::Arc::from(text.into_bytes()));
+    let mut dir = dirs.clone();
+    let booted = boot::boot(core_config, &mut dir, driver::now(started)).map_err(|e| match e {
+        BootError::Recovery(e) => anyhow::anyhow!(
             "refusing to start: recovery of {} failed: {e}. Restore the missing files or move the data directory away.",
             dirs.data.display()
-        )
+        ),
+        BootError::Io(e) => anyhow::anyhow!("reading or repairing the data directory {}: {e}", dirs.data.display()),
     })?;
-    drop(image);
-    let core_config = cfg.core_config(seed());
-    if recovered.damaged && core_config.repairs_from_peers() {
-        // Durable before the repairs erase the evidence of the loss.
-        disk::set_repair_mark(&dirs, true, true).context("writing the repair mark")?;
+    if booted.marked {
+        warn!("durable records were lost: this server syncs from a leader before it votes again");
     }
-    disk::apply_repairs(&dirs, &recovered.repairs).context("repairing the data directory")?;
-    let (accepted, current) = disk::read_epochs(&dirs);
-    let mut recovered = recovered.with_epoch_files(accepted.as_deref(), current.as_deref());
-    if let Some(text) = member_list::config_node_text(&cfg) {
-        // Local, as in ZooKeeper: every member writes the same list, so the
-        // tree digests stay equal (the base too: a TRUNC rebuilds from it).
-        let data: std::sync::Arc<[u8]> = std::sync::Arc::from(text.into_bytes());
-        recovered.state.tree.set_config_node(data.clone());
-        recovered.base.tree.set_config_node(data);
-    }
-    let node = Node::new(core_config, recovered, driver::now(started));
+    let node = booted.node;
     // ZooKeeper's dbinittime: loading the data directory into memory.
     let db_init_ms = started.elapsed().as_millis() as u64;
 

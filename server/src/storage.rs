@@ -18,7 +18,7 @@
 
 use crate::disk::{self, Dirs};
 use crate::metrics::Shared;
-use paddock_core::storage::{self, Snapshot};
+use paddock_core::storage::{self, Snapshot, StorageOp};
 use paddock_core::{PersistToken, Zxid};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -35,24 +35,9 @@ const BATCH_JOBS_MAX: usize = 4096;
 /// Work for the log thread, in the order the core emitted it.
 #[derive(Debug)]
 pub enum LogJob {
-    Append {
-        token: PersistToken,
-        first_zxid: Zxid,
-        bytes: Vec<u8>,
-        sync: bool,
-    },
-    /// Later appends go to a new file (a snapshot was taken).
-    Roll,
-    Epochs {
-        token: PersistToken,
-        accepted: u32,
-        current: u32,
-        repairing: bool,
-    },
-    Truncate {
-        token: PersistToken,
-        zxid: Zxid,
-    },
+    /// The core's operation, executed as is (a `Snapshot` only rolls the
+    /// log here: the snapshot thread writes the file).
+    Op(StorageOp),
     /// Make everything durable, acknowledge, and end the thread.
     Stop(mpsc::Sender<()>),
 }
@@ -118,7 +103,7 @@ impl LogWriter {
         Ok(())
     }
 
-    fn append(&mut self, first_zxid: Zxid, bytes: &[u8], sync: bool) -> io::Result<()> {
+    fn append(&mut self, first_zxid: Zxid, bytes: &[u8]) -> io::Result<()> {
         let full = self
             .current
             .as_ref()
@@ -149,7 +134,7 @@ impl LogWriter {
             .expect("a log file is open after the roll above");
         log.file.write_all(bytes)?;
         log.len += bytes.len() as u64;
-        self.dirty |= sync;
+        self.dirty = true;
         Ok(())
     }
 
@@ -219,22 +204,21 @@ fn log_loop(
         let mut stop = None;
         for job in batch.drain(..) {
             match job {
-                LogJob::Append {
+                LogJob::Op(StorageOp::Append {
                     token,
                     first_zxid,
                     bytes,
-                    sync,
-                } => {
-                    w.append(first_zxid, &bytes, sync)?;
+                }) => {
+                    w.append(first_zxid, &bytes)?;
                     last_token = Some(token);
                 }
-                LogJob::Roll => w.roll = true,
-                LogJob::Epochs {
+                LogJob::Op(StorageOp::Snapshot(_)) => w.roll = true,
+                LogJob::Op(StorageOp::Epochs {
                     token,
-                    accepted,
-                    current,
+                    accepted_epoch: accepted,
+                    current_epoch: current,
                     repairing,
-                } => {
+                }) => {
                     // Earlier appends first: the epoch must not be durable
                     // ahead of the records it follows.
                     w.sync()?;
@@ -242,7 +226,7 @@ fn log_loop(
                     disk::set_repair_mark(&w.dirs, repairing, w.force_sync)?;
                     last_token = Some(token);
                 }
-                LogJob::Truncate { token, zxid } => {
+                LogJob::Op(StorageOp::Truncate { token, zxid }) => {
                     w.truncate(zxid)?;
                     last_token = Some(token);
                 }
@@ -334,7 +318,7 @@ mod tests {
     use super::*;
 
     // Goal: appends in one batch land in one file that starts with the log
-    // magic and is named by the first zxid; a Roll starts the next file.
+    // magic and is named by the first zxid; a snapshot starts the next file.
     #[test]
     fn appends_roll_and_report_the_last_token() {
         let d = tempfile::tempdir().expect("tempdir");
@@ -344,15 +328,18 @@ mod tests {
         };
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
         let (tx, th) = spawn_log_thread(dirs, true, done_tx, Arc::default());
-        let job = |t, z, b: &[u8]| LogJob::Append {
-            token: PersistToken(t),
-            first_zxid: Zxid(z),
-            bytes: b.to_vec(),
-            sync: true,
+        let job = |t, z, b: &[u8]| {
+            LogJob::Op(StorageOp::Append {
+                token: PersistToken(t),
+                first_zxid: Zxid(z),
+                bytes: b.to_vec(),
+            })
         };
         tx.send(job(1, 1, b"aa")).expect("send");
         tx.send(job(2, 2, b"bb")).expect("send");
-        tx.send(LogJob::Roll).expect("send");
+        let snap = Snapshot::of(&paddock_core::txn::State::new());
+        tx.send(LogJob::Op(StorageOp::Snapshot(snap)))
+            .expect("send");
         tx.send(job(3, 3, b"cc")).expect("send");
         let (ack_tx, ack_rx) = mpsc::channel();
         tx.send(LogJob::Stop(ack_tx)).expect("send");

@@ -10,42 +10,9 @@
 //! ever pending, and pending bytes belong to the current log file.
 
 use crate::rng::SimRng;
-use paddock_core::storage::{self, DiskImage, Repair, Snapshot};
+use paddock_core::storage::{self, DiskImage, Repair, Snapshot, StorageOp};
 use paddock_core::{PersistToken, Zxid};
 use std::collections::{BTreeMap, VecDeque};
-
-/// A storage operation, in the core's order.
-#[derive(Clone, Debug)]
-pub enum Op {
-    Append {
-        token: PersistToken,
-        first: Zxid,
-        bytes: Vec<u8>,
-    },
-    Epochs {
-        token: PersistToken,
-        accepted: u32,
-        current: u32,
-        repairing: bool,
-    },
-    Truncate {
-        token: PersistToken,
-        zxid: Zxid,
-    },
-    /// Later appends go to a new log file (after a snapshot).
-    Roll,
-}
-
-impl Op {
-    pub fn token(&self) -> Option<PersistToken> {
-        match self {
-            Op::Append { token, .. } | Op::Epochs { token, .. } | Op::Truncate { token, .. } => {
-                Some(*token)
-            }
-            Op::Roll => None,
-        }
-    }
-}
 
 #[derive(Clone, Debug, Default)]
 pub struct Disk {
@@ -59,8 +26,8 @@ pub struct Disk {
     pending: Option<(String, Vec<u8>)>,
     current_log: Option<String>,
     roll: bool,
-    queue: VecDeque<Op>,
-    in_flight: Option<Op>,
+    queue: VecDeque<StorageOp>,
+    in_flight: Option<StorageOp>,
     pub fsyncs: u64,
     pub torn: u64,
 }
@@ -115,7 +82,9 @@ impl Disk {
         self.queue.len() + usize::from(self.in_flight.is_some())
     }
 
-    pub fn submit(&mut self, op: Op) {
+    /// Queues one of the core's operations. A `Snapshot` here only rolls
+    /// the log: the world lands the snapshot file itself, off the queue.
+    pub fn submit(&mut self, op: StorageOp) {
         self.queue.push_back(op);
     }
 
@@ -127,11 +96,15 @@ impl Disk {
                 return false;
             };
             match &mut op {
-                Op::Roll => {
+                StorageOp::Snapshot(_) => {
                     self.roll = true;
                     continue;
                 }
-                Op::Append { first, bytes, .. } => {
+                StorageOp::Append {
+                    first_zxid: first,
+                    bytes,
+                    ..
+                } => {
                     let name = match (&self.current_log, self.roll) {
                         (Some(n), false) => n.clone(),
                         _ => {
@@ -149,18 +122,19 @@ impl Disk {
                     // The bytes live in `pending` alone from here on.
                     self.pending = Some((name, std::mem::take(bytes)));
                 }
-                Op::Epochs { .. } | Op::Truncate { .. } => {}
+                StorageOp::Epochs { .. } | StorageOp::Truncate { .. } => {}
             }
             // Group commit, as the server's storage thread does: the appends
             // queued right behind this one share its write and its fsync,
             // and its completion answers the last token (which covers the
             // earlier ones).
-            if let Op::Append {
+            if let StorageOp::Append {
                 token: last_token, ..
             } = &mut op
             {
-                while let Some(Op::Append { .. }) = self.queue.front() {
-                    let Some(Op::Append { token, bytes, .. }) = self.queue.pop_front() else {
+                while let Some(StorageOp::Append { .. }) = self.queue.front() {
+                    let Some(StorageOp::Append { token, bytes, .. }) = self.queue.pop_front()
+                    else {
                         unreachable!("the front is an append")
                     };
                     *last_token = token;
@@ -179,23 +153,23 @@ impl Disk {
         let op = self.in_flight.take()?;
         self.fsyncs += 1;
         match &op {
-            Op::Append { .. } => {
+            StorageOp::Append { .. } => {
                 let (file, bytes) = self.pending.take().expect("an append in flight is pending");
                 self.logs
                     .get_mut(&file)
                     .expect("pending bytes belong to an existing log")
                     .extend_from_slice(&bytes);
             }
-            Op::Epochs {
-                accepted,
-                current,
+            StorageOp::Epochs {
+                accepted_epoch: accepted,
+                current_epoch: current,
                 repairing,
                 ..
             } => {
                 self.epochs = Some((*accepted, *current));
                 self.repair_mark = *repairing;
             }
-            Op::Truncate { zxid, .. } => {
+            StorageOp::Truncate { zxid, .. } => {
                 let logs: Vec<(String, Vec<u8>)> = self
                     .logs
                     .iter()
@@ -204,7 +178,7 @@ impl Disk {
                 let repairs = storage::plan_truncate(&logs, *zxid);
                 self.apply_repairs(&repairs);
             }
-            Op::Roll => unreachable!("roll never waits for a fsync"),
+            StorageOp::Snapshot(_) => unreachable!("a roll never waits for a fsync"),
         }
         op.token()
     }
@@ -219,7 +193,7 @@ impl Disk {
             return CrashEffect::Nothing;
         };
         match op {
-            Op::Append { .. } => {
+            StorageOp::Append { .. } => {
                 let (file, bytes) = self.pending.take().expect("pending append");
                 if tear && bytes.len() > 1 {
                     let kept = rng.range(1, bytes.len() as u64) as usize;
@@ -236,7 +210,7 @@ impl Disk {
                     CrashEffect::LostPending(bytes.len())
                 }
             }
-            op @ (Op::Epochs { .. } | Op::Truncate { .. }) => {
+            op @ (StorageOp::Epochs { .. } | StorageOp::Truncate { .. }) => {
                 let applied = rng.chance(0.5);
                 if applied {
                     self.in_flight = Some(op);
@@ -244,7 +218,7 @@ impl Disk {
                 }
                 CrashEffect::Atomic { applied }
             }
-            Op::Roll => CrashEffect::Nothing,
+            StorageOp::Snapshot(_) => CrashEffect::Nothing,
         }
     }
 
@@ -365,17 +339,40 @@ impl Disk {
     }
 }
 
+/// The simulated disk as start-up (`paddock_core::boot`) reads and repairs
+/// it; it cannot fail.
+impl paddock_core::boot::DataDir for Disk {
+    type Error = std::convert::Infallible;
+    fn image(&mut self) -> Result<DiskImage, Self::Error> {
+        Ok(Disk::image(self))
+    }
+    fn repair_mark(&mut self) -> Result<bool, Self::Error> {
+        Ok(self.repair_mark)
+    }
+    fn set_repair_mark(&mut self) -> Result<(), Self::Error> {
+        self.repair_mark = true;
+        Ok(())
+    }
+    fn apply_repairs(&mut self, repairs: &[Repair]) -> Result<(), Self::Error> {
+        Disk::apply_repairs(self, repairs);
+        Ok(())
+    }
+    #[allow(clippy::type_complexity)]
+    fn epoch_files(&mut self) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), Self::Error> {
+        let text = |e: u32| Some(storage::epoch_file_text(e).into_bytes());
+        Ok(self
+            .epochs
+            .map_or((None, None), |(a, c)| (text(a), text(c))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use paddock_core::txn::{ApplyOptions, Txn, TxnKind};
 
     fn opts() -> ApplyOptions {
-        ApplyOptions {
-            extended_types_enabled: false,
-            skip_acl: false,
-            max_data_len: 1 << 20,
-        }
+        ApplyOptions::from_config(&paddock_core::Config::standalone(1))
     }
 
     fn append(disk: &mut Disk, token: u64, zxid: u64) {
@@ -388,9 +385,9 @@ mod tests {
         };
         let mut bytes = Vec::new();
         storage::encode_record(&txn, &mut bytes);
-        disk.submit(Op::Append {
+        disk.submit(StorageOp::Append {
             token: PersistToken(token),
-            first: Zxid(zxid),
+            first_zxid: Zxid(zxid),
             bytes,
         });
     }

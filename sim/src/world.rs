@@ -8,15 +8,16 @@
 
 use crate::client::{Client, Phase};
 use crate::clock::Clock;
-use crate::disk::{Disk, Op};
+use crate::disk::Disk;
 use crate::history::History;
 use crate::net::{LinkModel, Net, Semantics};
 use crate::rng::SimRng;
 use crate::scenario::{Fault, FaultKind, Scenario};
 use crate::trace::Trace;
 use crate::zxid_map::ZxidMap;
-use paddock_core::storage;
-use paddock_core::txn::{ApplyOptions, Txn};
+use paddock_core::boot;
+use paddock_core::storage::{self, StorageOp};
+use paddock_core::txn::Txn;
 use paddock_core::{Config, ConnId, Input, Node, Output, ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
@@ -248,14 +249,6 @@ pub struct World {
     pub record_peer_messages: bool,
 }
 
-fn opts() -> ApplyOptions {
-    ApplyOptions {
-        extended_types_enabled: false,
-        skip_acl: false,
-        max_data_len: 0xfffff,
-    }
-}
-
 impl World {
     pub fn new(scn: Scenario, keep_trace: bool) -> World {
         let seed = scn.seed;
@@ -411,41 +404,34 @@ impl World {
     fn start_server(&mut self, id: u64) {
         let cfg = self.config(id);
         let sv = self.servers.get_mut(&id).expect("server exists");
-        let image = sv.disk.image();
-        let rec = match storage::recover_marked(&image, &opts(), sv.disk.repair_mark) {
-            Ok(r) => r,
+        let now = sv.clock.now(self.now);
+        let booted = match boot::boot(cfg, &mut sv.disk, now) {
+            Ok(b) => b,
             Err(e) => {
                 let why = format!("server {id}: recovery refused its own disk: {e}");
                 self.fail_safety(why);
                 return;
             }
         };
-        let (acc, cur) = sv.disk.epoch_files().unwrap_or((0, 0));
-        let rec = rec.with_epoch_files(
-            Some(acc.to_string().as_bytes()),
-            Some(cur.to_string().as_bytes()),
-        );
-        for n in &rec.notes {
+        for n in &booted.notes {
             self.trace
                 .line(self.now, &format!("server {id} recovery: {n}"));
         }
-        if rec.damaged && cfg.repairs_from_peers() {
-            sv.disk.repair_mark = true;
+        if booted.marked {
             self.trace.line(
                 self.now,
                 &format!("server {id}: durable records lost; it repairs before voting"),
             );
         }
-        sv.disk.apply_repairs(&rec.repairs);
-        if let Err(e) = rec.state.tree.check_invariants() {
+        if let Err(e) = booted.node.state().tree.check_invariants() {
             let why = format!("server {id}: recovered tree breaks its invariants: {e}");
             self.fail_safety(why);
             return;
         }
-        let last = rec.state.last_zxid;
-        let now = sv.clock.now(self.now);
+        let last = booted.last_zxid;
+        let sv = self.servers.get_mut(&id).expect("server exists");
         sv.inc += 1;
-        sv.node = Some(Node::new(cfg, rec, now));
+        sv.node = Some(booted.node);
         sv.timer_at = None;
         sv.recorded_upto = Zxid::ZERO;
         let repairs = sv.disk.log_files();
@@ -596,54 +582,19 @@ impl World {
                     self.at(self.now, Ev::ServerSawClose { conn: conn.0 });
                 }
             }
-            Output::Persist {
-                token,
-                first_zxid,
-                bytes,
-                ..
-            } => {
+            Output::Storage(op) => {
                 let sv = self.servers.get_mut(&s).expect("server");
-                sv.disk.submit(Op::Append {
-                    token,
-                    first: first_zxid,
-                    bytes,
-                });
-                self.kick_disk(s);
-            }
-            Output::PersistEpochs {
-                token,
-                accepted_epoch,
-                current_epoch,
-                repairing,
-            } => {
-                let sv = self.servers.get_mut(&s).expect("server");
-                sv.disk.submit(Op::Epochs {
-                    token,
-                    accepted: accepted_epoch,
-                    current: current_epoch,
-                    repairing,
-                });
-                self.kick_disk(s);
-            }
-            Output::TruncateLog { token, zxid } => {
-                let sv = self.servers.get_mut(&s).expect("server");
-                sv.disk.submit(Op::Truncate { token, zxid });
-                self.kick_disk(s);
-            }
-            Output::WriteSnapshot { zxid, snapshot } => {
-                assert_eq!(zxid, snapshot.zxid, "a snapshot file names its zxid");
-                let sv = self.servers.get_mut(&s).expect("server");
-                sv.disk.submit(Op::Roll);
-                let inc = sv.inc;
-                let t = self.now + self.rng_disk.range(MS, 30 * MS);
-                self.at(
-                    t,
-                    Ev::SnapDone {
-                        s,
-                        inc,
-                        snapshot: Box::new(snapshot),
-                    },
-                );
+                if let StorageOp::Snapshot(snapshot) = &op {
+                    // The file lands off the log's queue, as the shell's
+                    // snapshot thread writes it; the queue only rolls.
+                    let snapshot = Box::new(snapshot.clone());
+                    let inc = sv.inc;
+                    sv.disk.submit(op);
+                    let t = self.now + self.rng_disk.range(MS, 30 * MS);
+                    self.at(t, Ev::SnapDone { s, inc, snapshot });
+                } else {
+                    sv.disk.submit(op);
+                }
                 self.kick_disk(s);
             }
             Output::SendPeer { to, mut bytes } => {
