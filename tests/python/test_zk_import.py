@@ -189,6 +189,55 @@ def v2_files(d, prefix):
     return sorted(names, key=lambda n: int(n.split(".")[1], 16))
 
 
+def zk_restart(d, cfg, port):
+    """Starts the real ZooKeeper on a dataDir; returns (process, log path)."""
+    log_path = os.path.join(d, "zk-restart.log")
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                             "-Dzookeeper.admin.enableServer=false", "-cp", ZK_CLASSPATH,
+                             "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    return proc, log_path
+
+
+def zk_restart_zxid(d):
+    """The last zxid ZooKeeper's own restart reaches on this dataDir (its
+    `srvr`), or None if it does not start; ZooKeeper runs on a copy."""
+    copy = d + "-zk"
+    shutil.copytree(d, copy)
+    port = free_port()
+    cfg = write_cfg(copy, port)
+    proc, log_path = zk_restart(copy, cfg, port)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return None
+            if ruok(port):
+                # srvr says "not currently serving" until the data is loaded.
+                m = re.search(r"Zxid: (0x[0-9a-f]+)", jute.four_letter(port, "srvr"))
+                if m:
+                    return int(m.group(1), 16)
+            time.sleep(0.1)
+        raise AssertionError("ZooKeeper neither started nor exited:\n" + open(log_path).read()[-2000:])
+    finally:
+        stop(proc)
+
+
+def log_records(path):
+    """(offset, length) of each record of a ZooKeeper log file."""
+    b = open(path, "rb").read()
+    pos, out = 16, []
+    while pos + 12 <= len(b):
+        n = int.from_bytes(b[pos + 8:pos + 12], "big", signed=True)
+        if n <= 0:
+            break
+        out.append((pos, 12 + n + 1))
+        pos += 12 + n + 1
+    return out
+
+
 def paddock_state(d):
     return sorted(n for n in os.listdir(os.path.join(d, "data"))
                   if re.fullmatch(r"(snapshot|log)\.[0-9a-f]+|acceptedEpoch|currentEpoch", n))
@@ -300,6 +349,7 @@ def test_damage_is_refused_or_falls_back_as_zookeeper_would(killed_zk, tmp_path)
     r = run([PADDOCK_BIN, "import", cfg])
     assert r.returncode == 0, r.stdout.decode()
     reference = re.search(r"paddock digest (0x[0-9a-f]+)", r.stdout.decode()).group(1)
+    reference_last = int(re.search(r"last zxid (0x[0-9a-f]+)", r.stdout.decode()).group(1), 16)
 
     # A truncated newest snapshot: passed over for the one before it, and
     # the logs bring the tree to the same state.
@@ -313,6 +363,25 @@ def test_damage_is_refused_or_falls_back_as_zookeeper_would(killed_zk, tmp_path)
     assert r.returncode == 0, out
     assert "passed over" in out and os.path.basename(newest) in out, out
     assert re.search(r"paddock digest (0x[0-9a-f]+)", out).group(1) == reference
+    last = int(re.search(r"last zxid (0x[0-9a-f]+)", out).group(1), 16)
+    # ZooKeeper's own restart falls back the same way, to the same zxid.
+    assert zk_restart_zxid(d) == last
+
+    # A torn last record (a crash during its write): dropped with a note,
+    # as ZooKeeper's restart drops it.
+    d, cfg, _ = copy_of(zk, tmp_path, "torn-tail")
+    last_log = os.path.join(d, "data", "version-2", v2_files(d, "log")[-1])
+    records = log_records(last_log)
+    assert len(records) >= 2
+    at, n = records[-1]
+    with open(last_log, "r+b") as f:
+        f.truncate(at + n // 2)
+    r = run([PADDOCK_BIN, "import", cfg])
+    out = r.stdout.decode()
+    assert r.returncode == 0 and "torn" in out, out
+    torn_last = int(re.search(r"last zxid (0x[0-9a-f]+)", out).group(1), 16)
+    assert torn_last == reference_last - 1, (torn_last, reference_last)
+    assert zk_restart_zxid(d) == torn_last
 
     # A flipped byte inside a log record that must be replayed: refused,
     # with the file and offset, and nothing written.
@@ -330,6 +399,8 @@ def test_damage_is_refused_or_falls_back_as_zookeeper_would(killed_zk, tmp_path)
     assert r.returncode != 0, out
     assert os.path.basename(last_log) in out and "checksum" in out and "nothing written" in out, out
     assert paddock_state(d) == [], paddock_state(d)
+    # ZooKeeper's own restart refuses this dataDir too.
+    assert zk_restart_zxid(d) is None
     r = run([PADDOCK_BIN, "inspect", last_log])
     assert r.returncode != 0 and "damage at offset 16" in r.stdout.decode(), r.stdout.decode()
 
