@@ -5,7 +5,8 @@ ZooKeeper's own restart time on the same dataDir, in the same run.
 Makes the dataDir with the real ZooKeeper (Debian's package): N znodes
 (default 1,000,000) of 32 bytes under 1,000 parents, written as multis of
 500 creates, then a stretch of setData churn so the logs hold txns after
-the newest snapshot; ZooKeeper is then killed with SIGKILL. Two copies of
+the newest snapshot; ZooKeeper is then killed with SIGKILL. snapCount is
+10,000, so most znodes are in a snapshot and the rest in the logs. Two copies of
 the dataDir are made, so neither run sees the other's files:
 
   ZooKeeper restart  time from starting QuorumPeerMain until a client
@@ -52,7 +53,7 @@ def write_cfg(d, port):
     cfg = os.path.join(d, "zoo.cfg")
     with open(cfg, "w") as f:
         f.write("tickTime=2000\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"
-                "admin.enableServer=false\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n"
+                "admin.enableServer=false\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nsnapCount=10000\n"
                 % (os.path.join(d, "data"), port))
     return cfg
 
