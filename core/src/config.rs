@@ -23,8 +23,12 @@ pub struct Config {
     /// `extendedTypesEnabled`: TTL nodes (and the server id in session ids
     /// capped to 254, as ZooKeeper does).
     pub extended_types_enabled: bool,
-    /// How often containers and TTL nodes are checked for reaping.
+    /// How often containers and TTL nodes are checked for reaping
+    /// (`znode.container.checkIntervalMs`).
     pub container_check_interval_ms: u64,
+    /// Deletions of containers and TTL nodes per minute at most
+    /// (`znode.container.maxPerMinute`); the rest wait for the next check.
+    pub container_max_per_minute: u64,
     /// Txns between snapshots (`snapCount`).
     pub snap_count: u64,
     /// Requests one connection may have waiting for their replies; a
@@ -68,6 +72,7 @@ impl Config {
             super_digest: None,
             extended_types_enabled: false,
             container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
             snap_count: 100_000,
             outstanding_per_conn_max: 10_000,
             skip_acl: false,

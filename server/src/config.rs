@@ -156,6 +156,11 @@ pub struct ServerConfig {
     pub peer_type_observer: bool,
     /// `quorumListenOnAllIPs`: bind the peer ports on every interface.
     pub quorum_listen_on_all_ips: bool,
+    /// `znode.container.checkIntervalMs` and `znode.container.maxPerMinute`.
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: u64,
+    /// `zookeeper.log.dir`, `.file`, `.format`, `.maxFiles`.
+    pub log: crate::logging::LogSettings,
     /// The zoo.cfg this came from, if any.
     pub source: Option<PathBuf>,
     /// ZooKeeper settings given as Java system properties, in force
@@ -195,6 +200,9 @@ impl Default for ServerConfig {
             my_id: None,
             peer_type_observer: false,
             quorum_listen_on_all_ips: false,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            log: crate::logging::LogSettings::default(),
             source: None,
             system_properties: BTreeMap::new(),
             ops: crate::opsconfig::OpsConfig::default(),
@@ -257,7 +265,12 @@ impl ServerConfig {
             path: path.to_path_buf(),
             err,
         })?;
-        let mut cfg = ServerConfig::from_text(&text)?;
+        // `-D` words of SERVER_JVMFLAGS/JVMFLAGS first: zoo.cfg keys win.
+        let mut pairs = crate::sysprops::known(crate::sysprops::jvm_flag_properties(|k| {
+            std::env::var(k).ok()
+        }));
+        pairs.extend(properties(&text));
+        let mut cfg = ServerConfig::from_pairs(pairs)?;
         cfg.source = Some(path.to_path_buf());
         if !cfg.servers.is_empty() {
             let myid = cfg.data_dir.join("myid");
@@ -268,13 +281,35 @@ impl ServerConfig {
         Ok(cfg)
     }
 
+    #[cfg(test)]
     pub fn from_text(text: &str) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_pairs(properties(text))
+    }
+
+    /// The configuration from `key=value` pairs in order (a later pair for
+    /// the same key wins).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<ServerConfig, ConfigError> {
         let mut cfg = ServerConfig::default();
         let mut whitelist_spec = None;
-        for (key, value) in properties(text) {
+        for (key, value) in pairs {
             let bare = key.strip_prefix("zookeeper.").unwrap_or(&key);
             let v = value.as_str();
+            if let Some((name, _)) = crate::sysprops::lookup(bare) {
+                cfg.system_properties
+                    .insert(name.to_string(), value.clone());
+            }
             match bare {
+                "znode.container.checkIntervalMs" => {
+                    cfg.container_check_interval_ms = parse_positive(&key, v)?
+                }
+                "znode.container.maxPerMinute" => {
+                    cfg.container_max_per_minute = parse_positive(&key, v)?
+                }
+                k if cfg.log.set(k, v).map_err(|why| ConfigError::Value {
+                    key: key.clone(),
+                    value: value.clone(),
+                    why,
+                })? => {}
                 "tickTime" => cfg.tick_time_ms = parse_num(&key, v)?,
                 "dataDir" => cfg.data_dir = PathBuf::from(v),
                 "dataLogDir" => cfg.data_log_dir = Some(PathBuf::from(v)),
@@ -316,6 +351,13 @@ impl ServerConfig {
                     cfg.quorum_listen_on_all_ips = v.eq_ignore_ascii_case("true")
                 }
                 k if cfg.ops.set(k, v)? => {}
+                k if matches!(
+                    crate::sysprops::lookup(k),
+                    Some((_, crate::sysprops::Treatment::NoEffect(_)))
+                ) =>
+                {
+                    cfg.ignored_keys.push(key.clone())
+                }
                 k if KNOWN_IGNORED.contains(&k)
                     || k.starts_with("metricsProvider.")
                     || k.starts_with("ssl.") =>
@@ -471,7 +513,20 @@ impl ServerConfig {
         c.skip_acl = self.skip_acl;
         c.init_limit_ticks = self.init_limit;
         c.sync_limit_ticks = self.sync_limit;
+        c.container_check_interval_ms = self.container_check_interval_ms;
+        c.container_max_per_minute = self.container_max_per_minute;
         c
+    }
+}
+
+fn parse_positive(key: &str, v: &str) -> Result<u64, ConfigError> {
+    match parse_num::<u64>(key, v)? {
+        0 => Err(ConfigError::Value {
+            key: key.into(),
+            value: v.into(),
+            why: "must be positive".into(),
+        }),
+        n => Ok(n),
     }
 }
 
@@ -535,6 +590,39 @@ mod tests {
             vec!["srvr".to_string()]
         );
         assert!(whitelist(Some("*")).contains("wchp"));
+    }
+
+    #[test]
+    fn system_property_keys_with_and_without_prefix() {
+        let cfg = ServerConfig::from_pairs(vec![
+            ("znode.container.checkIntervalMs".into(), "500".into()),
+            ("zookeeper.znode.container.maxPerMinute".into(), "60".into()),
+            ("zookeeper.snapCount".into(), "10".into()),
+            ("snapCount".into(), "20".into()),
+            ("zookeeper.commitLogCount".into(), "100".into()),
+            ("zookeeper.log.format".into(), "json".into()),
+        ])
+        .expect("parses");
+        assert_eq!(cfg.container_check_interval_ms, 500);
+        assert_eq!(cfg.container_max_per_minute, 60);
+        assert_eq!(cfg.snap_count, 20, "a later key wins");
+        assert!(cfg.log.json);
+        assert_eq!(cfg.system_properties["zookeeper.snapCount"], "20");
+        assert_eq!(cfg.system_properties["zookeeper.commitLogCount"], "100");
+        assert_eq!(
+            cfg.ignored_keys,
+            vec!["zookeeper.commitLogCount".to_string()]
+        );
+        assert!(cfg.unknown_keys.is_empty());
+        let core = cfg.core_config(1);
+        assert_eq!(
+            (
+                core.container_check_interval_ms,
+                core.container_max_per_minute
+            ),
+            (500, 60)
+        );
+        assert!(ServerConfig::from_text("znode.container.checkIntervalMs=0\n").is_err());
     }
 
     #[test]

@@ -114,6 +114,7 @@ impl Driver {
     ) -> Result<Stop> {
         // Outputs the node produced while being built (e.g. epochs).
         self.dispatch();
+        self.observe_role();
         loop {
             let deadline = self.deadline();
             let t = now(self.started);
@@ -202,7 +203,7 @@ impl Driver {
                 }
             }
             NetEvent::Command { word, peer, reply } => {
-                info!("processing {word} command from {peer}");
+                debug!("processing {word} command from {peer}");
                 let text = self.four_letter_word(word);
                 let _ = reply.send(text.into_bytes());
             }
@@ -305,10 +306,14 @@ impl Driver {
         let now_ms = self.started.elapsed().as_millis() as u64;
         if let Some(before) = self.counters.observe(role, self.node.last_zxid().0, now_ms) {
             let (accepted, current) = self.node.epochs();
-            info!(
-                "role {before} -> {role} (epoch {current}, accepted {accepted}, last zxid {:#x})",
-                self.node.last_zxid().0
-            );
+            let zxid = self.node.last_zxid().0;
+            if before.is_empty() {
+                info!("role {role} (epoch {current}, accepted {accepted}, last zxid {zxid:#x})");
+            } else {
+                info!(
+                    "role {before} -> {role} (epoch {current}, accepted {accepted}, last zxid {zxid:#x})"
+                );
+            }
         }
     }
 

@@ -144,7 +144,7 @@ fn srvr(view: &View<'_>, with_clients: bool) -> String {
 fn conf(view: &View<'_>) -> String {
     let c = view.config;
     let abs = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    format!(
+    let mut out = format!(
         "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
         c.client_port,
         abs(view.data_dir).display(),
@@ -156,7 +156,13 @@ fn conf(view: &View<'_>) -> String {
         c.min_session_timeout(),
         c.max_session_timeout(),
         c.my_id.unwrap_or(0),
-    )
+    );
+    // The settings taken as system properties, in force (ZooKeeper's conf
+    // has no place for them; its scripts read key=value lines).
+    for (k, v) in &c.system_properties {
+        let _ = writeln!(out, "{k}={v}");
+    }
+    out
 }
 
 fn envi() -> String {

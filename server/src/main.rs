@@ -18,11 +18,13 @@ mod fourlw;
 mod http;
 mod import;
 mod inspect;
+mod logging;
 mod member_list;
 mod metric_names;
 mod metrics;
 mod opsconfig;
 mod storage;
+mod sysprops;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -61,21 +63,19 @@ struct Args {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let result = match argv.get(1).and_then(|a| a.to_str()) {
-        Some("import") => match &argv[2..] {
-            [cfg] => import::run(std::path::Path::new(cfg)),
-            _ => Err(anyhow::anyhow!("usage: paddock import ZOO_CFG")),
-        },
-        Some("inspect") => inspect::main(&argv[2..]),
+        Some("import") => {
+            logging::init(&Default::default(), None);
+            match &argv[2..] {
+                [cfg] => import::run(std::path::Path::new(cfg)),
+                _ => Err(anyhow::anyhow!("usage: paddock import ZOO_CFG")),
+            }
+        }
+        Some("inspect") => {
+            logging::init(&Default::default(), None);
+            inspect::main(&argv[2..])
+        }
         _ => run(Args::parse()),
     };
     let code = match result {
@@ -99,13 +99,29 @@ fn load_config(args: &Args) -> Result<ServerConfig> {
             }
             ServerConfig::from_file(path).with_context(|| format!("reading {}", path.display()))?
         }
-        None => ServerConfig::default(),
+        None => ServerConfig::from_pairs(sysprops::known(sysprops::jvm_flag_properties(|k| {
+            std::env::var(k).ok()
+        })))?,
     };
+    Ok(cfg)
+}
+
+/// Logs what the configuration means, once the logger is up.
+fn report_config(cfg: &ServerConfig) -> Result<()> {
     for k in &cfg.unknown_keys {
         warn!("unknown configuration key {k}: ignored");
     }
     for k in &cfg.ignored_keys {
-        info!("configuration key {k} has no effect in paddock");
+        let bare = k.strip_prefix("zookeeper.").unwrap_or(k);
+        match sysprops::lookup(bare) {
+            Some((_, sysprops::Treatment::NoEffect(why))) => {
+                info!("configuration key {k} has no effect in paddock: {why}")
+            }
+            _ => info!("configuration key {k} has no effect in paddock"),
+        }
+    }
+    for (k, v) in &cfg.system_properties {
+        info!("setting {k}={v}");
     }
     if cfg.is_ensemble() {
         let id = cfg
@@ -121,7 +137,7 @@ fn load_config(args: &Args) -> Result<ServerConfig> {
     } else if !cfg.servers.is_empty() {
         info!("a single server.N line: serving standalone");
     }
-    Ok(cfg)
+    Ok(())
 }
 
 /// Resolves `host:port` of a member (loopback names included).
@@ -181,6 +197,9 @@ fn seed() -> u64 {
 fn run(args: Args) -> Result<()> {
     let started = std::time::Instant::now();
     let cfg = load_config(&args)?;
+    // Held to the end: it flushes the log file.
+    let _log_guard = logging::init(&cfg.log, cfg.my_id.filter(|_| cfg.is_ensemble()));
+    report_config(&cfg)?;
     let dirs = disk::Dirs {
         data: cfg.data_dir.clone(),
         log: cfg.log_dir().to_path_buf(),

@@ -45,8 +45,9 @@ def ruok(port, timeout=1.0):
 class Server:
     """One server process. kind is "zookeeper" or "paddock"."""
 
-    def __init__(self, kind, extra=None, tick_ms=2000):
+    def __init__(self, kind, extra=None, tick_ms=2000, env=None):
         self.kind = kind
+        self.env = env
         self.extra = dict(extra or {})
         self.tick_ms = tick_ms
         self.dir = tempfile.mkdtemp(prefix="paddock-test-%s-" % kind)
@@ -93,8 +94,9 @@ class Server:
                 raise RuntimeError("paddock binary not found at %s (build it or set PADDOCK_BIN)" % PADDOCK_BIN)
             cmd = [PADDOCK_BIN, cfg]
         log = open(self.log_path, "ab")
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ Apache ZooKeeper 3.8 ensemble given the same server.N lines:
   return."""
 
 import json
+import os
 import re
 import time
 import urllib.error
@@ -341,3 +342,16 @@ def test_learners_follow_a_follower_leaving_and_returning(pd_ens):
     wait_for(lambda: mntr_value(lp, "zk_synced_followers") == "2", "synced_followers back to 2")
     assert mntr_value(lp, "zk_learners") == "2"
     assert mode(e.client_ports[gone]) == "follower"
+
+
+def test_logs_name_the_server_and_each_role_change(pd_ens):
+    e = pd_ens
+    for i in range(3):
+        with open(os.path.join(os.path.dirname(e.cfgs[i]), "server.log")) as f:
+            log = f.read()
+        lines = log.splitlines()
+        assert lines and all("[myid:%d] " % (i + 1) in l for l in lines if " INFO " in l), lines[:5]
+        changes = [l for l in lines if re.search(r"paddock::driver: role (\w+ -> )?(leader|follower)", l)]
+        assert changes, lines
+        # Nothing is logged per client request at info.
+        assert not any("/a/b" in l for l in lines if " INFO " in l)

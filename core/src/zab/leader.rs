@@ -732,6 +732,14 @@ impl Server {
                 }
             }
         }
+        // ZooKeeper's ContainerManager spaces deletions to maxPerMinute;
+        // here a check deletes its share of the minute and leaves the rest
+        // to the next check.
+        let per_check = (self.config.container_max_per_minute as u128
+            * self.config.container_check_interval_ms as u128
+            / 60_000)
+            .max(1);
+        victims.truncate(per_check.min(usize::MAX as u128) as usize);
         for path in victims {
             self.propose(
                 now,
