@@ -32,9 +32,15 @@ fn layout(root: &Path, n: usize, extra: &str) -> Layout {
 }
 
 fn layout_with_observers(root: &Path, n: usize, observers: usize, extra: &str) -> Layout {
-    let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-    let quorum_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-    let election_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    // All listeners held until every port is chosen: no port twice.
+    let held: Vec<std::net::TcpListener> = (0..3 * n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let port = |i: usize| held[i].local_addr().expect("addr").port();
+    let client_ports: Vec<u16> = (0..n).map(port).collect();
+    let quorum_ports: Vec<u16> = (n..2 * n).map(port).collect();
+    let election_ports: Vec<u16> = (2 * n..3 * n).map(port).collect();
+    drop(held);
     let mut servers = String::new();
     for i in 0..n {
         let role = if i >= n - observers { ":observer" } else { "" };

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from servers import PADDOCK_BIN, ZK_CLASSPATH, free_port
+from servers import PADDOCK_BIN, ZK_CLASSPATH
 
 WAIT_S = 30.0
 
@@ -30,6 +30,20 @@ ADMIN_JARS = [
     "/usr/share/java/metrics-core.jar",
     "/usr/share/java/commons-cli.jar",
 ]
+
+
+def distinct_ports(k):
+    """k free loopback ports, all held open until chosen: none twice."""
+    held = []
+    try:
+        for _ in range(k):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            held.append(s)
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def four_letter(port, word, timeout=2.0):
@@ -78,14 +92,17 @@ def zk_cmd(cfg, extra_jvm=()):
 class Ensemble:
     """n members; `bare_client_port` members get `;port` (ZooKeeper then
     binds 0.0.0.0), the others `;127.0.0.1:port`. `extra` lines go into
-    every zoo.cfg; `per_server(i)` returns more lines for member i."""
+    every zoo.cfg; `per_server(i, ensemble)` returns more lines for member
+    i; `more_ports` distinct ports more are drawn into `more_ports`."""
 
-    def __init__(self, kind, n=3, extra="", per_server=None, bare_client_port=(1,)):
+    def __init__(self, kind, n=3, extra="", per_server=None, bare_client_port=(1,), more_ports=0):
         self.kind = kind
         self.root = tempfile.mkdtemp(prefix="paddock-ens-%s-" % kind)
-        self.client_ports = [free_port() for _ in range(n)]
-        self.quorum = [free_port() for _ in range(n)]
-        self.election = [free_port() for _ in range(n)]
+        ports = distinct_ports(3 * n + more_ports)
+        self.client_ports = ports[:n]
+        self.quorum = ports[n:2 * n]
+        self.election = ports[2 * n:3 * n]
+        self.more_ports = ports[3 * n:]
         self.lines = []
         for i in range(n):
             client = ("%d" % self.client_ports[i] if i in bare_client_port
@@ -103,7 +120,7 @@ class Ensemble:
                     "4lw.commands.whitelist=*\n" % os.path.join(d, "data"))
             if kind == "paddock":
                 text += "clientPortAddress=127.0.0.1\n"
-            text += extra + (per_server(i) if per_server else "")
+            text += extra + (per_server(i, self) if per_server else "")
             text += "".join(l + "\n" for l in self.lines)
             with open(cfg, "w") as f:
                 f.write(text)

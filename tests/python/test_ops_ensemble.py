@@ -24,7 +24,6 @@ from kazoo.client import KazooClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from ensembles import Ensemble, four_letter, mode
-from servers import free_port
 
 PROMETHEUS = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
 
@@ -123,19 +122,16 @@ def mntr_keys(port):
 def observe(kind):
     """Starts an ensemble of `kind` with an AdminServer (and, for paddock,
     /metrics) on free ports; a client makes a node and two watches."""
-    admin = [free_port() for _ in range(3)]
-    metrics = [free_port() for _ in range(3)]
-
-    def per_server(i):
-        text = "admin.serverAddress=127.0.0.1\nadmin.serverPort=%d\n" % admin[i]
+    def per_server(i, e):
+        # The HTTP ports are drawn with the ensemble's own: none twice.
+        e.admin, e.metrics = e.more_ports[:3], e.more_ports[3:]
+        text = "admin.serverAddress=127.0.0.1\nadmin.serverPort=%d\n" % e.admin[i]
         if kind == "paddock":
             text += ("metricsProvider.className=%s\nmetricsProvider.httpHost=127.0.0.1\n"
-                     "metricsProvider.httpPort=%d\n" % (PROMETHEUS, metrics[i]))
+                     "metricsProvider.httpPort=%d\n" % (PROMETHEUS, e.metrics[i]))
         return text
 
-    e = Ensemble(kind, per_server=per_server)
-    e.admin = admin
-    e.metrics = metrics
+    e = Ensemble(kind, per_server=per_server, more_ports=6)
     leader = e.start_all()
     follower = next(i for i in range(3) if i != leader)
     zk = KazooClient(hosts=e.hosts(follower), timeout=10.0)
