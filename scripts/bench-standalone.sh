@@ -3,8 +3,11 @@
 # the same fsync policy (both fsync their log: forceSync=yes). For each
 # server: create, setData and getData throughput and p50/p99 latency with
 # 1 KiB payloads (16 connections x 8 requests in flight), then the server's
-# RSS idle and with 100k more znodes. Only processes started here are
-# stopped, by PID. Usage: scripts/bench-standalone.sh [ops-per-phase]
+# RSS idle and with 100k more znodes. A third run, paddock-observed, is
+# paddock with its AdminServer and Prometheus /metrics on and both scraped
+# every second throughout: the cost of observability, in the same run.
+# Only processes started here are stopped, by PID.
+# Usage: scripts/bench-standalone.sh [ops-per-phase]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OPS="${1:-20000}"
@@ -31,9 +34,15 @@ PY
 }
 
 declare -A R
-for kind in zookeeper paddock; do
+for kind in zookeeper paddock paddock-observed; do
   dir=$(mktemp -d "/tmp/bench-$kind-XXXX"); port=$(free_port)
-  printf 'tickTime=2000\ndataDir=%s/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nforceSync=yes\n4lw.commands.whitelist=*\nadmin.enableServer=false\n' "$dir" "$port" > "$dir/zoo.cfg"
+  printf 'tickTime=2000\ndataDir=%s/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nforceSync=yes\n4lw.commands.whitelist=*\n' "$dir" "$port" > "$dir/zoo.cfg"
+  if [ "$kind" = paddock-observed ]; then
+    admin_port=$(free_port); metrics_port=$(free_port)
+    printf 'admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort=%s\nmetricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\nmetricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=%s\n' "$admin_port" "$metrics_port" >> "$dir/zoo.cfg"
+  else
+    printf 'admin.enableServer=false\n' >> "$dir/zoo.cfg"
+  fi
   mkdir -p "$dir/data"
   if [ "$kind" = zookeeper ]; then
     java -cp "$ZK_CP" org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" > "$dir/log" 2>&1 &
@@ -42,6 +51,22 @@ for kind in zookeeper paddock; do
   fi
   pid=$!; PIDS+=("$pid")
   ruok "$port" || { echo "$kind did not start"; cat "$dir/log"; exit 1; }
+  if [ "$kind" = paddock-observed ]; then
+    # A scraper at 1 s (Prometheus' usual interval is 15 s), bounded to
+    # an hour; stopped with the server.
+    python3 - "$metrics_port" "$admin_port" > /dev/null 2>&1 <<'PY' &
+import sys, time, urllib.request
+m, a = sys.argv[1], sys.argv[2]
+for _ in range(3600):
+    for url in ("http://127.0.0.1:%s/metrics" % m, "http://127.0.0.1:%s/commands/monitor" % a):
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+        except OSError:
+            pass
+    time.sleep(1)
+PY
+    PIDS+=("$!")
+  fi
   R[$kind,rss_idle]=$(rss_kb "$pid")
   $LOADGEN "127.0.0.1:$port" setup 0 16 8 1024 > /dev/null
   # Warm-up (the JVM's JIT in particular): every op kind, excluded from
@@ -63,6 +88,7 @@ for kind in zookeeper paddock; do
   sleep 1
   R[$kind,rss_100k]=$(rss_kb "$pid")
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  if [ "$kind" = paddock-observed ]; then kill "${PIDS[-1]}" 2>/dev/null || true; fi
   rm -rf "$dir"
 done
 
@@ -77,3 +103,10 @@ for op in create set get; do
 done
 echo "| RSS idle KiB | ${R[zookeeper,rss_idle]} | ${R[paddock,rss_idle]} | $(ratio ${R[paddock,rss_idle]} ${R[zookeeper,rss_idle]}) |"
 echo "| RSS after 100k more znodes KiB | ${R[zookeeper,rss_100k]} | ${R[paddock,rss_100k]} | $(ratio ${R[paddock,rss_100k]} ${R[zookeeper,rss_100k]}) |"
+echo
+echo "| figure | paddock | paddock-observed (AdminServer + /metrics scraped at 1 s) | observed/plain |"
+echo "|---|---|---|---|"
+for op in create set get; do
+  echo "| $op ops/s | ${R[paddock,$op,tput]} | ${R[paddock-observed,$op,tput]} | $(ratio ${R[paddock-observed,$op,tput]} ${R[paddock,$op,tput]}) |"
+  echo "| $op p99 µs | ${R[paddock,$op,p99]} | ${R[paddock-observed,$op,p99]} | $(ratio ${R[paddock-observed,$op,p99]} ${R[paddock,$op,p99]}) |"
+done
