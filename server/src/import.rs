@@ -143,20 +143,23 @@ pub fn run(cfg_path: &Path) -> Result<()> {
     let current = current.unwrap_or(0).max(last.epoch());
     let accepted = accepted.unwrap_or(0).max(current);
     let epoch = current;
-    let snap = Snapshot::of(&state);
-    let file = write_state(&dirs.data, &snap, accepted, current)?;
+    let (znodes, digest) = (state.tree.node_count(), state.tree.digest());
+    let bytes = Snapshot::of(&state).encode();
+    // One tree at a time: the read-back check below builds another.
+    drop(state);
+    let file = write_state(&dirs.data, bytes, last, digest, accepted, current)?;
     println!(
         "import: done in {:.1} s: {} znodes, {} sessions, {} txns replayed ({} already in the \
          snapshot {}), {} digests checked, last zxid {last}, epoch {epoch}, ZooKeeper digest \
          {zk_digest:#x}, paddock digest {:#x}; wrote {}{}",
         started.elapsed().as_secs_f64(),
-        state.tree.node_count(),
+        znodes,
         sessions,
         imported.txns_replayed,
         imported.txns_skipped,
         imported.snapshot,
         imported.digests_checked,
-        state.tree.digest(),
+        digest,
         file.display(),
         peak_rss_mib()
             .map(|m| format!("; peak memory {m} MiB"))
@@ -169,22 +172,34 @@ pub fn run(cfg_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes the epoch files, then the snapshot under a temporary name,
-/// fsynced, renamed into place: the rename is the commit point.
-fn write_state(data: &Path, snap: &Snapshot, accepted: u32, current: u32) -> Result<PathBuf> {
-    let bytes = snap.encode();
+/// Checks that the snapshot's bytes read back to the same zxid and
+/// digest, then writes the epoch files, then the snapshot under a
+/// temporary name, fsynced, renamed into place: the rename is the commit
+/// point.
+fn write_state(
+    data: &Path,
+    bytes: Vec<u8>,
+    zxid: Zxid,
+    digest: u64,
+    accepted: u32,
+    current: u32,
+) -> Result<PathBuf> {
     let check = paddock_core::storage::read_snapshot(&bytes)
-        .map_err(|e| anyhow::anyhow!("the written snapshot does not read back: {e}"))?;
-    assert_eq!(
-        check.last_zxid, snap.zxid,
-        "snapshot read back at another zxid"
-    );
+        .map_err(|e| anyhow::anyhow!("the snapshot to write does not read back: {e}"))?;
+    if (check.last_zxid, check.tree.digest()) != (zxid, digest) {
+        bail!(
+            "the snapshot to write reads back at zxid {} with digest {:#x}, not {zxid} and {digest:#x}",
+            check.last_zxid,
+            check.tree.digest()
+        );
+    }
+    drop(check);
     let dirs = disk::Dirs {
         data: data.to_path_buf(),
         log: data.to_path_buf(),
     };
     disk::write_epochs(&dirs, accepted, current, true).context("writing the epoch files")?;
-    let name = snapshot_file_name(Zxid(snap.zxid.0));
+    let name = snapshot_file_name(zxid);
     disk::replace_file(data, &name, &bytes, true)
         .with_context(|| format!("writing {}", data.join(&name).display()))?;
     Ok(data.join(name))

@@ -119,6 +119,7 @@ def test_a_zookeeper_ensemble_moves_to_a_paddock_ensemble():
         sid, passwd, seen = raw.session_id, raw.passwd, raw.last_zxid
         ens.kill()
         raw.close_socket()
+        raw.abandoned.close_socket()
 
         lasts = []
         for cfg in ens.cfgs:
@@ -149,7 +150,7 @@ def test_a_zookeeper_ensemble_moves_to_a_paddock_ensemble():
         conn = jute.Conn(ens.client_ports[1])
         rep = conn.connect(session_id=sid, passwd=passwd, timeout_ms=SESSION_TIMEOUT_MS, last_zxid=seen)
         assert rep["sessionId"] == sid, rep
-        deadline = time.monotonic() + 2 * SESSION_TIMEOUT_MS / 1000.0 + 2
+        deadline = time.monotonic() + SESSION_TIMEOUT_MS / 1000.0 + 3
         while time.monotonic() < deadline:
             conn.ping()
             time.sleep(0.5)
@@ -157,6 +158,11 @@ def test_a_zookeeper_ensemble_moves_to_a_paddock_ensemble():
         try:
             _, st = c.get("/app/eph")
             assert st.ephemeralOwner == sid
+            deadline = time.monotonic() + 15
+            while c.exists("/app/abandoned") and time.monotonic() < deadline:
+                conn.ping()
+                time.sleep(0.5)
+            assert not c.exists("/app/abandoned")
             c.create("/after-import", b"x")
             _, st = c.get("/after-import")
             assert st.czxid > max(lasts)
@@ -195,6 +201,7 @@ def test_compressed_snapshots_import(method, tmp_path):
         zk.proc.send_signal(signal.SIGKILL)
         zk.proc.wait(timeout=10)
         raw.close_socket()
+        raw.abandoned.close_socket()
         v2 = os.path.join(zk.dir, "data", "version-2")
         ext = "." + method
         snaps = [n for n in os.listdir(v2) if n.startswith("snapshot.")]

@@ -155,7 +155,9 @@ pub fn import(
     });
     // ZooKeeper ignores a digest older than the snapshot's zxid.
     let mut pending_digest = snap.digest.filter(|d| d.zxid >= snap_zxid);
-    let mut digests_on = snap.digest.is_some() && pending_digest.is_none();
+    // The snapshot ZooKeeper writes at zxid 0 (before it serves) is not
+    // fuzzy, so every digest after it can be checked.
+    let mut digests_on = (snap.digest.is_some() && pending_digest.is_none()) || snap_zxid == 0;
     let check_pending =
         |tree: &ZkTree, pending: &mut Option<snapshot::ZxidDigest>, on: &mut bool| {
             if let Some(d) = *pending {

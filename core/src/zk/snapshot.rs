@@ -19,6 +19,7 @@
 use super::tree::{StatPersisted, ZkNode, ZkTree};
 use super::Compression;
 use crate::proto::{read_acls, Acl, DecodeError, Reader};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
@@ -60,23 +61,24 @@ pub struct ZkSnapshot {
 
 /// Undoes the file's compression. A stream cut short yields what could
 /// be decompressed and the reason it stopped.
-pub fn decompress(bytes: &[u8], c: Compression) -> (Vec<u8>, Option<String>) {
-    match c {
-        Compression::None => (bytes.to_vec(), None),
+pub fn decompress(bytes: &[u8], c: Compression) -> (Cow<'_, [u8]>, Option<String>) {
+    let (out, why) = match c {
+        Compression::None => return (Cow::Borrowed(bytes), None),
         Compression::Gzip => {
             let mut out = Vec::with_capacity(bytes.len() * 4);
             let mut d = flate2::read::GzDecoder::new(bytes);
             let mut buf = vec![0u8; 64 << 10];
             loop {
                 match d.read(&mut buf) {
-                    Ok(0) => return (out, None),
+                    Ok(0) => break (out, None),
                     Ok(n) => out.extend_from_slice(&buf[..n]),
-                    Err(e) => return (out, Some(format!("gzip: {e}"))),
+                    Err(e) => break (out, Some(format!("gzip: {e}"))),
                 }
             }
         }
         Compression::Snappy => snappy_stream(bytes),
-    }
+    };
+    (Cow::Owned(out), why)
 }
 
 /// xerial snappy-java's `SnappyOutputStream`: an 8-byte magic, two ints
