@@ -85,6 +85,11 @@ def drive(port):
         t.create("/app/multi-2", b"m2")
         t.set_data("/app", b"config-v2")
         t.commit()
+        c.create("/app/create2", b"with stat", include_data=True)  # create2
+        t = c.transaction()  # a check inside a multi
+        t.check("/app/create2", 0)
+        t.set_data("/app/create2", b"checked")
+        t.commit()
         t = c.transaction()  # a failing multi: logged as an error txn
         t.create("/app/multi-3", b"m3")
         t.create("/app/multi-1", b"exists")
@@ -118,6 +123,22 @@ def drive(port):
     ]:
         _, rep = raw.call(opcode, body)
         assert rep[4] == 0, (opcode, rep)
+    # A container that lost its child: ZooKeeper's reaper deletes it with
+    # a deleteContainer txn (servers.py checks containers every 500 ms).
+    for opcode, body in [
+        (jute.CREATE_CONTAINER, jute.create_body("/reaped", b"", flags=jute.CONTAINER)),
+        (jute.CREATE, jute.create_body("/reaped/c", b"")),
+        (jute.DELETE, jute.path_version("/reaped/c")),
+    ]:
+        _, rep = raw.call(opcode, body)
+        assert rep[4] == 0, (opcode, rep)
+    deadline = time.monotonic() + 20
+    while True:
+        _, rep = raw.call(jute.EXISTS, jute.path_watch("/reaped"))
+        if rep[4] != 0:
+            break
+        assert time.monotonic() < deadline, "ZooKeeper did not reap /reaped"
+        time.sleep(0.2)
     # A second session that never comes back: its ephemeral must vanish
     # once paddock has served for the session timeout.
     gone = jute.Conn(port)
@@ -334,6 +355,7 @@ def test_inspect_agrees_with_zookeepers_own_tools(killed_zk, tmp_path):
     zk, before, _ = killed_zk
     d, _, _ = copy_of(zk, tmp_path, "inspect")
     v2 = os.path.join(d, "data", "version-2")
+    types = set()
     for name in v2_files(d, "log"):
         path = os.path.join(v2, name)
         ours = run([PADDOCK_BIN, "inspect", path, "--json"])
@@ -341,6 +363,7 @@ def test_inspect_agrees_with_zookeepers_own_tools(killed_zk, tmp_path):
         lines = [json.loads(l) for l in ours.stdout.decode().splitlines()]
         summary = lines[-1]["summary"]
         zxids = [int(l["zxid"], 16) for l in lines[:-1]]
+        types |= {l["type"] for l in lines[:-1]}
         theirs = run(["java", "-cp", ZK_CLASSPATH, "org.apache.zookeeper.server.persistence.TxnLogToolkit",
                       "-d", path])
         text = theirs.stdout.decode()
@@ -351,6 +374,11 @@ def test_inspect_agrees_with_zookeepers_own_tools(killed_zk, tmp_path):
         assert summary["txns"] == len(their_zxids)
         if m:
             assert int(m.group(1)) == summary["txns"]
+    # The workload made ZooKeeper write every kind of txn it has (but
+    # reconfig, which needs reconfigEnabled).
+    assert types >= {"createSession", "closeSession", "create", "create2", "createContainer",
+                     "createTTL", "delete", "deleteContainer", "setData", "setACL", "multi",
+                     "error"}, types
     for name in v2_files(d, "snapshot"):
         path = os.path.join(v2, name)
         ours = run([PADDOCK_BIN, "inspect", path, "--json"])

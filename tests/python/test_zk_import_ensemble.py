@@ -81,6 +81,7 @@ class ZkEnsemble:
             self.procs.append(subprocess.Popen(
                 ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                  "-Dlog4j.configuration=file:" + props, "-Dzookeeper.admin.enableServer=false",
+                 "-Dznode.container.checkIntervalMs=500",
                  "-cp", ZK_CLASSPATH, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
             log.close()
