@@ -401,6 +401,17 @@ def test_damage_is_refused_or_falls_back_as_zookeeper_would(killed_zk, tmp_path)
     reference = re.search(r"paddock digest (0x[0-9a-f]+)", r.stdout.decode()).group(1)
     reference_last = int(re.search(r"last zxid (0x[0-9a-f]+)", r.stdout.decode()).group(1), 16)
 
+    # Logs in a separate dataLogDir, as many operators keep them: the
+    # same result.
+    d, _, port = copy_of(zk, tmp_path, "separate-log-dir")
+    os.makedirs(os.path.join(d, "txnlog", "version-2"))
+    for n in v2_files(d, "log"):
+        os.rename(os.path.join(d, "data", "version-2", n), os.path.join(d, "txnlog", "version-2", n))
+    cfg = write_cfg(d, port, "dataLogDir=%s\n" % os.path.join(d, "txnlog"))
+    r = run([PADDOCK_BIN, "import", cfg])
+    assert r.returncode == 0, r.stdout.decode()
+    assert re.search(r"paddock digest (0x[0-9a-f]+)", r.stdout.decode()).group(1) == reference
+
     # A truncated newest snapshot: passed over for the one before it, and
     # the logs bring the tree to the same state.
     d, cfg, _ = copy_of(zk, tmp_path, "truncated-snapshot")
