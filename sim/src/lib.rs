@@ -18,6 +18,7 @@ pub mod history;
 pub mod model;
 pub mod named;
 pub mod net;
+pub mod profile;
 pub mod rng;
 pub mod scenario;
 pub mod trace;
@@ -301,7 +302,11 @@ fn final_checks(w: &mut World) -> Verdict {
         .collect();
     logs.insert(
         0,
-        w.committed.values().map(|(_, t)| (**t).clone()).collect(),
+        w.checker
+            .committed
+            .values()
+            .map(|(_, t)| (**t).clone())
+            .collect(),
     );
     if let Err(v) = check::committed_history(&logs) {
         return Verdict::Safety(format!(
@@ -309,8 +314,12 @@ fn final_checks(w: &mut World) -> Verdict {
             v.join("; ")
         ));
     }
-    let txns: Vec<paddock_core::txn::Txn> =
-        w.committed.values().map(|(_, t)| (**t).clone()).collect();
+    let txns: Vec<paddock_core::txn::Txn> = w
+        .checker
+        .committed
+        .values()
+        .map(|(_, t)| (**t).clone())
+        .collect();
     let mut v = Vec::new();
     let complete = txns
         .first()

@@ -1,5 +1,6 @@
 //! Named scenarios: hand-written fault schedules for data-loss bugs that
-//! Apache ZooKeeper shipped and later fixed, kept as permanent tests
+//! Apache ZooKeeper shipped and later fixed, and for Paddock's own past
+//! bugs (`snap-lead`), kept as permanent tests
 //! (`paddock-sim scenario NAME`). Each runs a 3-voter ensemble under a
 //! steady client load through the same checkers as a seeded run, with
 //! faults fired at the protocol moment of interest by `Trigger`s (when a
@@ -75,6 +76,12 @@ pub fn all() -> Vec<Named> {
             about: "a voter's log record is corrupted (a transient disk error); it restarts and rejoins",
             build: zk_4882,
             expect: expect_4882,
+        },
+        Named {
+            name: "snap-lead",
+            about: "a server synced by SNAP, with nothing logged since, is elected and must lead",
+            build: snap_lead,
+            expect: expect_snap_lead,
         },
     ]
 }
@@ -387,5 +394,65 @@ fn expect_4882(w: &World) -> Result<String, String> {
     }
     Ok(format!(
         "server 3 lost records, repaired, and ended as {role} with its mark cleared"
+    ))
+}
+
+/// Ported from the core's retired randomized harness (its regression seed
+/// 4039): a follower synced by SNAP never counted the snapshot as
+/// durable, so once it led with nothing new to append, its own NEWLEADER
+/// ack waited forever and the ensemble re-elected it in a loop. Here
+/// server 3 loses a record, so it repairs by SNAP; its leader dies just
+/// after telling it UPTODATE (when 3 becomes a whole voter again), and 3
+/// (ahead on ties by its id) is elected with the snapshot behind it.
+fn snap_lead() -> (Scenario, Vec<Trigger>) {
+    let plan = vec![
+        (1_000, Fault::CorruptNewest { server: 3 }),
+        (
+            1_100,
+            Fault::Crash {
+                server: 3,
+                down_ms: 300,
+            },
+        ),
+    ];
+    let mut scn = base(4039, plan, &[(FaultKind::Corrupt, 1)]);
+    scn.snap_count = 1_000_000;
+    let t = vec![Trigger {
+        to: Some(3),
+        ..trigger(
+            "the leader dies after UPTODATE reaches 3",
+            "UpToDate",
+            1_300,
+            Action::CrashAfterSend {
+                delay_ms: 20,
+                down_ms: 2_000,
+            },
+        )
+    }];
+    (scn, t)
+}
+
+fn expect_snap_lead(w: &World) -> Result<String, String> {
+    let (t, dead, _) = fired(w, "the leader dies after UPTODATE reaches 3")?;
+    if !trace_has(w, "server 3: durable records lost") {
+        return Err("server 3 did not notice its lost records".into());
+    }
+    let leaders = w.checker.leaders();
+    let dead_epoch = leaders
+        .iter()
+        .filter(|(_, l)| **l == dead)
+        .map(|(e, _)| *e)
+        .max()
+        .ok_or(format!("server {dead} never led an epoch"))?;
+    let led = leaders
+        .iter()
+        .find(|(e, l)| **e > dead_epoch && **l == 3)
+        .map(|(e, _)| *e)
+        .ok_or(format!(
+            "server 3 never led after leader {dead} (epoch {dead_epoch}) died: {leaders:?}"
+        ))?;
+    Ok(format!(
+        "leader {dead} sent UPTODATE to 3 at {:.3} s and died; 3 led epoch {led}",
+        t as f64 / 1e9
     ))
 }

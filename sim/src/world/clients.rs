@@ -1,0 +1,156 @@
+//! Client connections: frames between simulated clients and servers with
+//! per-direction FIFO latency, connects, think time, drops.
+
+use super::{ConnState, Ev, World};
+use crate::client::Phase;
+use crate::profile;
+use crate::scenario::FaultKind;
+use paddock_core::{ConnId, Input};
+
+impl World {
+    pub(super) fn client_latency(&mut self) -> u64 {
+        let l = self.scn.level(FaultKind::ClientLatency) as u64;
+        if l > 0 {
+            profile::CLIENT_NET_SLOW_PER_LEVEL
+                .at_level(l)
+                .draw(&mut self.rng_client_net)
+        } else {
+            profile::CLIENT_NET.draw(&mut self.rng_client_net)
+        }
+    }
+
+    pub(super) fn send_to_client(&mut self, conn: u64, frame: Vec<u8>) {
+        let lat = self.client_latency();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let t = (self.now + lat).max(c.last_to_client);
+        c.last_to_client = t;
+        self.at(t, Ev::ToClient { conn, frame });
+    }
+
+    pub(super) fn send_to_server(&mut self, conn: u64, frame: Vec<u8>) {
+        let lat = self.client_latency();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let t = (self.now + lat).max(c.last_to_server);
+        c.last_to_server = t;
+        self.at(t, Ev::ToServer { conn, frame });
+    }
+
+    pub(super) fn on_to_client(&mut self, conn: u64, frame: Vec<u8>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let client = c.client;
+        if !c.open_client || self.clients[client].conn != Some(conn) {
+            return;
+        }
+        let was = self.clients[client].phase;
+        match self.clients[client].on_frame(self.now, &frame, &mut self.hist) {
+            Ok(replies) => {
+                for f in replies {
+                    self.send_to_server(conn, f);
+                }
+            }
+            Err(e) => {
+                self.fail_safety(format!("client {client} on conn {conn}: {e}"));
+                return;
+            }
+        }
+        if was == Phase::Handshake {
+            let (sid, phase) = (
+                self.clients[client].session_id(),
+                self.clients[client].phase,
+            );
+            self.log(format!(
+                "client {client} conn {conn}: session {sid:#x} ({phase:?})"
+            ));
+            if phase == Phase::Handshake {
+                // Expired: hang up; the next connect opens a new session.
+                self.drop_client_conn(client);
+            } else {
+                self.at(self.now, Ev::ClientWake { c: client });
+            }
+        }
+    }
+
+    pub(super) fn on_client_connect(&mut self, c: usize) {
+        if self.clients[c].conn.is_some() {
+            return;
+        }
+        let servers = self.scn.servers();
+        let s = servers[self.clients[c].rng.index(servers.len())];
+        if !self.alive(s) || self.servers[&s].paused_until.is_some() {
+            let t = self.now + profile::CLIENT_RETRY_UNAVAILABLE.draw(&mut self.clients[c].rng);
+            self.at(t, Ev::ClientConnect { c });
+            return;
+        }
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            conn,
+            ConnState {
+                client: c,
+                server: s,
+                server_inc: self.servers[&s].inc,
+                open_server: true,
+                open_client: true,
+                last_to_client: 0,
+                last_to_server: 0,
+            },
+        );
+        self.log(format!("client {c} connects to server {s} as conn {conn}"));
+        self.input(
+            s,
+            Input::ClientConnected {
+                conn: ConnId(conn),
+                addr: format!("10.0.0.{}", c + 1),
+            },
+        );
+        let hello = self.clients[c].on_connected(conn, self.now);
+        self.send_to_server(conn, hello);
+    }
+
+    pub(super) fn on_client_wake(&mut self, c: usize) {
+        let cl = &mut self.clients[c];
+        if cl.conn.is_none() || cl.phase != Phase::Connected {
+            return;
+        }
+        let conn = cl.conn.expect("connected");
+        let mut frames = Vec::new();
+        if !self.quiet {
+            while let Some(f) = cl.next_request(self.now, &mut self.hist) {
+                frames.push(f);
+                if !cl.rng.chance(profile::CLIENT_BURST_MORE) {
+                    break;
+                }
+            }
+        }
+        if frames.is_empty() {
+            if let Some(p) = cl.ping(self.now) {
+                frames.push(p);
+            }
+        }
+        let think = profile::CLIENT_THINK.draw(&mut cl.rng);
+        for f in frames {
+            self.send_to_server(conn, f);
+        }
+        self.at(self.now + think, Ev::ClientWake { c });
+    }
+
+    pub(super) fn drop_client_conn(&mut self, client: usize) {
+        let Some(conn) = self.clients[client].conn else {
+            return;
+        };
+        self.clients[client].on_closed(&mut self.hist);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.open_client = false;
+            let lat = profile::CLIENT_HANGUP_SEEN.draw(&mut self.rng_client_net);
+            self.at(self.now + lat, Ev::ServerSawClose { conn });
+        }
+        let t = self.now + profile::CLIENT_RECONNECT_AFTER_DROP.draw(&mut self.clients[client].rng);
+        self.at(t, Ev::ClientConnect { c: client });
+    }
+}

@@ -1,0 +1,92 @@
+//! The live checker: called after every step a server takes (an input and
+//! the outputs it produced), it judges what that server now shows to
+//! clients against what every other server showed:
+//! - at most one established leader per epoch;
+//! - a serving server never rolls back what it applied;
+//! - every server applies the same txn at each zxid (the committed
+//!   history is recorded here as it happens: log files get purged and
+//!   replaced by snapshots, so the final disks alone cannot say what was
+//!   committed);
+//! - equal tree digests at equal zxids.
+
+use crate::zxid_map::ZxidMap;
+use paddock_core::txn::Txn;
+use paddock_core::{Node, Zxid};
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+pub struct LiveChecker {
+    /// Every txn a server applied while it served clients, by zxid, with
+    /// the first server seen applying it. Boxed: an insert then moves
+    /// pointers, not whole txns.
+    pub committed: ZxidMap<(u64, Box<Txn>)>,
+    /// The tree digest a serving server had at a zxid (first seen).
+    digests: ZxidMap<(u64, u64)>,
+    /// The established leader of each epoch (at most one, ever).
+    leaders: BTreeMap<u32, u64>,
+}
+
+impl LiveChecker {
+    pub fn new() -> LiveChecker {
+        LiveChecker::default()
+    }
+
+    /// The established leader of each epoch seen so far.
+    pub fn leaders(&self) -> &BTreeMap<u32, u64> {
+        &self.leaders
+    }
+
+    /// Judges server `s` after a step. `recorded_upto` is how far this
+    /// incarnation's applied txns are recorded (moved forward here);
+    /// `ensemble` says whether leaders are elected. Returns violations.
+    pub fn after_step(
+        &mut self,
+        s: u64,
+        node: &Node,
+        recorded_upto: &mut Zxid,
+        ensemble: bool,
+    ) -> Vec<String> {
+        let last = node.last_zxid();
+        let mut bad = Vec::new();
+        if node.role() == "leader" && node.leader().is_some() && ensemble {
+            let epoch = node.epochs().1;
+            bad.extend(crate::check::one_leader_per_epoch(
+                &mut self.leaders,
+                epoch,
+                s,
+            ));
+        }
+        if last < *recorded_upto {
+            bad.push(format!(
+                "server {s} applied up to {} while serving, then rolled back to {last}",
+                recorded_upto
+            ));
+        } else if node.leader().is_some() && last > *recorded_upto {
+            for t in node.applied_since(*recorded_upto) {
+                match self.committed.get(t.zxid) {
+                    Some((other, t0)) if **t0 != *t => bad.push(format!(
+                        "zxid {}: server {s} applied {:?}, server {other} applied {:?}",
+                        t.zxid, t.kind, t0.kind
+                    )),
+                    Some(_) => {}
+                    None => {
+                        self.committed
+                            .insert_absent(t.zxid, (s, Box::new(t.clone())));
+                    }
+                }
+            }
+            *recorded_upto = last;
+            let digest = node.digest();
+            match self.digests.get(last) {
+                Some((other, d)) if *d != digest => bad.push(format!(
+                    "at zxid {last} server {s}'s tree digest {digest:#x} differs from server {other}'s {d:#x}"
+                )),
+                Some(_) => {}
+                None => {
+                    self.digests.insert_absent(last, (s, digest));
+                }
+            }
+        }
+        bad
+    }
+}
