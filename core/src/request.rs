@@ -1153,7 +1153,15 @@ impl Server {
             Request::GetAllChildrenNumber { path } => {
                 let n = node(path).ok_or(ErrorCode::NoNode)?;
                 self.check_read(conn, &n.acl, perms::READ)?;
-                Ok(Response::Number(tree.descendant_count(path) as i32))
+                // ZooKeeper counts the keys of its node map that start with
+                // path + "/": for the empty path (its alias of the root)
+                // that is every node, the root included.
+                let count = if path.is_empty() {
+                    tree.descendant_count("/") + 1
+                } else {
+                    tree.descendant_count(path)
+                };
+                Ok(Response::Number(count as i32))
             }
             Request::GetEphemerals { prefix } => {
                 let session = self
@@ -1181,6 +1189,14 @@ impl Server {
                 self.watches.add(conn, kind, path);
                 Ok(Response::Number(0))
             }
+            Request::CheckWatches { watcher_type, .. }
+            | Request::RemoveWatches { watcher_type, .. }
+                if !(1..=5).contains(watcher_type) =>
+            {
+                // WatcherType.fromInt throws; ZooKeeper answers that as
+                // MarshallingError and keeps the connection.
+                Err(ErrorCode::MarshallingError)
+            }
             Request::CheckWatches { path, watcher_type }
             | Request::RemoveWatches { path, watcher_type } => {
                 let check_only = matches!(request, Request::CheckWatches { .. });
@@ -1193,10 +1209,11 @@ impl Server {
                     Err(ErrorCode::NoWatcher)
                 }
             }
+            // Every id the connection holds, the super user's too (as
+            // ZooKeeper's AuthUtil lists it: scheme "super", user "").
             Request::WhoAmI => Ok(Response::WhoAmI(
                 self.auth_of(conn)
                     .iter()
-                    .filter(|id| id.scheme != "super")
                     .map(|id| (id.scheme.clone(), acl::user_name(id)))
                     .collect(),
             )),

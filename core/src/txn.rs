@@ -216,6 +216,12 @@ impl State {
                     {
                         Applied::err(ErrorCode::MarshallingError)
                     }
+                    // A TTL mode in a create whose record has no ttl field:
+                    // ZooKeeper fails to build the op and answers the whole
+                    // request with MarshallingError.
+                    Request::Multi(ops) if ops.iter().any(ttl_mode_without_ttl) => {
+                        Applied::err(ErrorCode::MarshallingError)
+                    }
                     Request::Multi(ops) => self.apply_multi(ops, &ctx),
                     other => {
                         let mut triggers = Vec::new();
@@ -283,12 +289,34 @@ impl Ctx<'_> {
     }
 }
 
+fn ttl_mode_without_ttl(o: &MultiOp) -> bool {
+    matches!(o, MultiOp::Create { opcode, req }
+        if *opcode != op::CREATE_TTL
+            && CreateMode::from_flag(req.flags & !crate::proto::NULL_DATA_FLAG).is_some_and(|m| m.ttl))
+}
+
+/// A create inside a multi, as ZooKeeper 3.8 runs it: the flags alone
+/// choose the mode (a createContainer op with flags 0 makes a persistent
+/// node; a create op with the container flag, a container), the ttl field
+/// counts only for a TTL mode, and only container and TTL creates answer
+/// with a Stat.
+fn multi_create(req: &CreateRequest) -> Request {
+    let mode = CreateMode::from_flag(req.flags & !crate::proto::NULL_DATA_FLAG);
+    let opcode = match mode {
+        Some(m) if m.ttl => op::CREATE_TTL,
+        Some(m) if m.container => op::CREATE_CONTAINER,
+        _ => op::CREATE,
+    };
+    let mut req = req.clone();
+    if opcode != op::CREATE_TTL {
+        req.ttl = None;
+    }
+    Request::Create { opcode, req }
+}
+
 fn multi_op_request(o: &MultiOp) -> Request {
     match o {
-        MultiOp::Create { opcode, req } => Request::Create {
-            opcode: *opcode,
-            req: req.clone(),
-        },
+        MultiOp::Create { req, .. } => multi_create(req),
         MultiOp::Delete { path, version } => Request::Delete {
             path: path.clone(),
             version: *version,
@@ -314,14 +342,7 @@ fn multi_op_request(o: &MultiOp) -> Request {
 
 fn multi_result(o: &MultiOp, resp: Response) -> OpResult {
     match (o, resp) {
-        (MultiOp::Create { opcode, .. }, Response::Path(p)) if *opcode == op::CREATE => {
-            OpResult::Create(p)
-        }
-        // ZooKeeper 3.8 answers a create2 inside a multi with a plain
-        // create result (path only), as the differential tests show.
-        (MultiOp::Create { opcode, .. }, Response::PathStat(p, _)) if *opcode == op::CREATE2 => {
-            OpResult::Create(p)
-        }
+        // See `multi_create`: the shape follows the mode, not the opcode.
         (MultiOp::Create { .. }, Response::PathStat(p, s)) => OpResult::Create2(p, s),
         (MultiOp::Create { .. }, Response::Path(p)) => OpResult::Create(p),
         (MultiOp::Delete { .. }, _) => OpResult::Delete,

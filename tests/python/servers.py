@@ -86,7 +86,9 @@ class Server:
             cmd = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                    "-Dlog4j.configuration=file:" + props,
                    "-Dzookeeper.admin.enableServer=false",
-                   "-Dznode.container.checkIntervalMs=500",
+                   # A system property in ZooKeeper, a zoo.cfg key in paddock.
+                   "-Dznode.container.checkIntervalMs=%s"
+                   % self.extra.get("znode.container.checkIntervalMs", "500"),
                    "-cp", ZK_CLASSPATH,
                    "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         else:

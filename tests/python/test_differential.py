@@ -703,6 +703,42 @@ def system_nodes_stat(h):
         h.req("a", jute.GET_ACL, ustr(p))
 
 
+@scenario(ttl=True)
+def multi_create_modes_follow_flags(h):
+    """Inside a multi, ZooKeeper 3.8 takes the mode from the flags alone: a
+    createContainer op with flags 0 makes a persistent node, a create op
+    with flag 4 a container; only container and TTL creates answer with a
+    Stat; a TTL flag without a ttl field fails the whole multi."""
+    setup(h)
+    r = h.root
+    i = 0
+    for opcode in (CREATE, CREATE2, CREATE_CONTAINER, CREATE_TTL):
+        for flags in (0, 1, 2, 4, 5, 6, 7):
+            i += 1
+            body = jute.create_body("%s/m%d" % (r, i), b"x", OPEN_ACL_UNSAFE, flags)
+            if opcode == CREATE_TTL:
+                body += i64(5000 if flags != 6 else 0)
+            h.req("a", jute.MULTI, jute.multi_body([(opcode, body)]))
+    h.children2("a", r)
+    h.req("a", jute.GET_ALL_CHILDREN_NUMBER, ustr(r))
+
+
+@scenario
+def watch_types_and_counts(h):
+    """removeWatches/checkWatches with an unknown watcher type answer
+    MarshallingError; getAllChildrenNumber of the empty path counts every
+    node, the root included."""
+    setup(h)
+    r = h.root
+    h.exists("a", r, watch=True)
+    for t in (0, 6, -1, 1, 2, 3):
+        h.req("a", jute.CHECK_WATCHES, ustr(r) + i32(t))
+        h.req("a", jute.REMOVE_WATCHES, ustr(r) + i32(t))
+    h.req("a", jute.GET_ALL_CHILDREN_NUMBER, ustr("/zookeeper"))
+    h.req("a", jute.GET_ALL_CHILDREN_NUMBER, ustr(""), err_only=True)  # counts other tests' nodes
+    h.req("a", jute.GET_ALL_CHILDREN_NUMBER, ustr("/"), err_only=True)
+
+
 # ------------------------------------------------------------ tests
 
 EPHEMERAL_OWNER = ("container and TTL nodes: ZooKeeper reports ephemeralOwner 0 to clients "
