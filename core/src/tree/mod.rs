@@ -128,6 +128,17 @@ pub fn next_version(v: i32) -> i32 {
 /// A deterministic 64-bit hash of one node. xxh3 is fixed by its spec, so
 /// every replica and every build computes the same digest.
 fn node_hash(path: &str, n: &Znode) -> u64 {
+    if path == CONFIG_NODE && (!n.data.is_empty() || n.version != 0 || n.mzxid != 0) {
+        // The member list is each server's own (written locally, and
+        // members may name each other by different addresses): it counts
+        // in the digest as created, as ZooKeeper leaves /zookeeper out of
+        // its digest. Snapshots of a fresh tree keep their digest.
+        let mut created = n.clone();
+        created.data = Arc::from(&[][..]);
+        created.version = 0;
+        created.mzxid = 0;
+        return node_hash(path, &created);
+    }
     // One-shot xxh3 over a stack buffer when the bytes fit (nearly every
     // node): no allocation, and far cheaper than the streaming hasher on
     // this many small pieces. This runs several times per write on every
@@ -403,9 +414,10 @@ impl DataTree {
 
     /// Fills `/zookeeper/config` with the member list, as each ZooKeeper
     /// server does locally at start (no txn): version -1 and mzxid 0 as
-    /// ZooKeeper leaves them for a static configuration. mtime stays 0 (ZooKeeper
-    /// stamps its start time) so that every member holding the same list
-    /// has the same node, and so the same tree digest.
+    /// ZooKeeper leaves them for a static configuration. mtime stays 0
+    /// (ZooKeeper stamps its start time). The node counts in the digest as
+    /// created (see `node_hash`), so members' digests agree whatever list
+    /// each holds.
     pub fn set_config_node(&mut self, data: Arc<[u8]>) {
         self.update(CONFIG_NODE, |n| {
             n.data = data;
@@ -615,7 +627,9 @@ mod tests {
         assert_eq!(&*n.data, &*text);
         assert_eq!((n.version, n.mzxid), (-1, 0));
         assert_eq!(a.digest(), b.digest());
-        assert_ne!(a.digest(), DataTree::new().digest());
+        assert_eq!(a.digest(), DataTree::new().digest());
+        b.set_config_node(Arc::from(&b"server.1=other:1:2:participant\nversion=0"[..]));
+        assert_eq!(a.digest(), b.digest(), "the list is each member's own");
     }
 
     #[test]
