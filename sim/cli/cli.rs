@@ -2,14 +2,13 @@
 //! may read the wall clock (to report speed-up) and spawn threads (`swarm
 //! --jobs`); each run itself stays on one thread and never sees either.
 
+use crate::report::Shard;
 use clap::{Args, Parser, Subcommand};
 use paddock_sim::scenario::{Overrides, Scenario};
 use paddock_sim::{run, Report, Verdict};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 #[allow(clippy::disallowed_methods)]
-fn wall_now() -> Instant {
+pub fn wall_now() -> Instant {
     Instant::now()
 }
 use std::time::Instant;
@@ -75,16 +74,48 @@ enum Cmd {
         #[command(flatten)]
         knobs: Knobs,
     },
-    /// Many seeds; stops at nothing, reports the first failure.
+    /// Many seeds; stops at nothing, reports every failure and details
+    /// the first (lowest seed). Exit 1 if any seed failed.
     Swarm {
+        /// Seeds in the range (from --from); with --shard, the range the
+        /// shards split.
+        #[arg(long, required_unless_present = "minutes")]
+        seeds: Option<u64>,
+        /// Run seeds until this many minutes have passed (and the range,
+        /// if --seeds is given too, is not yet done); reports how many ran.
         #[arg(long)]
-        seeds: u64,
+        minutes: Option<f64>,
         #[arg(long, default_value_t = 0)]
         from: u64,
         #[arg(long, default_value_t = 1)]
         jobs: usize,
+        /// I/N: run only the I-th of N interleaved shares of the range
+        /// (seeds from+I-1, from+I-1+N, ...), for N parallel CI jobs.
+        #[arg(long, value_parser = Shard::parse)]
+        shard: Option<Shard>,
+        /// Write a JUnit XML report (a test case per failing seed).
+        #[arg(long)]
+        junit: Option<String>,
+        /// Write a JSON summary (seeds, failures, verdicts, times).
+        #[arg(long)]
+        json: Option<String>,
+        /// With --junit or --json: shrink this many failing seeds (the
+        /// lowest) for their fault lists.
+        #[arg(long, default_value_t = 3)]
+        shrink: usize,
         #[command(flatten)]
         knobs: Knobs,
+    },
+    /// Merges the JSON reports of a sharded swarm's jobs; exit 1 if any
+    /// seed failed, 2 if the reports overlap or belong to other swarms.
+    Combine {
+        /// The shards' `swarm --json` files.
+        #[arg(required = true)]
+        reports: Vec<String>,
+        #[arg(long)]
+        json: Option<String>,
+        #[arg(long)]
+        junit: Option<String>,
     },
     /// One run with its full trace on stdout.
     Replay {
@@ -145,7 +176,7 @@ fn figures(r: &Report, wall_s: f64) -> String {
     )
 }
 
-fn print_failure(r: &Report) {
+pub fn print_failure(r: &Report) {
     let (kind, why) = match &r.verdict {
         Verdict::Ok => return,
         Verdict::Safety(w) => ("safety violation", w),
@@ -197,11 +228,33 @@ pub fn main() -> i32 {
         }
         Cmd::Swarm {
             seeds,
+            minutes,
             from,
             jobs,
+            shard,
+            junit,
+            json,
+            shrink,
             knobs,
-        } => swarm(seeds, from, jobs.max(1), &knobs.overrides()),
-        Cmd::Shrink { seed, knobs } => shrink(seed, knobs.overrides()),
+        } => crate::swarm::swarm(
+            &crate::swarm::Swarm {
+                seeds,
+                minutes,
+                from,
+                jobs,
+                shard: shard.unwrap_or(Shard::WHOLE),
+                junit,
+                json,
+                shrink,
+            },
+            &knobs.overrides(),
+        ),
+        Cmd::Combine {
+            reports,
+            json,
+            junit,
+        } => crate::swarm::combine(&reports, json.as_deref(), junit.as_deref()),
+        Cmd::Shrink { seed, knobs } => crate::shrink::shrink(seed, knobs.overrides()).0,
         Cmd::Scenario { name, list, trace } => scenario(name, list, trace),
         Cmd::Canaries => {
             let names = canary_names();
@@ -377,199 +430,4 @@ pub fn canary_names() -> Vec<&'static str> {
     {
         Vec::new()
     }
-}
-
-fn swarm(seeds: u64, from: u64, jobs: usize, o: &Overrides) -> i32 {
-    let next = AtomicU64::new(from);
-    let done = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
-    let first: Mutex<Option<Report>> = Mutex::new(None);
-    let failures = AtomicU64::new(0);
-    let totals = Mutex::new((0u64, 0u64));
-    let t0 = wall_now();
-    std::thread::scope(|sc| {
-        for _ in 0..jobs {
-            sc.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::SeqCst);
-                if seed >= from + seeds {
-                    return;
-                }
-                let r = run(seed, o, false);
-                {
-                    let mut t = totals.lock().expect("lock");
-                    t.0 += r.sim_ns;
-                    t.1 += r.events;
-                }
-                if !r.verdict.is_ok() {
-                    failures.fetch_add(1, Ordering::SeqCst);
-                    println!("{}", r.summary());
-                    let mut f = first.lock().expect("lock");
-                    if f.as_ref().is_none_or(|x| x.seed > r.seed) {
-                        *f = Some(r);
-                    }
-                    failed.store(true, Ordering::SeqCst);
-                }
-                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                if n.is_multiple_of(50) || n == seeds {
-                    eprintln!(
-                        "swarm: {n}/{seeds} seeds, {} failed, {:.1} s",
-                        failures.load(Ordering::SeqCst),
-                        t0.elapsed().as_secs_f64()
-                    );
-                }
-            });
-        }
-    });
-    let wall = t0.elapsed().as_secs_f64();
-    let (sim, events) = *totals.lock().expect("lock");
-    println!(
-        "swarm: {seeds} seeds from {from}, {} failed; {:.0} sim s, {events} events in {wall:.1} wall s (x{:.0} with {jobs} jobs)",
-        failures.load(Ordering::SeqCst),
-        sim as f64 / 1e9,
-        sim as f64 / 1e9 / wall
-    );
-    if let Some(r) = first.lock().expect("lock").take() {
-        print_failure(&r);
-        return 1;
-    }
-    0
-}
-
-fn same_failure(a: &Verdict, b: &Verdict) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b) && !b.is_ok()
-}
-
-fn shrink(seed: u64, mut o: Overrides) -> i32 {
-    let base = run(seed, &o, false);
-    if base.verdict.is_ok() {
-        println!("seed {seed} passes; nothing to shrink");
-        return 0;
-    }
-    println!("shrinking {}", base.summary());
-    let target = base.verdict.clone();
-    let fails = |o: &Overrides| same_failure(&target, &run(seed, o, false).verdict);
-    let plan_len = Scenario::draw(
-        seed,
-        &Overrides {
-            only_faults: None,
-            ..o.clone()
-        },
-    )
-    .plan
-    .len();
-    let clients_before = Scenario::draw(seed, &o).recipes.len();
-    if o.only_faults.is_none() {
-        o.only_faults = Some((0..plan_len).collect());
-    }
-    // Each cut changes the timing the others see (fewer operations end a
-    // client's load sooner, fewer faults let others land elsewhere), so the
-    // passes repeat until one changes nothing.
-    for _ in 0..SHRINK_PASSES_MAX {
-        let before = o.clone();
-        o = shrink_faults(o, &fails);
-        o = shrink_clients(seed, o, &fails);
-        o = shrink_ops(seed, o, &fails);
-        if o == before {
-            break;
-        }
-    }
-    let r = run(seed, &o, false);
-    let keep: Vec<usize> = o.only_faults.iter().flatten().copied().collect();
-    println!(
-        "reduced to {} faults {:?}, {} ops per client at most:",
-        keep.len(),
-        keep,
-        o.ops_max.map_or("unbounded".into(), |x| x.to_string())
-    );
-    println!(
-        "shrunk seed {seed}: faults applied {} -> {}, clients {} -> {}, ops {} -> {} (acked writes {} -> {})",
-        base.faults,
-        r.faults,
-        clients_before,
-        Scenario::draw(seed, &o).recipes.len(),
-        base.ops,
-        r.ops,
-        base.acked,
-        r.acked
-    );
-    print_failure(&r);
-    1
-}
-
-/// Rounds of (faults, clients, operations) cuts `shrink` makes at most.
-const SHRINK_PASSES_MAX: usize = 4;
-
-/// Drops faults from the plan: halves first, then one at a time.
-fn shrink_faults(mut o: Overrides, fails: &dyn Fn(&Overrides) -> bool) -> Overrides {
-    let mut keep: Vec<usize> = o.only_faults.iter().flatten().copied().collect();
-    let mut chunk = keep.len().div_ceil(2).max(1);
-    while !keep.is_empty() {
-        let mut i = 0;
-        while i < keep.len() {
-            let trial: Vec<usize> = keep
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j < i || *j >= i + chunk)
-                .map(|(_, f)| *f)
-                .collect();
-            let t = Overrides {
-                only_faults: Some(trial.iter().copied().collect()),
-                ..o.clone()
-            };
-            if fails(&t) {
-                keep = trial;
-                o = t;
-            } else {
-                i += chunk;
-            }
-        }
-        if chunk == 1 {
-            break;
-        }
-        chunk /= 2;
-    }
-    o
-}
-
-/// The fewest clients (the first ones drawn) that still fail.
-fn shrink_clients(seed: u64, o: Overrides, fails: &dyn Fn(&Overrides) -> bool) -> Overrides {
-    let clients = Scenario::draw(seed, &o).recipes.len();
-    for c in 1..clients {
-        let t = Overrides {
-            clients: Some(c),
-            ..o.clone()
-        };
-        if fails(&t) {
-            return t;
-        }
-    }
-    o
-}
-
-/// A cap on operations per client, by bisection (failing is not monotone
-/// in the cap, so this finds a small failing cap, not the smallest).
-fn shrink_ops(seed: u64, mut o: Overrides, fails: &dyn Fn(&Overrides) -> bool) -> Overrides {
-    let (mut lo, mut hi) = (0u64, run(seed, &o, false).ops as u64 + 1);
-    if let Some(cap) = o.ops_max {
-        hi = hi.min(cap);
-    }
-    while lo + 1 < hi {
-        let mid = (lo + hi) / 2;
-        if fails(&Overrides {
-            ops_max: Some(mid),
-            ..o.clone()
-        }) {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    let t = Overrides {
-        ops_max: Some(hi),
-        ..o.clone()
-    };
-    if o.ops_max != Some(hi) && fails(&t) {
-        o = t;
-    }
-    o
 }

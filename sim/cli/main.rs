@@ -3,6 +3,9 @@
 //! report speed and run seeds in parallel); each run is single-threaded.
 
 mod cli;
+mod report;
+mod shrink;
+mod swarm;
 
 use libmimalloc_sys as ffi;
 use std::alloc::{GlobalAlloc, Layout};
