@@ -15,7 +15,6 @@ pub mod log;
 pub mod node;
 pub mod peer;
 pub mod proto;
-pub mod request;
 pub mod session;
 pub mod storage;
 pub mod tree;

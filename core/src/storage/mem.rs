@@ -3,11 +3,10 @@
 //! (The simulator's disk adds what a crash loses; the server's log
 //! thread adds files and fsync.)
 
-use super::{
-    epoch_file_text, log_file_name, plan_truncate, snapshot_file_name, DiskImage, Repair,
-    StorageOp, LOG_MAGIC,
-};
-use crate::boot::DataDir;
+use super::datadir::DataDir;
+use super::format::{log_file_name, snapshot_file_name, LOG_MAGIC};
+use super::op::StorageOp;
+use super::recover::{epoch_file_text, plan_truncate, DiskImage, Repair};
 use crate::ids::{PersistToken, Zxid};
 use std::collections::BTreeMap;
 

@@ -14,7 +14,7 @@
 //! - `Snapshot` is written off the hot path and answered with
 //!   `Input::SnapshotWritten`; appends after it go to a new log file.
 
-use super::Snapshot;
+use super::format::Snapshot;
 use crate::ids::{PersistToken, Zxid};
 
 #[derive(Debug, Clone)]

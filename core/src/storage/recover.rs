@@ -2,7 +2,7 @@
 //! repairs (truncations, files set aside) the shell carries out before
 //! serving. No IO: the shell reads the files into a `DiskImage`.
 
-use super::{parse_file_name, read_log, read_snapshot, LogStop, LOG_MAGIC, RECORD_HEADER};
+use super::format::{parse_file_name, read_log, read_snapshot, LogStop, LOG_MAGIC, RECORD_HEADER};
 use crate::ids::Zxid;
 use crate::txn::{ApplyOptions, State, Txn};
 
@@ -311,7 +311,7 @@ mod tests {
     use super::*;
     use crate::ids::SessionId;
     use crate::proto::{op, Acl, CreateRequest, Request};
-    use crate::storage::{encode_record, log_file_name, snapshot_file_name, Snapshot};
+    use crate::storage::format::{encode_record, log_file_name, snapshot_file_name, Snapshot};
     use crate::txn::TxnKind;
 
     fn opts() -> ApplyOptions {

@@ -1,0 +1,138 @@
+//! After a txn is applied: replies to its writer, watch events to every
+//! watcher, before any later reply on those connections.
+
+use super::*;
+use crate::canary::Canary;
+use crate::ids::*;
+use crate::proto::{self, keeper_state, perms, ConnectResponse};
+use crate::session;
+use crate::txn::{Applied, TxnHeader, TxnTag};
+use crate::zab::Role;
+
+impl Node {
+    // ----- after a txn is applied --------------------------------------
+
+    /// Replies to the client that asked for `txn` (if it is connected
+    /// here), fires watches, and keeps the session bookkeeping.
+    pub(crate) fn on_applied(&mut self, now: Now, txn: &TxnHeader, applied: &Applied) {
+        let zxid = txn.zxid;
+        let mut reply: Option<(ConnId, Vec<u8>, Option<String>)> = None;
+        if txn.cxid != INTERNAL_CXID {
+            if let Some(conn) = self.writer_of(txn) {
+                let c = &self.conns[&conn];
+                let frame = if txn.tag == TxnTag::CreateSession {
+                    ConnectResponse {
+                        protocol_version: 0,
+                        timeout_ms: c.timeout_ms as i32,
+                        session_id: txn.session.0,
+                        passwd: session::password(txn.session).to_vec(),
+                        read_only: c.read_only_flag.map(|_| false),
+                    }
+                    .encode()
+                } else {
+                    reply_frame(txn.cxid, zxid, applied.err, &applied.response)
+                };
+                let close = (txn.tag == TxnTag::CloseSession)
+                    .then(|| "client closed its session".to_owned());
+                reply = Some((conn, frame, close));
+            }
+        }
+        if let Some(s) = applied.session_created {
+            if let Role::Leading(l) = &mut self.role {
+                if let Some(m) = self.log.state().sessions.get(&s) {
+                    l.expiry.touch(now.mono, s, m.timeout_ms);
+                }
+            }
+        }
+        let own = reply.as_ref().map(|r| r.0);
+        let watch_after_data = self.canary(Canary::WatchAfterData);
+        if !watch_after_data {
+            self.fire(txn, applied);
+        }
+        if let Some((conn, frame, close)) = reply {
+            self.finish_write(now, conn, frame, close);
+        }
+        if watch_after_data {
+            self.fire(txn, applied);
+        }
+        // After the events and the reply: a closing session is told of the
+        // events its own close fires (its ephemerals' NodeDeleted) before
+        // the close reply, as ZooKeeper does.
+        if let Some(s) = applied.session_closed {
+            if let Role::Leading(l) = &mut self.role {
+                l.closing.remove(&s);
+                l.expiry.remove(s);
+            }
+            self.touched.remove(&s);
+            self.session_conn.remove(&s);
+            let conns: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.session == Some(s))
+                .map(|(id, _)| *id)
+                .collect();
+            for conn in conns {
+                self.watches.remove_conn(conn);
+                if own != Some(conn) {
+                    self.close(conn, format!("session {s} expired"));
+                }
+            }
+        }
+        self.since_snapshot += 1;
+        self.since_rebase += 1;
+        // While serving, the applied state holds only committed txns, so it
+        // can become the in-memory checkpoint (bounding the log in memory).
+        if self.since_rebase >= REBASE_EVERY && self.serving() {
+            self.since_rebase = 0;
+            self.log.rebase();
+        }
+        if self.since_snapshot >= self.snapshot_threshold
+            && !self.snapshot_pending
+            && self.serving()
+        {
+            self.write_snapshot_now();
+        }
+    }
+
+    pub(super) fn fire(&mut self, txn: &TxnHeader, applied: &Applied) {
+        for t in &applied.triggers {
+            let conns = self.watches.trigger(&t.path, t.event);
+            for conn in conns {
+                // CVE-2024-23944: a watcher without READ on the node (the
+                // parent, for NodeChildrenChanged) is not told; its one-shot
+                // watch is spent all the same, as in ZooKeeper.
+                if self.check_read(conn, &t.acl, perms::READ).is_err() {
+                    continue;
+                }
+                let frame = proto::encode_event(
+                    txn.zxid.as_i64(),
+                    t.event,
+                    keeper_state::SYNC_CONNECTED,
+                    &t.path,
+                );
+                self.send(conn, frame);
+            }
+        }
+    }
+
+    pub(super) fn finish_write(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        frame: Vec<u8>,
+        close: Option<String>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(slot) = c.queue.iter_mut().find(|s| matches!(s, Slot::Write { .. })) else {
+            return;
+        };
+        let Slot::Write { arrived, .. } = *slot else {
+            unreachable!()
+        };
+        *slot = Slot::Ready { frame, close };
+        self.record_latency(now, arrived, true);
+        self.drain(now, conn);
+    }
+}

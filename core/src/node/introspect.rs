@@ -1,0 +1,220 @@
+//! Introspection: figures and listings for the four-letter words, the
+//! metrics and the simulator's checkers; the whole-state invariant check.
+
+use super::*;
+use crate::ids::*;
+use crate::txn::State;
+use crate::zab::Role;
+
+impl Node {
+    // ----- introspection ------------------------------------------------
+
+    /// The node's own invariants, checked after every input and timeout in
+    /// every build (a few comparisons): the simulator's swarm runs release
+    /// builds, and a server that breaks one should stop rather than serve.
+    pub(super) fn check_invariants(&self) {
+        assert!(
+            self.log.base_zxid() <= self.log.last_applied(),
+            "applied {} below the snapshot base {}",
+            self.log.last_applied(),
+            self.log.base_zxid()
+        );
+        assert!(
+            self.log.last_applied() <= self.log.last_logged(),
+            "applied {} beyond logged {}",
+            self.log.last_applied(),
+            self.log.last_logged()
+        );
+        assert!(
+            self.current_epoch <= self.accepted_epoch,
+            "currentEpoch {} > acceptedEpoch {}",
+            self.current_epoch,
+            self.accepted_epoch
+        );
+        if let Role::Leading(l) = &self.role {
+            if l.established {
+                assert_eq!(
+                    l.last_proposed,
+                    self.log.last_logged(),
+                    "leader's last proposal is not its last log entry"
+                );
+            }
+        }
+    }
+
+    pub fn stats(&self) -> NodeStats {
+        let mut s = self.stats.clone();
+        s.last_zxid = self.log.last_applied();
+        s.mode = self.role.name();
+        s.node_count = self.log.state().tree.node_count() as u64;
+        s.approximate_data_size = self.log.state().tree.data_size();
+        s.ephemerals_count = self.log.state().tree.ephemerals_count() as u64;
+        s.sessions = self.log.state().sessions.len() as u64;
+        s.connections = self.conns.len() as u64;
+        s.watch_count = self.watches.count() as u64;
+        s.watched_paths = self.watches.path_count() as u64;
+        s.outstanding_requests = self.conns.values().map(|c| c.queue.len() as u64).sum();
+        s.digest = self.log.state().tree.digest();
+        if s.latency_count == 0 {
+            s.latency_min_ms = 0;
+        }
+        s
+    }
+
+    pub fn connections(&self) -> Vec<ConnInfo> {
+        self.conns
+            .iter()
+            .map(|(id, c)| ConnInfo {
+                conn: *id,
+                addr: c.addr.clone(),
+                session: c.session,
+                timeout_ms: c.timeout_ms,
+                queued: c.queue.len() as u64,
+                received: c.received,
+                sent: c.sent,
+                last_zxid: c.last_zxid,
+            })
+            .collect()
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.stats.packets_received = 0;
+        self.stats.packets_sent = 0;
+        self.stats.latency_min_ms = u64::MAX;
+        self.stats.latency_max_ms = 0;
+        self.stats.latency_total_ms = 0;
+        self.stats.latency_count = 0;
+        for c in self.conns.values_mut() {
+            c.received = 0;
+            c.sent = 0;
+        }
+    }
+
+    pub(super) fn session_of_conn(&self, conn: ConnId) -> SessionId {
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.session)
+            .unwrap_or_default()
+    }
+
+    pub fn watches_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
+        self.watches
+            .by_conn()
+            .map(|(c, paths)| (self.session_of_conn(c), paths))
+            .collect()
+    }
+
+    pub fn watches_by_path(&self) -> Vec<(String, Vec<SessionId>)> {
+        self.watches
+            .by_path()
+            .into_iter()
+            .map(|(p, conns)| {
+                (
+                    p,
+                    conns.into_iter().map(|c| self.session_of_conn(c)).collect(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn ephemerals_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
+        self.log
+            .state()
+            .tree
+            .ephemeral_sessions()
+            .map(|(s, _)| (SessionId(s), self.log.state().tree.ephemerals_of(s)))
+            .collect()
+    }
+
+    pub fn sessions(&self) -> Vec<(SessionId, u32)> {
+        self.log
+            .state()
+            .sessions
+            .iter()
+            .map(|(s, m)| (*s, m.timeout_ms))
+            .collect()
+    }
+
+    /// The digest of the whole tree, for cross-replica comparison.
+    pub fn digest(&self) -> u64 {
+        self.log.state().tree.digest()
+    }
+
+    /// The last applied zxid.
+    pub fn last_zxid(&self) -> Zxid {
+        self.log.last_applied()
+    }
+
+    /// The replicated state (for the simulator's checkers and tests).
+    pub fn state(&self) -> &State {
+        self.log.state()
+    }
+
+    /// The last zxid in the log (applied or not).
+    pub fn last_logged(&self) -> Zxid {
+        self.log.last_logged()
+    }
+
+    /// The applied txns after `after` that are still in memory (the log
+    /// window), in zxid order. While the server serves clients, what it
+    /// applied is visible to them and so must be committed: the simulator
+    /// records these to build the committed history as it happens.
+    pub fn applied_since(&self, after: Zxid) -> impl Iterator<Item = &crate::txn::Txn> + '_ {
+        self.log.iter_range(after, self.log.last_applied())
+    }
+
+    /// (acceptedEpoch, currentEpoch).
+    pub fn epochs(&self) -> (u32, u32) {
+        (self.accepted_epoch, self.current_epoch)
+    }
+
+    /// The role's internal state, for diagnostics (simulator traces).
+    pub fn role_debug(&self) -> String {
+        match &self.role {
+            Role::Looking(e) => format!("looking round {} vote {:?}", e.round, e.vote),
+            Role::Leading(l) => format!(
+                "leading epoch {} chosen {} established {} self_acked {} epoch_token {:?} newleader_token {:?} learners {:?} tokens {:?} persisted {}",
+                l.epoch,
+                l.epoch_chosen,
+                l.established,
+                l.self_acked_newleader,
+                l.epoch_token,
+                l.newleader_token,
+                l.learners.iter().map(|(s, v)| (s.0, v.stage, v.acked)).collect::<Vec<_>>(),
+                self.tokens,
+                self.persisted_upto
+            ),
+            Role::Learning(l) => format!("learning from {} epoch {} phase {:?} commit {}", l.leader.0, l.epoch, l.phase, l.commit_upto),
+        }
+    }
+
+    /// "standalone", "leader", "follower", "observer" or "looking".
+    pub fn role(&self) -> &'static str {
+        self.role.name()
+    }
+
+    /// The leader this server follows, or itself when leading.
+    pub fn leader(&self) -> Option<ServerId> {
+        match &self.role {
+            Role::Leading(l) if l.established => Some(self.config.server_id),
+            Role::Learning(l) if self.learner_is_serving() => Some(l.leader),
+            _ => None,
+        }
+    }
+
+    /// Followers and synced followers, as the leader counts them.
+    pub fn learner_counts(&self) -> (usize, usize) {
+        match &self.role {
+            Role::Leading(l) => {
+                let f = l.learners.values().filter(|v| !v.observer).count();
+                let synced = l
+                    .learners
+                    .values()
+                    .filter(|v| !v.observer && v.stage >= crate::zab::leader::Stage::NewLeaderAcked)
+                    .count();
+                (f, synced)
+            }
+            _ => (0, 0),
+        }
+    }
+}

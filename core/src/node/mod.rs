@@ -1,0 +1,600 @@
+//! `Node`: one ZooKeeper server as a sans-IO state machine.
+//!
+//! Inputs go in through [`Node::handle`] and [`Node::handle_timeout`];
+//! effects come out of [`Node::poll_output`]; [`Node::poll_timeout`] says
+//! when to call `handle_timeout` next. A spurious `handle_timeout` is
+//! harmless. Standalone is an ensemble of one: every write is proposed,
+//! persisted (`StorageOp::Append` -> `Input::Persisted`), committed and then
+//! applied, and only then is its reply released.
+//!
+//! `Node` owns the server's state; its parts live in files of their own:
+//! - this file: the boundary, the fields, roles and peer routing;
+//! - `tokens`: persistence tokens and the durable marks;
+//! - `clients`: the client pipeline (frames, sessions' connections,
+//!   pending replies, ordering);
+//! - `reads`: reads and watch registration against the tree;
+//! - `applied`: what happens once a txn is applied (replies, watch events);
+//! - `introspect`: figures and listings for four-letter words and metrics;
+//! - `leading` / `learning`: the leader's and learner's steps, over the
+//!   state types of `zab::leader` and `zab::learner`.
+//!
+//! Order is ZooKeeper's: each connection's requests are answered in the
+//! order they arrived. Writes are proposed at once (pipelined) and answered
+//! when committed; a read waits until every earlier request of its
+//! connection is answered, then sees the tree at that moment, so a client
+//! reads its own writes. Watch events leave when the txn that fires them
+//! is applied, before any later reply on that connection.
+//!
+//! Invariants (checked in `check_invariants`): proposals are in strictly
+//! increasing zxid order and follow the last applied zxid; every `Write`
+//! slot of a connection names a pending proposal.
+
+mod applied;
+mod clients;
+mod introspect;
+mod leading;
+mod learning;
+mod reads;
+mod tokens;
+
+use crate::canary::Canary;
+use crate::config::Config;
+use crate::ids::*;
+use crate::log::Log;
+use crate::peer::{self, PeerMsg, PeerState, Vote};
+use crate::proto::{self, ErrorCode, Id, Request, Response};
+use crate::session;
+use crate::storage::{Recovered, StorageOp};
+use crate::txn::ApplyOptions;
+use crate::watch::Watches;
+use crate::zab::{Decision, Election, Role};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use tracing::{debug, info, warn};
+
+/// Frames a connection may have waiting for their turn before the core
+/// refuses more.
+pub const QUEUED_PER_CONN_MAX: usize = 10_000;
+
+/// Applied txns between in-memory checkpoints of the state.
+const REBASE_EVERY: u64 = 1_000;
+
+/// The cxid of txns no client asked for (expiry, reaping): no reply.
+pub const INTERNAL_CXID: i32 = i32::MIN;
+
+#[derive(Debug)]
+enum Slot {
+    /// A read (or ordered no-op reply) evaluated when it reaches the head.
+    Read {
+        xid: i32,
+        request: Request,
+        arrived: Instant,
+    },
+    /// A write waiting for its txn (matched by session and cxid) to apply.
+    Write {
+        cxid: i32,
+        connect: bool,
+        arrived: Instant,
+    },
+    /// A `sync` on a learner waiting for the leader's SyncDone.
+    Sync { xid: i32, path: String, id: u64 },
+    /// A finished reply waiting for earlier slots.
+    Ready {
+        frame: Vec<u8>,
+        close: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+struct Conn {
+    addr: String,
+    session: Option<SessionId>,
+    /// The ConnectRequest's readOnly flag, echoed in the same shape.
+    read_only_flag: Option<bool>,
+    timeout_ms: u32,
+    auth: Vec<Id>,
+    queue: VecDeque<Slot>,
+    /// Set once the connection is being closed; nothing more is sent.
+    closed: bool,
+    received: u64,
+    sent: u64,
+    last_zxid: Zxid,
+}
+
+/// What a persistence token stands for.
+#[derive(Debug, Clone, Copy)]
+enum TokenKind {
+    Append(Zxid),
+    Epochs,
+    Truncate(Zxid),
+}
+
+pub struct Node {
+    pub(crate) config: Config,
+    pub(crate) opts: ApplyOptions,
+    rng: ChaCha8Rng,
+    pub(crate) log: Log,
+    pub(crate) role: Role,
+    conns: BTreeMap<ConnId, Conn>,
+    /// Lookup only: which connection a session is attached to.
+    session_conn: HashMap<SessionId, ConnId>,
+    watches: Watches,
+    next_session_id: i64,
+    persist_buf: Vec<u8>,
+    persist_first: Option<Zxid>,
+    persist_last: Zxid,
+    next_token: u64,
+    tokens: VecDeque<(PersistToken, TokenKind)>,
+    /// Highest zxid durable (in the log, or covered by a written snapshot).
+    pub(crate) persisted_upto: Zxid,
+    /// Highest zxid a written snapshot holds: a log truncation, which the
+    /// storage thread may finish after the snapshot thread, never lowers
+    /// the durable mark below it.
+    snapshot_durable: Zxid,
+    pub(crate) accepted_epoch: u32,
+    pub(crate) current_epoch: u32,
+    pub(crate) outputs: VecDeque<Output>,
+    since_snapshot: u64,
+    since_rebase: u64,
+    snapshot_threshold: u64,
+    /// A snapshot is being written (`StorageOp::Snapshot` not yet
+    /// answered by `Input::SnapshotWritten`).
+    pub(crate) snapshot_pending: bool,
+    /// Learner: sessions of local clients seen since the last leader ping.
+    pub(crate) touched: BTreeMap<SessionId, u32>,
+    /// Learner: the next sync must be a SNAP (a TRUNC could not be served).
+    pub(crate) need_snap: bool,
+    /// The durable `repairing` mark: this server's disk may lack records
+    /// it once had (see `Recovered::damaged`), or a SNAP sync is replacing
+    /// its logs. Cleared once a sync is durable.
+    pub(crate) repair_mark: bool,
+    /// A voter that lost durable records counts in no quorum: it takes no
+    /// part in elections and syncs as an observer until it has a leader's
+    /// history durable, then rejoins as a voter.
+    pub(crate) abstaining: bool,
+    pub(crate) election_round: u64,
+    next_sync_id: u64,
+    pub(crate) stats: NodeStats,
+}
+
+/// Something that happened outside the core.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A client connection was accepted. `addr` is the peer IP as text
+    /// (used by the `ip` ACL scheme and `cons`).
+    ClientConnected { conn: ConnId, addr: String },
+    /// One client frame, its 4-byte length prefix already stripped.
+    ClientFrame { conn: ConnId, frame: Vec<u8> },
+    /// The client's socket is gone (EOF, error, or the shell closed it).
+    ClientClosed { conn: ConnId },
+    /// The `StorageOp` with this token (and every earlier one) is durable.
+    Persisted { token: PersistToken },
+    /// A snapshot requested by `StorageOp::Snapshot` is on disk.
+    SnapshotWritten { zxid: Zxid },
+    /// One message from another server (the shell's framing stripped).
+    PeerMessage { from: ServerId, bytes: Vec<u8> },
+    /// A link to a peer is up: messages sent from now on can arrive.
+    PeerConnected { peer: ServerId },
+    /// A link to a peer broke: messages sent on it may be lost. Reported
+    /// before any message of the next connection.
+    PeerDisconnected { peer: ServerId },
+}
+
+/// An effect for the driver to carry out.
+#[derive(Debug)]
+pub enum Output {
+    /// Write one frame to a client (the driver adds the 4-byte length
+    /// prefix). Frames for one connection must be written in order; the
+    /// driver may coalesce all frames of one poll loop into one write.
+    SendClient { conn: ConnId, frame: Vec<u8> },
+    /// Close a client connection after writing what was queued before it.
+    CloseClient { conn: ConnId, reason: String },
+    /// A durable effect (log append, epochs, truncation, snapshot): see
+    /// `storage::StorageOp` for the order and answers it requires.
+    Storage(StorageOp),
+    /// Send one message to a peer (dropped if the link is down).
+    SendPeer { to: ServerId, bytes: Vec<u8> },
+    /// Drop the link to a peer that broke the protocol (it is re-dialled).
+    ClosePeer { peer: ServerId, reason: String },
+}
+
+/// Figures for the four-letter words and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStats {
+    pub mode: &'static str,
+    pub last_zxid: Zxid,
+    pub node_count: u64,
+    pub approximate_data_size: u64,
+    pub ephemerals_count: u64,
+    pub sessions: u64,
+    pub connections: u64,
+    pub watch_count: u64,
+    pub watched_paths: u64,
+    pub outstanding_requests: u64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub latency_min_ms: u64,
+    pub latency_max_ms: u64,
+    pub latency_total_ms: u64,
+    pub latency_count: u64,
+    pub digest: u64,
+    /// ZooKeeper's `readlatency` and `updatelatency`: milliseconds from a
+    /// request's arrival to its reply, reads and writes apart.
+    pub read_latency: crate::latency::Latencies,
+    pub update_latency: crate::latency::Latencies,
+}
+
+/// One connection as `cons` shows it.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub conn: ConnId,
+    pub addr: String,
+    pub session: Option<SessionId>,
+    pub timeout_ms: u32,
+    pub queued: u64,
+    pub received: u64,
+    pub sent: u64,
+    pub last_zxid: Zxid,
+}
+
+fn reply_frame(xid: i32, zxid: Zxid, err: ErrorCode, body: &Response) -> Vec<u8> {
+    proto::encode_reply(xid, zxid.as_i64(), err, body)
+}
+
+impl Node {
+    pub fn new(config: Config, recovered: Recovered, now: Now) -> Node {
+        for n in &recovered.notes {
+            info!("recovery: {n}");
+        }
+        let opts = ApplyOptions::from_config(&config);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ config.server_id.0.rotate_left(32));
+        let snapshot_threshold = snapshot_threshold(&mut rng, config.snap_count);
+        let last = recovered.state.last_zxid;
+        let next_session_id = session::first_session_id(config.server_id.0, now.wall_ms);
+        let log = Log::new(recovered.base, recovered.tail, recovered.state);
+        let damaged = recovered.damaged;
+        let repairs = damaged && config.repairs_from_peers();
+        let abstaining = repairs && !config.is_observer();
+        if damaged {
+            warn!(
+                "server {}: durable records were lost; {}",
+                config.server_id.0,
+                if abstaining {
+                    "it will not vote until it has synced with a leader"
+                } else if repairs {
+                    "it takes a snapshot from the leader before it serves"
+                } else {
+                    "with no other voter to repair from, it serves what is left"
+                }
+            );
+        }
+        let mut s = Node {
+            stats: NodeStats {
+                mode: "looking",
+                latency_min_ms: u64::MAX,
+                ..NodeStats::default()
+            },
+            config,
+            opts,
+            rng,
+            log,
+            role: Role::Looking(
+                Election::start(&Config::standalone(0), 0, Zxid::ZERO, 0, false, now.mono, 0).0,
+            ),
+            conns: BTreeMap::new(),
+            session_conn: HashMap::new(),
+            watches: Watches::default(),
+            next_session_id,
+            persist_buf: Vec::new(),
+            persist_first: None,
+            persist_last: last,
+            next_token: 1,
+            tokens: VecDeque::new(),
+            persisted_upto: last,
+            snapshot_durable: Zxid::ZERO,
+            accepted_epoch: recovered.accepted_epoch,
+            current_epoch: recovered.current_epoch,
+            outputs: VecDeque::new(),
+            since_snapshot: 0,
+            since_rebase: 0,
+            snapshot_threshold,
+            snapshot_pending: false,
+            touched: BTreeMap::new(),
+            // What recovery rebuilt may not even be a prefix of the history
+            // (a SNAP sync that crashed before its snapshot was durable left
+            // newer txns over an older snapshot): take the leader's whole.
+            need_snap: repairs,
+            repair_mark: repairs,
+            abstaining,
+            election_round: 0,
+            next_sync_id: 1,
+        };
+        if s.config.is_standalone() {
+            s.become_leader(now);
+        } else {
+            s.become_looking(now);
+        }
+        s
+    }
+
+    #[inline]
+    pub(crate) fn canary(&self, c: Canary) -> bool {
+        #[cfg(feature = "canary")]
+        {
+            self.config.canary == Some(c)
+        }
+        #[cfg(not(feature = "canary"))]
+        {
+            let _ = c;
+            false
+        }
+    }
+
+    /// Whether clients are served now.
+    fn serving(&self) -> bool {
+        match &self.role {
+            Role::Leading(l) => l.established,
+            Role::Learning(_) => self.learner_is_serving(),
+            Role::Looking(_) => false,
+        }
+    }
+
+    // ----- the boundary -------------------------------------------------
+
+    pub fn handle(&mut self, now: Now, input: Input) {
+        match input {
+            Input::ClientConnected { conn, addr } => {
+                let auth = vec![Id::new("ip", &addr)];
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        addr,
+                        session: None,
+                        read_only_flag: None,
+                        timeout_ms: 0,
+                        auth,
+                        queue: VecDeque::new(),
+                        closed: false,
+                        received: 0,
+                        sent: 0,
+                        last_zxid: Zxid::ZERO,
+                    },
+                );
+                self.stats.connections = self.conns.len() as u64;
+            }
+            Input::ClientFrame { conn, frame } => self.on_frame(now, conn, frame),
+            Input::ClientClosed { conn } => self.on_closed(conn),
+            Input::Persisted { token } => self.on_persisted(now, token),
+            Input::SnapshotWritten { zxid } => {
+                debug!("snapshot at {zxid} written");
+                self.snapshot_pending = false;
+                // Everything up to the snapshot is durable (a SNAP sync may
+                // jump past what the log ever held).
+                self.persisted_upto = self.persisted_upto.max(zxid);
+                self.snapshot_durable = self.snapshot_durable.max(zxid);
+                self.learner_on_snapshot_written();
+            }
+            Input::PeerMessage { from, bytes } => match peer::decode(&bytes) {
+                Ok(msg) => self.on_peer(now, from, msg),
+                Err(e) => {
+                    warn!("peer {}: {e}; dropping the link", from.0);
+                    self.outputs.push_back(Output::ClosePeer {
+                        peer: from,
+                        reason: e.to_string(),
+                    });
+                }
+            },
+            Input::PeerConnected { peer } => self.on_peer_connected(now, peer),
+            Input::PeerDisconnected { peer } => self.on_peer_disconnected(now, peer),
+        }
+        self.check_invariants();
+    }
+
+    pub fn handle_timeout(&mut self, now: Now) {
+        match &mut self.role {
+            Role::Looking(e) => {
+                let step = e.on_timeout(&self.config, now.mono);
+                self.election_step(now, step);
+            }
+            Role::Leading(_) => self.leader_on_timeout(now),
+            Role::Learning(_) => self.learner_on_timeout(now),
+        }
+        self.check_invariants();
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.flush_persist();
+        self.outputs.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.role {
+            Role::Looking(e) => Some(e.deadline()),
+            Role::Leading(_) => self.leader_deadline(),
+            Role::Learning(_) => self.learner_deadline(),
+        }
+    }
+
+    // ----- roles --------------------------------------------------------
+
+    /// Leaves any role for an election: clients are disconnected (they
+    /// reconnect to a server that serves), as ZooKeeper does.
+    pub(crate) fn become_looking(&mut self, now: Now) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for c in conns {
+            self.close(c, "server lost its quorum; reconnect elsewhere".into());
+        }
+        self.touched.clear();
+        self.election_round += 1;
+        let first = 20 + self.rng.gen_range(0..30);
+        let (e, step) = Election::start(
+            &self.config,
+            self.election_round,
+            self.log.last_logged(),
+            self.current_epoch,
+            self.abstaining,
+            now.mono,
+            first,
+        );
+        info!(
+            "server {} looking (round {}, last logged {}, epoch {})",
+            self.config.server_id.0,
+            self.election_round,
+            self.log.last_logged(),
+            self.current_epoch
+        );
+        self.stats.mode = "looking";
+        self.role = Role::Looking(e);
+        self.election_step(now, step);
+    }
+
+    fn election_step(&mut self, now: Now, step: crate::zab::election::Step) {
+        for (to, v) in step.send {
+            self.send_peer(to, &PeerMsg::Vote(v));
+        }
+        if let Some((decision, vote)) = step.decided {
+            if let Role::Looking(e) = &self.role {
+                self.election_round = self.election_round.max(e.round).max(vote.round);
+            }
+            match decision {
+                Decision::Lead => self.become_leader(now),
+                Decision::Follow(l) => self.become_learner(now, l, false),
+                Decision::Observe(l) => self.become_learner(now, l, true),
+            }
+        }
+    }
+
+    /// This server's vote as it would send it now: its round's vote while
+    /// looking, else the leader it serves (or itself, leading).
+    fn current_vote(&self) -> Vote {
+        let (leader, state) = match &self.role {
+            Role::Looking(e) => return e.current(),
+            Role::Leading(_) => (self.config.server_id, PeerState::Leading),
+            Role::Learning(l) => (
+                l.leader,
+                if l.observer {
+                    PeerState::Observing
+                } else {
+                    PeerState::Following
+                },
+            ),
+        };
+        Vote {
+            leader,
+            zxid: self.log.last_logged(),
+            peer_epoch: self.current_epoch,
+            round: self.election_round,
+            state,
+        }
+    }
+
+    fn on_peer(&mut self, now: Now, from: ServerId, msg: PeerMsg) {
+        if from == self.config.server_id || !self.config.peers().any(|p| p == from) {
+            warn!("message from unknown server {}", from.0);
+            return;
+        }
+        match msg {
+            PeerMsg::Vote(mut v) => {
+                if self.canary(Canary::VoteWithoutEpoch) {
+                    v.peer_epoch = self.current_epoch;
+                }
+                match &mut self.role {
+                    Role::Looking(e) => {
+                        let step = e.on_vote(&self.config, now.mono, from, v);
+                        self.election_step(now, step);
+                    }
+                    _ => {
+                        if self.learner_leader_moved_on(from, &v) {
+                            warn!(
+                                "server {} is not leading (it is {:?} in round {}); back to election",
+                                from.0, v.state, v.round
+                            );
+                            self.become_looking(now);
+                            return;
+                        }
+                        if matches!(v.state, PeerState::Looking | PeerState::Repairing) {
+                            let mine = self.current_vote();
+                            self.send_peer(from, &PeerMsg::Vote(mine));
+                        }
+                    }
+                }
+            }
+            PeerMsg::FollowerInfo { .. } if !matches!(self.role, Role::Leading(_)) => {
+                // Not leading: say so, as ZooKeeper's closed quorum port
+                // does, so the learner stops waiting for a leader that is
+                // not coming (it would wait out initLimit otherwise).
+                let v = self.current_vote();
+                self.send_peer(from, &PeerMsg::Vote(v));
+            }
+            PeerMsg::FollowerInfo {
+                accepted_epoch,
+                observer,
+                ..
+            } => {
+                if self.config.observers.contains(&from) && !observer {
+                    warn!(
+                        "server {} is an observer in the configuration but asks to follow",
+                        from.0
+                    );
+                    return;
+                }
+                if observer && !self.config.observers.contains(&from) {
+                    info!(
+                        "voter {} syncs as an observer: it is repairing lost records",
+                        from.0
+                    );
+                }
+                self.leader_on_follower_info(now, from, accepted_epoch, observer)
+            }
+            PeerMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+                history,
+            } => self.leader_on_ack_epoch(now, from, current_epoch, last_zxid, history),
+            PeerMsg::AckNewLeader { epoch } => self.leader_on_ack_newleader(now, from, epoch),
+            PeerMsg::Ack { zxid } => self.leader_on_ack(now, from, zxid),
+            PeerMsg::Forward {
+                session,
+                cxid,
+                kind,
+            } => self.leader_on_forward(now, from, session, cxid, kind),
+            PeerMsg::PingReply { touched } => self.leader_on_ping_reply(now, from, touched),
+            PeerMsg::SyncRequest { id } => self.leader_on_sync_request(now, from, id),
+            other => self.learner_on_message(now, from, other),
+        }
+    }
+
+    fn on_peer_connected(&mut self, _now: Now, peer: ServerId) {
+        self.learner_on_connected(peer);
+        if let Role::Looking(e) = &self.role {
+            let v = e.current();
+            self.send_peer(peer, &PeerMsg::Vote(v));
+        }
+    }
+
+    fn on_peer_disconnected(&mut self, now: Now, peer: ServerId) {
+        match &self.role {
+            Role::Leading(_) => self.leader_on_disconnected(peer),
+            Role::Learning(l) if l.leader == peer => {
+                warn!("lost the link to leader {}", peer.0);
+                self.become_looking(now);
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn send_peer(&mut self, to: ServerId, msg: &PeerMsg) {
+        self.outputs.push_back(Output::SendPeer {
+            to,
+            bytes: peer::encode(msg),
+        });
+    }
+}
+
+/// ZooKeeper takes a snapshot after snapCount/2 + random(snapCount/2) txns
+/// so that servers of an ensemble do not all snapshot at once.
+fn snapshot_threshold(rng: &mut ChaCha8Rng, snap_count: u64) -> u64 {
+    let half = (snap_count / 2).max(1);
+    half + rng.gen_range(0..half)
+}

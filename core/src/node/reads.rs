@@ -1,0 +1,271 @@
+//! Reads against the tree (with their ACL checks) and watch registration,
+//! including setWatches replay.
+
+use super::*;
+use crate::ids::*;
+use crate::proto::{
+    self, event_type, keeper_state, perms, xid, Acl, ErrorCode, Id, MultiOp, OpResult, Request,
+    Response,
+};
+use crate::tree::acl;
+use crate::watch::WatchKind;
+
+impl Node {
+    // ----- reads --------------------------------------------------------
+
+    pub(super) fn read(&mut self, conn: ConnId, xid_v: i32, request: &Request) -> Vec<u8> {
+        let zxid = self.log.last_applied();
+        match request {
+            Request::Ping => reply_frame(xid::PING, zxid, ErrorCode::Ok, &Response::Empty),
+            Request::SetWatches(sw) => {
+                self.set_watches(conn, sw);
+                reply_frame(xid_v, zxid, ErrorCode::Ok, &Response::Empty)
+            }
+            other => match self.evaluate_read(conn, other) {
+                Ok(body) => reply_frame(xid_v, zxid, ErrorCode::Ok, &body),
+                Err(e) => reply_frame(xid_v, zxid, e, &Response::Empty),
+            },
+        }
+    }
+
+    pub(super) fn auth_of(&self, conn: ConnId) -> &[Id] {
+        self.conns
+            .get(&conn)
+            .map(|c| c.auth.as_slice())
+            .unwrap_or(&[])
+    }
+
+    pub(super) fn check_read(
+        &self,
+        conn: ConnId,
+        acl_list: &[Acl],
+        perm: i32,
+    ) -> Result<(), ErrorCode> {
+        if self.config.skip_acl || acl::check(acl_list, perm, self.auth_of(conn)) {
+            Ok(())
+        } else {
+            Err(ErrorCode::NoAuth)
+        }
+    }
+
+    pub(super) fn evaluate_read(
+        &mut self,
+        conn: ConnId,
+        request: &Request,
+    ) -> Result<Response, ErrorCode> {
+        let tree = &self.log.state().tree;
+        // ZooKeeper's tree also files the root under "", so reads of the
+        // empty path answer the root.
+        let node = |p: &str| tree.get(if p.is_empty() { "/" } else { p });
+        match request {
+            Request::Exists { path, watch } => {
+                if path.contains('\0') {
+                    return Err(ErrorCode::BadArguments);
+                }
+                // No ACL check, as in ZooKeeper up to 3.8.3 / 3.9.1 and the
+                // Debian 3.8.0 this is tested against: exists answers (and
+                // sets its watch) on nodes the client cannot read, and
+                // clients rely on it (kazoo's ensure_path, Curator's
+                // EnsurePath). ZooKeeper 3.8.4+ / 3.9.2+ check READ here
+                // (ZOOKEEPER-2590).
+                let stat = node(path).map(|n| n.stat());
+                if *watch {
+                    self.watches.add(conn, WatchKind::Data, path);
+                }
+                stat.map(Response::Stat).ok_or(ErrorCode::NoNode)
+            }
+            Request::GetData { path, watch } => {
+                let n = node(path).ok_or(ErrorCode::NoNode)?;
+                self.check_read(conn, &n.acl, perms::READ)?;
+                let resp = if n.null_data {
+                    Response::DataNull(n.stat())
+                } else {
+                    Response::Data(n.data.to_vec(), n.stat())
+                };
+                if *watch {
+                    self.watches.add(conn, WatchKind::Data, path);
+                }
+                Ok(resp)
+            }
+            Request::GetAcl { path } => {
+                let n = node(path).ok_or(ErrorCode::NoNode)?;
+                self.check_read(conn, &n.acl, perms::READ | perms::ADMIN)?;
+                let mut list: Vec<Acl> = n.acl.to_vec();
+                if !self.config.skip_acl && !acl::has_admin(&n.acl, self.auth_of(conn)) {
+                    for a in list.iter_mut().filter(|a| a.id.scheme == "digest") {
+                        let user = a.id.id.split(':').next().unwrap_or("").to_owned();
+                        a.id.id = format!("{user}:x");
+                    }
+                }
+                Ok(Response::Acl(list, n.stat()))
+            }
+            Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
+                let n = node(path).ok_or(ErrorCode::NoNode)?;
+                self.check_read(conn, &n.acl, perms::READ)?;
+                let children: Vec<std::sync::Arc<str>> = n.children.iter().cloned().collect();
+                let stat = n.stat();
+                if *watch {
+                    self.watches.add(conn, WatchKind::Child, path);
+                }
+                Ok(if matches!(request, Request::GetChildren { .. }) {
+                    Response::Children(children)
+                } else {
+                    Response::Children2(children, stat)
+                })
+            }
+            Request::GetAllChildrenNumber { path } => {
+                let n = node(path).ok_or(ErrorCode::NoNode)?;
+                self.check_read(conn, &n.acl, perms::READ)?;
+                // ZooKeeper counts the keys of its node map that start with
+                // path + "/": for the empty path (its alias of the root)
+                // that is every node, the root included.
+                let count = if path.is_empty() {
+                    tree.descendant_count("/") + 1
+                } else {
+                    tree.descendant_count(path)
+                };
+                Ok(Response::Number(count as i32))
+            }
+            Request::GetEphemerals { prefix } => {
+                let session = self
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.session)
+                    .unwrap_or_default();
+                let all = tree.ephemerals_of(session.0);
+                let p = prefix.trim();
+                Ok(Response::Strings(if p.is_empty() || p == "/" {
+                    all
+                } else {
+                    all.into_iter()
+                        .filter(|e| e.starts_with(prefix.as_str()))
+                        .collect()
+                }))
+            }
+            Request::Sync { path } => Ok(Response::Path(path.clone())),
+            Request::AddWatch { path, mode } => {
+                let kind = if *mode == proto::add_watch_mode::PERSISTENT_RECURSIVE {
+                    WatchKind::PersistentRecursive
+                } else {
+                    WatchKind::Persistent
+                };
+                self.watches.add(conn, kind, path);
+                Ok(Response::Number(0))
+            }
+            Request::CheckWatches { watcher_type, .. }
+            | Request::RemoveWatches { watcher_type, .. }
+                if !(1..=5).contains(watcher_type) =>
+            {
+                // WatcherType.fromInt throws; ZooKeeper answers that as
+                // MarshallingError and keeps the connection.
+                Err(ErrorCode::MarshallingError)
+            }
+            Request::CheckWatches { path, watcher_type }
+            | Request::RemoveWatches { path, watcher_type } => {
+                let check_only = matches!(request, Request::CheckWatches { .. });
+                if self
+                    .watches
+                    .remove_matching(conn, path, *watcher_type, check_only)
+                {
+                    Ok(Response::Empty)
+                } else {
+                    Err(ErrorCode::NoWatcher)
+                }
+            }
+            // Every id the connection holds, the super user's too (as
+            // ZooKeeper's AuthUtil lists it: scheme "super", user "").
+            Request::WhoAmI => Ok(Response::WhoAmI(
+                self.auth_of(conn)
+                    .iter()
+                    .map(|id| (id.scheme.clone(), acl::user_name(id)))
+                    .collect(),
+            )),
+            Request::MultiRead(ops)
+                if ops.iter().any(|o| {
+                    !matches!(o, MultiOp::GetChildren { .. } | MultiOp::GetData { .. })
+                }) =>
+            {
+                // ZooKeeper fails the whole multiRead ("Invalid type of
+                // readOp") with MarshallingError.
+                Err(ErrorCode::MarshallingError)
+            }
+            Request::MultiRead(ops) => {
+                let mut results = Vec::with_capacity(ops.len());
+                for o in ops {
+                    let (req, data) = match o {
+                        MultiOp::GetChildren { path } => (
+                            Request::GetChildren {
+                                path: path.clone(),
+                                watch: false,
+                            },
+                            false,
+                        ),
+                        MultiOp::GetData { path } => (
+                            Request::GetData {
+                                path: path.clone(),
+                                watch: false,
+                            },
+                            true,
+                        ),
+                        _ => {
+                            results.push(OpResult::Error(ErrorCode::BadArguments));
+                            continue;
+                        }
+                    };
+                    results.push(match (self.evaluate_read(conn, &req), data) {
+                        (Ok(Response::Data(d, s)), true) => OpResult::GetData(d, s),
+                        (Ok(Response::DataNull(s)), true) => OpResult::GetData(Vec::new(), s),
+                        (Ok(Response::Children(c)), false) => OpResult::GetChildren(c),
+                        (Ok(_), _) => unreachable!("read answered with another shape"),
+                        (Err(e), _) => OpResult::Error(e),
+                    });
+                }
+                Ok(Response::Multi(results))
+            }
+            other => unreachable!("not a read: {other:?}"),
+        }
+    }
+
+    /// setWatches after a reconnect: fire what the client missed since
+    /// `relative_zxid`, register the rest.
+    pub(super) fn set_watches(&mut self, conn: ConnId, sw: &proto::SetWatches) {
+        let rel = sw.relative_zxid;
+        let mut fire: Vec<(i32, String)> = Vec::new();
+        for p in &sw.data {
+            match self.log.state().tree.get(p) {
+                None => fire.push((event_type::NODE_DELETED, p.clone())),
+                Some(n) if n.mzxid > rel => fire.push((event_type::NODE_DATA_CHANGED, p.clone())),
+                Some(_) => self.watches.add(conn, WatchKind::Data, p),
+            }
+        }
+        for p in &sw.exist {
+            if self.log.state().tree.contains(p) {
+                fire.push((event_type::NODE_CREATED, p.clone()));
+            } else {
+                self.watches.add(conn, WatchKind::Data, p);
+            }
+        }
+        for p in &sw.child {
+            match self.log.state().tree.get(p) {
+                None => fire.push((event_type::NODE_DELETED, p.clone())),
+                Some(n) if n.pzxid > rel => {
+                    fire.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))
+                }
+                Some(_) => self.watches.add(conn, WatchKind::Child, p),
+            }
+        }
+        for p in &sw.persistent {
+            self.watches.add(conn, WatchKind::Persistent, p);
+        }
+        for p in &sw.persistent_recursive {
+            self.watches.add(conn, WatchKind::PersistentRecursive, p);
+        }
+        let zxid = self.log.last_applied().as_i64();
+        for (t, p) in fire {
+            self.send(
+                conn,
+                proto::encode_event(zxid, t, keeper_state::SYNC_CONNECTED, &p),
+            );
+        }
+    }
+}

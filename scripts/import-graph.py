@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Prints the module graph of core/src from its `use crate::` lines (and
+`crate::x::` paths in code) and fails if it has a cycle.
+
+A node is a top-level module of the crate (`node`, `zab`, `storage`, ...),
+except that `zab`'s and `storage`'s files are nodes of their own
+(`zab::leader`, ...): the graph a newcomer draws. The files of `node/`
+are one node: they are `impl Node` blocks of one type.
+Usage: scripts/import-graph.py [core/src]"""
+import os, re, sys
+
+root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "core", "src")
+SPLIT = {"zab", "storage"}
+
+def unit_of_file(rel):
+    parts = rel[:-3].split("/")
+    if parts[-1] == "mod":
+        parts = parts[:-1]
+    if parts == ["lib"]:
+        return None
+    if parts[0] in SPLIT and len(parts) > 1:
+        return parts[0] + "::" + parts[1]
+    return parts[0]
+
+def unit_of_path(path):
+    parts = path.split("::")
+    if parts[0] in SPLIT and len(parts) > 1 and os.path.exists(os.path.join(root, parts[0], parts[1] + ".rs")):
+        return parts[0] + "::" + parts[1]
+    return parts[0]
+
+edges = {}
+for dirpath, _, files in os.walk(root):
+    for f in files:
+        if not f.endswith(".rs"):
+            continue
+        rel = os.path.relpath(os.path.join(dirpath, f), root)
+        me = unit_of_file(rel)
+        if me is None:
+            continue
+        text = open(os.path.join(dirpath, f)).read()
+        # Unit tests at the bottom of a file are not part of the graph.
+        text = text.split("#[cfg(test)]\nmod tests")[0]
+        edges.setdefault(me, set())
+        for m in re.finditer(r"crate::([a-z_]+(?:::[a-z_]+)?)", text):
+            dep = unit_of_path(m.group(1))
+            if dep != me and os.path.exists(os.path.join(root, dep.split("::")[0])) or os.path.exists(os.path.join(root, dep.split("::")[0] + ".rs")):
+                if dep != me:
+                    edges[me].add(dep)
+        # A split module's mod.rs declares (and re-exports) its files.
+        if me in SPLIT:
+            for m in re.finditer(r"^(?:pub )?mod ([a-z_]+);", text, re.M):
+                edges[me].add(me + "::" + m.group(1))
+        # `super::x` inside zab/ or storage/ means a sibling file or the parent.
+        top = rel.split("/")[0]
+        if top in SPLIT and "/" in rel:
+            for m in re.finditer(r"\bsuper::\{?([a-z_]+)", text):
+                sib = m.group(1)
+                dep = top + "::" + sib if os.path.exists(os.path.join(root, top, sib + ".rs")) else top
+                if dep != me:
+                    edges[me].add(dep)
+
+for k in sorted(edges):
+    print(f"{k} -> {', '.join(sorted(edges[k])) or '(nothing)'}")
+
+# Cycle search (DFS, colours).
+WHITE, GREY, BLACK = 0, 1, 2
+colour = {k: WHITE for k in edges}
+cycles = []
+def dfs(u, stack):
+    colour[u] = GREY
+    stack.append(u)
+    for v in sorted(edges.get(u, ())):
+        if colour.get(v, WHITE) == GREY:
+            cycles.append(stack[stack.index(v):] + [v])
+        elif colour.get(v, WHITE) == WHITE:
+            colour.setdefault(v, WHITE)
+            dfs(v, stack)
+    stack.pop()
+    colour[u] = BLACK
+for k in sorted(edges):
+    if colour[k] == WHITE:
+        dfs(k, [])
+if cycles:
+    for c in cycles:
+        print("CYCLE: " + " -> ".join(c))
+    sys.exit(1)
+print("no cycle")
