@@ -326,8 +326,7 @@ fn observers(view: &View<'_>) -> Map<String, Value> {
         .filter(|(_, s)| s.observer)
         .map(|(id, _)| json!({"sid": id}))
         .collect();
-    // The leader does not count its observers apart from its followers.
-    obj(json!({"synced_observers": 0, "observers": list}))
+    obj(json!({"synced_observers": view.node.observer_counts().1, "observers": list}))
 }
 
 fn server_stats(view: &View<'_>, with_connections: bool) -> Map<String, Value> {

@@ -285,7 +285,8 @@ impl Driver {
     pub fn samples(&self) -> Vec<metrics::Sample> {
         let stats = self.node.stats();
         let now_ms = self.started.elapsed().as_millis() as u64;
-        let (learners, synced) = self.node.learner_counts();
+        let (followers, synced) = self.node.learner_counts();
+        let (observers, synced_observers) = self.node.observer_counts();
         metrics::collect(&metrics::Inputs {
             stats: &stats,
             role: self.node.role(),
@@ -294,7 +295,11 @@ impl Driver {
             uptime_ms: now_ms,
             role_uptime_ms: self.counters.role_uptime_ms(now_ms),
             quorum_size: self.config.servers.values().filter(|s| !s.observer).count() as u64,
-            learners: (learners as u64, synced as u64),
+            learners: (
+                (followers + observers) as u64,
+                synced as u64,
+                synced_observers as u64,
+            ),
             counters: &self.counters,
             shared: &self.shared,
         })

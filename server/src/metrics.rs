@@ -156,8 +156,9 @@ pub struct Inputs<'a> {
     pub uptime_ms: u64,
     pub role_uptime_ms: u64,
     pub quorum_size: u64,
-    /// (learners, synced followers) on the leader.
-    pub learners: (u64, u64),
+    /// (learners, synced followers, synced observers) on the leader;
+    /// learners count observers too, as ZooKeeper's do.
+    pub learners: (u64, u64, u64),
     pub counters: &'a Counters,
     pub shared: &'a Shared,
 }
@@ -214,6 +215,7 @@ fn measured(name: &str, i: &Inputs<'_>, fds: (i64, i64)) -> Option<Value> {
         "quorum_size" => int(i.quorum_size),
         "learners" => int(i.learners.0),
         "synced_followers" => int(i.learners.1),
+        "synced_observers" => int(i.learners.2),
         "last_client_response_size" => int(c.response_size_last),
         "min_client_response_size" => int(c.response_size_min),
         "max_client_response_size" => int(c.response_size_max),
@@ -468,7 +470,7 @@ mod tests {
             uptime_ms: 5,
             role_uptime_ms: 4,
             quorum_size: 3,
-            learners: (2, 1),
+            learners: (2, 1, 0),
             counters: c,
             shared: sh,
         }

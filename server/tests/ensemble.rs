@@ -229,6 +229,17 @@ fn five_voters_and_an_observer_survive_the_loss_of_their_leader() {
     for p in &l.client_ports {
         eventually_get(*p, "/o19", b"x");
     }
+    // The leader's mntr counts the observer among its learners, as
+    // ZooKeeper's does: 4 followers and 1 observer, all synced (the
+    // observer just served a write).
+    let mntr = four_letter_word(addr(l.client_ports[leader]), "mntr");
+    for line in [
+        "zk_learners\t5\n",
+        "zk_synced_followers\t4\n",
+        "zk_synced_observers\t1\n",
+    ] {
+        assert!(mntr.contains(line), "{line:?} in\n{mntr}");
+    }
     servers[leader].take().expect("leader").kill9();
     let rest: Vec<u16> = (0..6)
         .filter(|i| *i != leader)

@@ -203,6 +203,22 @@ impl Node {
     }
 
     /// Followers and synced followers, as the leader counts them.
+    /// (observers, synced observers) as the leader counts them.
+    pub fn observer_counts(&self) -> (usize, usize) {
+        match &self.role {
+            Role::Leading(l) => {
+                let o = l.learners.values().filter(|v| v.observer).count();
+                let synced = l
+                    .learners
+                    .values()
+                    .filter(|v| v.observer && v.stage >= crate::zab::leader::Stage::NewLeaderAcked)
+                    .count();
+                (o, synced)
+            }
+            _ => (0, 0),
+        }
+    }
+
     pub fn learner_counts(&self) -> (usize, usize) {
         match &self.role {
             Role::Leading(l) => {
