@@ -62,13 +62,7 @@ pub struct ServerId(pub u64);
 )]
 pub struct ConnId(pub u64);
 
-/// The client-chosen request id echoed in each reply.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-pub struct Xid(pub i32);
-
-/// A token naming one `Output::Persist`; the shell answers with
+/// A token naming one `StorageOp` (`Append`, `Epochs`, `Truncate`); the shell answers with
 /// `Input::Persisted` carrying the same token once the bytes are durable.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -95,9 +89,6 @@ impl Instant {
     /// Milliseconds from `earlier` to `self`, zero if `earlier` is later.
     pub fn millis_since(self, earlier: Instant) -> u64 {
         self.0.saturating_sub(earlier.0) / 1_000_000
-    }
-    pub fn nanos_since(self, earlier: Instant) -> u64 {
-        self.0.saturating_sub(earlier.0)
     }
 }
 

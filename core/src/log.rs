@@ -160,6 +160,14 @@ impl Log {
             if t.zxid > upto {
                 break;
             }
+            // A commit is the next zxid after the last applied: the same
+            // epoch's successor, or the start of a later epoch.
+            let last = self.state.last_zxid;
+            assert!(
+                t.zxid.0 == last.0 + 1 || t.zxid.epoch() > last.epoch(),
+                "applying {} after {last}: a gap in the committed history",
+                t.zxid
+            );
             let applied = self.state.apply(t, opts);
             out.push((t.header(), applied));
         }

@@ -40,8 +40,6 @@ pub enum TxnKind {
         request: Request,
         auth: Vec<Id>,
     },
-    /// Advances the zxid without a change (a new epoch's first entry).
-    Noop,
 }
 
 /// What the reply path needs of an applied txn (no payload copy).
@@ -58,7 +56,6 @@ pub enum TxnTag {
     CreateSession,
     CloseSession,
     Write,
-    Noop,
 }
 
 impl Txn {
@@ -71,7 +68,6 @@ impl Txn {
                 TxnKind::CreateSession { .. } => TxnTag::CreateSession,
                 TxnKind::CloseSession => TxnTag::CloseSession,
                 TxnKind::Write { .. } => TxnTag::Write,
-                TxnKind::Noop => TxnTag::Noop,
             },
         }
     }
@@ -168,7 +164,6 @@ impl State {
         );
         self.last_zxid = txn.zxid;
         match &txn.kind {
-            TxnKind::Noop => Applied::ok(Response::Empty),
             TxnKind::CreateSession { timeout_ms } => {
                 self.sessions.insert(
                     txn.session,

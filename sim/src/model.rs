@@ -115,7 +115,6 @@ impl Model {
         );
         self.last_zxid = z;
         match &t.kind {
-            TxnKind::Noop => None,
             TxnKind::CreateSession { timeout_ms } => {
                 self.sessions.insert(t.session.0, *timeout_ms);
                 None

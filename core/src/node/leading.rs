@@ -354,7 +354,11 @@ impl Node {
     /// Assigns the next zxid to a txn, logs it and sends it to the learners.
     pub(crate) fn propose(&mut self, now: Now, session: SessionId, cxid: i32, kind: TxnKind) {
         let Some(l) = self.leader_mut() else { return };
-        debug_assert!(l.established, "proposal before the epoch is established");
+        assert!(
+            l.established,
+            "proposal before epoch {} is established",
+            l.epoch
+        );
         let mut zxid = Zxid(l.last_proposed.0 + 1);
         if zxid.epoch() != l.epoch {
             zxid = Zxid::new(l.epoch, 1);
@@ -479,6 +483,14 @@ impl Node {
 
     pub(crate) fn leader_on_ack(&mut self, now: Now, from: ServerId, zxid: Zxid) {
         let Some(l) = self.leader_mut() else { return };
+        if zxid.epoch() == l.epoch && zxid > l.last_proposed {
+            // Nobody can hold durably what was never proposed.
+            let reason = format!("ACK of {zxid} beyond the last proposal {}", l.last_proposed);
+            warn!("peer {}: {reason}; dropping the link", from.0);
+            self.outputs
+                .push_back(Output::ClosePeer { peer: from, reason });
+            return;
+        }
         if let Some(v) = l.learners.get_mut(&from) {
             v.last_heard = now.mono;
             if v.stage >= Stage::NewLeaderAcked && zxid > v.acked && zxid.epoch() == l.epoch {

@@ -75,6 +75,12 @@ impl Node {
     }
 
     pub(super) fn on_persisted(&mut self, now: Now, token: PersistToken) {
+        // The executor answers only tokens it was given, in order.
+        assert!(
+            token.0 < self.next_token,
+            "Persisted {token:?} was never issued (next {})",
+            self.next_token
+        );
         let mut any = false;
         while let Some(&(t, kind)) = self.tokens.front() {
             if t > token {

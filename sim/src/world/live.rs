@@ -7,12 +7,20 @@
 //!   history is recorded here as it happens: log files get purged and
 //!   replaced by snapshots, so the final disks alone cannot say what was
 //!   committed);
-//! - equal tree digests at equal zxids.
+//! - equal tree digests at equal zxids;
+//! - the core's whole-tree check (`DataTree::check_invariants`: parent
+//!   links, child counts, the digest recomputed) every
+//!   `TREE_CHECK_EVERY_ZXIDS` applied txns, so release swarms check what
+//!   the debug suite does (the node's own cheap invariants run after every
+//!   step in every build).
 
 use crate::zxid_map::ZxidMap;
 use paddock_core::txn::Txn;
 use paddock_core::{Node, Zxid};
 use std::collections::BTreeMap;
+
+/// Applied txns between whole-tree checks of a serving server.
+pub const TREE_CHECK_EVERY_ZXIDS: u64 = 64;
 
 #[derive(Default)]
 pub struct LiveChecker {
@@ -73,6 +81,13 @@ impl LiveChecker {
                         self.committed
                             .insert_absent(t.zxid, (s, Box::new(t.clone())));
                     }
+                }
+            }
+            if recorded_upto.0 / TREE_CHECK_EVERY_ZXIDS != last.0 / TREE_CHECK_EVERY_ZXIDS {
+                if let Err(e) = node.state().tree.check_invariants() {
+                    bad.push(format!(
+                        "server {s}'s tree at {last} breaks its invariants: {e}"
+                    ));
                 }
             }
             *recorded_upto = last;
