@@ -1,5 +1,7 @@
 //! Replication: fast leader election and ZooKeeper's atomic broadcast
-//! (discovery, synchronisation, broadcast), as roles of one `Server`.
+//! (discovery, synchronisation, broadcast): the roles' state types. Their
+//! steps are methods of `Node` in `node/leading.rs` and
+//! `node/learning.rs`; this module imports nothing of `node`.
 //!
 //! - `Looking`: running an election (`election`).
 //! - `Leading`: discovery with a quorum, sync of each learner, then
