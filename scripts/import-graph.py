@@ -28,6 +28,20 @@ def unit_of_path(path):
         return parts[0] + "::" + parts[1]
     return parts[0]
 
+# Names the crate root re-exports (`crate::Node` is `node`'s).
+reexports = {}
+lib = open(os.path.join(root, "lib.rs")).read()
+for m in re.finditer(r"pub use ([a-z_]+)::\{?([A-Za-z_, ]+)\}?;", lib):
+    for name in m.group(2).split(","):
+        reexports[name.strip()] = m.group(1)
+for m in re.finditer(r"pub use ([a-z_]+)::\*;", lib):
+    mod = m.group(1)
+    path = os.path.join(root, mod + ".rs")
+    if not os.path.exists(path):
+        path = os.path.join(root, mod, "mod.rs")
+    for t in re.finditer(r"pub (?:struct|enum|fn|const|type|trait) ([A-Za-z_]+)", open(path).read()):
+        reexports[t.group(1)] = mod
+
 edges = {}
 for dirpath, _, files in os.walk(root):
     for f in files:
@@ -46,6 +60,10 @@ for dirpath, _, files in os.walk(root):
             if dep != me and os.path.exists(os.path.join(root, dep.split("::")[0])) or os.path.exists(os.path.join(root, dep.split("::")[0] + ".rs")):
                 if dep != me:
                     edges[me].add(dep)
+        for m in re.finditer(r"crate::([A-Z][A-Za-z_]*)", text):
+            dep = reexports.get(m.group(1))
+            if dep and dep != me:
+                edges[me].add(dep)
         # A split module's mod.rs declares (and re-exports) its files.
         if me in SPLIT:
             for m in re.finditer(r"^(?:pub )?mod ([a-z_]+);", text, re.M):

@@ -26,3 +26,4 @@ pub mod zk;
 pub use config::Config;
 pub use ids::*;
 pub use node::{Input, Node, NodeStats, Output};
+pub use zab::ServerRole;

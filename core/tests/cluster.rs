@@ -180,7 +180,7 @@ impl Cluster {
     fn leader(&self) -> Option<u64> {
         self.nodes
             .iter()
-            .find(|(_, n)| n.role() == "leader" || n.role() == "standalone")
+            .find(|(_, n)| n.role() == ServerRole::Leader || n.role() == ServerRole::Standalone)
             .map(|(id, _)| *id)
     }
 
@@ -275,7 +275,7 @@ fn data_of(body: &[u8]) -> Vec<u8> {
 fn standalone_serves_and_survives_restart() {
     let mut c = Cluster::new(&[1], &[]);
     c.run_ms(50);
-    assert_eq!(c.nodes[&1].role(), "standalone");
+    assert_eq!(c.nodes[&1].role(), ServerRole::Standalone);
     c.connect(10, 1);
     let (h, _) = c.call(10, 1, &create("/a", b"x", 0));
     assert_eq!(h.err, 0);
@@ -298,9 +298,9 @@ fn three_voters_elect_replicate_and_fail_over() {
     let mut c = Cluster::new(&[1, 2, 3], &[]);
     c.run_ms(2000);
     let leader = c.leader().expect("a leader is elected");
-    let roles: Vec<&str> = c.nodes.values().map(|n| n.role()).collect();
+    let roles: Vec<ServerRole> = c.nodes.values().map(|n| n.role()).collect();
     assert_eq!(
-        roles.iter().filter(|r| **r == "follower").count(),
+        roles.iter().filter(|r| **r == ServerRole::Follower).count(),
         2,
         "{roles:?}"
     );
@@ -347,7 +347,7 @@ fn three_voters_elect_replicate_and_fail_over() {
     c.run_ms(2000);
     assert_eq!(
         c.nodes[&leader].role(),
-        "follower",
+        ServerRole::Follower,
         "old leader rejoins as follower"
     );
     c.run_ms(200);
@@ -359,7 +359,7 @@ fn three_voters_elect_replicate_and_fail_over() {
 fn observer_serves_reads_and_forwards_writes() {
     let mut c = Cluster::new(&[1, 2, 3], &[4]);
     c.run_ms(3000);
-    assert_eq!(c.nodes[&4].role(), "observer");
+    assert_eq!(c.nodes[&4].role(), ServerRole::Observer);
     c.connect(10, 4);
     let (h, _) = c.call(10, 1, &create("/o", b"1", 0));
     assert_eq!(h.err, 0);
@@ -436,7 +436,7 @@ fn uncommitted_tail_of_a_dead_leader_is_truncated_when_it_rejoins() {
     assert_eq!(h.err, 0);
     c.start(old);
     c.run_ms(3000);
-    assert_eq!(c.nodes[&old].role(), "follower");
+    assert_eq!(c.nodes[&old].role(), ServerRole::Follower);
     assert!(c.nodes[&old].last_logged() > ghost_zxid);
     let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
     assert_eq!(
@@ -460,8 +460,8 @@ fn uncommitted_tail_of_a_dead_leader_is_truncated_when_it_rejoins() {
 fn one_voter_with_an_observer_leads() {
     let mut c = Cluster::new(&[1], &[2]);
     c.run_ms(2000);
-    assert_eq!(c.nodes[&1].role(), "leader");
-    assert_eq!(c.nodes[&2].role(), "observer");
+    assert_eq!(c.nodes[&1].role(), ServerRole::Leader);
+    assert_eq!(c.nodes[&2].role(), ServerRole::Observer);
     c.connect(10, 2);
     let (h, _) = c.call(10, 1, &create("/x", b"", 0));
     assert_eq!(h.err, 0);
@@ -559,7 +559,7 @@ fn a_follower_far_behind_gets_a_snapshot_and_keeps_it() {
     assert_eq!(c.nodes[&leader].state().tree.node_count(), 4 + n as usize);
     c.start(lagger);
     c.run_ms(3000);
-    assert_eq!(c.nodes[&lagger].role(), "follower");
+    assert_eq!(c.nodes[&lagger].role(), ServerRole::Follower);
     let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
     assert_eq!(digests.len(), 1, "the lagging follower caught up");
     assert!(
@@ -669,7 +669,7 @@ fn a_voter_that_lost_records_abstains_until_it_has_synced() {
         bytes[at] ^= 0x5a;
     }
     c.start(damaged);
-    assert_eq!(c.nodes[&damaged].role(), "looking");
+    assert_eq!(c.nodes[&damaged].role(), ServerRole::Looking);
     c.run_ms(5000);
     assert_eq!(
         c.leader(),
@@ -683,7 +683,7 @@ fn a_voter_that_lost_records_abstains_until_it_has_synced() {
     assert!(c.leader().is_some(), "two healthy voters elect a leader");
     assert_eq!(
         c.nodes[&damaged].role(),
-        "follower",
+        ServerRole::Follower,
         "the repaired server rejoined as a voter"
     );
     let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();

@@ -17,6 +17,7 @@
 use crate::disk;
 use crate::fourlw::{version, View};
 use crate::metrics::{self, Sample};
+use paddock_core::ServerRole;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -310,7 +311,7 @@ fn leader(view: &View<'_>) -> Map<String, Value> {
     let me = view.config.my_id.unwrap_or(0);
     match view.node.leader() {
         Some(l) => obj(json!({
-            "is_leader": l.0 == me || view.node.role() == "standalone",
+            "is_leader": l.0 == me || view.node.role() == ServerRole::Standalone,
             "leader_id": l.0,
             "leader_ip": leader_host(view, l.0),
         })),
@@ -346,7 +347,7 @@ fn server_stats(view: &View<'_>, with_connections: bool) -> Map<String, Value> {
             "fsync_threshold_exceed_count": 0,
             "client_response_stats": buffers,
             "provider_null": false,
-            "server_state": view.node.role(),
+            "server_state": view.node.role().zk_name(),
             "outstanding_requests": s.outstanding_requests,
             "min_latency": s.latency_min_ms,
             "avg_latency": avg,
@@ -363,7 +364,7 @@ fn server_stats(view: &View<'_>, with_connections: bool) -> Map<String, Value> {
         "client_response": buffers,
         "node_count": s.node_count,
     }));
-    if view.node.role() == "leader" {
+    if view.node.role() == ServerRole::Leader {
         m.insert("proposal_stats".into(), buffers);
     }
     if with_connections {
@@ -441,7 +442,7 @@ fn zabstate(view: &View<'_>) -> Map<String, Value> {
     let zxid = view.node.last_zxid().0;
     let mut m = obj(json!({
         "myid": me,
-        "is_leader": role == "leader" || role == "standalone",
+        "is_leader": role.is_leading(),
     }));
     if let Some(s) = view.config.servers.get(&me) {
         m.insert("quorum_address".into(), address(&s.host, s.quorum_port));

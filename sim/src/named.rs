@@ -10,6 +10,7 @@
 use crate::scenario::{Fault, FaultKind, Overrides, Recipe, Scenario};
 use crate::world::{Action, Trigger, World};
 use crate::{run_world, Report, Verdict};
+use paddock_core::ServerRole;
 use std::collections::BTreeMap;
 
 pub struct Named {
@@ -385,15 +386,16 @@ fn expect_4882(w: &World) -> Result<String, String> {
         return Err("server 3 did not notice its lost records".into());
     }
     let s3 = &w.servers[&3];
-    let role = s3.node.as_ref().map(|n| n.role()).unwrap_or("down");
-    if role != "follower" && role != "leader" {
-        return Err(format!("server 3 ended as {role}, not a voter"));
+    let role = s3.node.as_ref().map(|n| n.role());
+    let name = role.map_or("down", ServerRole::zk_name);
+    if !matches!(role, Some(ServerRole::Follower | ServerRole::Leader)) {
+        return Err(format!("server 3 ended as {name}, not a voter"));
     }
     if s3.disk.repair_mark {
         return Err("server 3's repair mark is still set".into());
     }
     Ok(format!(
-        "server 3 lost records, repaired, and ended as {role} with its mark cleared"
+        "server 3 lost records, repaired, and ended as {name} with its mark cleared"
     ))
 }
 

@@ -2,6 +2,7 @@
 //! be flagged by the checker that owns that rule.
 
 use paddock_core::proto::Request;
+use paddock_core::ServerRole;
 use paddock_sim::check;
 use paddock_sim::history::{Outcome, Received};
 use paddock_sim::scenario::{Overrides, Scenario};
@@ -183,7 +184,7 @@ fn a_second_leader_in_an_epoch_is_caught() {
         .servers
         .iter()
         .filter_map(|(id, s)| s.node.as_ref().map(|n| (id, n)))
-        .find(|(_, n)| n.role() == "leader")
+        .find(|(_, n)| n.role() == ServerRole::Leader)
         .map(|(id, n)| (n.epochs().1, *id))
         .expect("a calm ensemble has a leader");
     let mut leaders = BTreeMap::new();

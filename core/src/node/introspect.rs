@@ -45,7 +45,7 @@ impl Node {
     pub fn stats(&self) -> NodeStats {
         let mut s = self.stats.clone();
         s.last_zxid = self.log.last_applied();
-        s.mode = self.role.name();
+        s.mode = self.role.server_role();
         s.node_count = self.log.state().tree.node_count() as u64;
         s.approximate_data_size = self.log.state().tree.data_size();
         s.ephemerals_count = self.log.state().tree.ephemerals_count() as u64;
@@ -188,9 +188,8 @@ impl Node {
         }
     }
 
-    /// "standalone", "leader", "follower", "observer" or "looking".
-    pub fn role(&self) -> &'static str {
-        self.role.name()
+    pub fn role(&self) -> ServerRole {
+        self.role.server_role()
     }
 
     /// The leader this server follows, or itself when leading.

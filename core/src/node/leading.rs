@@ -345,9 +345,9 @@ impl Node {
             self.send_peer(s, &PeerMsg::UpToDate { epoch, committed });
         }
         self.stats.mode = if self.config.is_standalone() {
-            "standalone"
+            ServerRole::Standalone
         } else {
-            "leader"
+            ServerRole::Leader
         };
     }
 

@@ -230,7 +230,11 @@ impl Node {
                     self.become_looking(now);
                     return;
                 }
-                self.stats.mode = if observer { "observer" } else { "follower" };
+                self.stats.mode = if observer {
+                    ServerRole::Observer
+                } else {
+                    ServerRole::Follower
+                };
                 info!(
                     "server {} up to date at {}",
                     self.config.server_id.0,

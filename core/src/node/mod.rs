@@ -47,7 +47,7 @@ use crate::session;
 use crate::storage::{Recovered, StorageOp};
 use crate::txn::ApplyOptions;
 use crate::watch::Watches;
-use crate::zab::{Decision, Election, Role};
+use crate::zab::{Decision, Election, Role, ServerRole};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -202,7 +202,7 @@ pub enum Output {
 /// Figures for the four-letter words and metrics.
 #[derive(Debug, Clone, Default)]
 pub struct NodeStats {
-    pub mode: &'static str,
+    pub mode: ServerRole,
     pub last_zxid: Zxid,
     pub node_count: u64,
     pub approximate_data_size: u64,
@@ -271,7 +271,7 @@ impl Node {
         }
         let mut s = Node {
             stats: NodeStats {
-                mode: "looking",
+                mode: ServerRole::Looking,
                 latency_min_ms: u64::MAX,
                 ..NodeStats::default()
             },
@@ -444,7 +444,7 @@ impl Node {
             self.log.last_logged(),
             self.current_epoch
         );
-        self.stats.mode = "looking";
+        self.stats.mode = ServerRole::Looking;
         self.role = Role::Looking(e);
         self.election_step(now, step);
     }

@@ -30,13 +30,49 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn name(&self) -> &'static str {
+    pub fn server_role(&self) -> ServerRole {
+        use ServerRole as R;
         match self {
-            Role::Looking(_) => "looking",
-            Role::Leading(l) if l.standalone => "standalone",
-            Role::Leading(_) => "leader",
-            Role::Learning(l) if l.observer => "observer",
-            Role::Learning(_) => "follower",
+            Role::Looking(_) => R::Looking,
+            Role::Leading(l) if l.standalone => R::Standalone,
+            Role::Leading(_) => R::Leader,
+            Role::Learning(l) if l.observer => R::Observer,
+            Role::Learning(_) => R::Follower,
         }
+    }
+}
+
+/// What a server is doing. ZooKeeper's names for it (`srvr`'s Mode,
+/// `server_state`) come from `zk_name`, where they are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerRole {
+    #[default]
+    Looking,
+    Leader,
+    Follower,
+    Observer,
+    Standalone,
+}
+
+impl ServerRole {
+    pub fn zk_name(self) -> &'static str {
+        match self {
+            ServerRole::Looking => "looking",
+            ServerRole::Leader => "leader",
+            ServerRole::Follower => "follower",
+            ServerRole::Observer => "observer",
+            ServerRole::Standalone => "standalone",
+        }
+    }
+
+    /// Leads (a standalone server leads an ensemble of one).
+    pub fn is_leading(self) -> bool {
+        matches!(self, ServerRole::Leader | ServerRole::Standalone)
+    }
+}
+
+impl std::fmt::Display for ServerRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.zk_name())
     }
 }

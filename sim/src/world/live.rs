@@ -16,7 +16,7 @@
 
 use crate::zxid_map::ZxidMap;
 use paddock_core::txn::Txn;
-use paddock_core::{Node, Zxid};
+use paddock_core::{Node, ServerRole, Zxid};
 use std::collections::BTreeMap;
 
 /// Applied txns between whole-tree checks of a serving server.
@@ -56,7 +56,7 @@ impl LiveChecker {
     ) -> Vec<String> {
         let last = node.last_zxid();
         let mut bad = Vec::new();
-        if node.role() == "leader" && node.leader().is_some() && ensemble {
+        if node.role() == ServerRole::Leader && node.leader().is_some() && ensemble {
             let epoch = node.epochs().1;
             bad.extend(crate::check::one_leader_per_epoch(
                 &mut self.leaders,
