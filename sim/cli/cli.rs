@@ -71,6 +71,9 @@ enum Cmd {
         /// Write the full trace here.
         #[arg(long)]
         trace: Option<String>,
+        /// Write the run's timeline here: one self-contained HTML page.
+        #[arg(long)]
+        html: Option<String>,
         #[command(flatten)]
         knobs: Knobs,
     },
@@ -99,10 +102,14 @@ enum Cmd {
         /// Write a JSON summary (seeds, failures, verdicts, times).
         #[arg(long)]
         json: Option<String>,
-        /// With --junit or --json: shrink this many failing seeds (the
-        /// lowest) for their fault lists.
+        /// With --junit, --json or --html-dir: shrink this many failing
+        /// seeds (the lowest) for their fault lists and pages.
         #[arg(long, default_value_t = 3)]
         shrink: usize,
+        /// Write each failing seed's timeline here as seed-S.html (the
+        /// shrunk run's, when it was shrunk).
+        #[arg(long)]
+        html_dir: Option<String>,
         #[command(flatten)]
         knobs: Knobs,
     },
@@ -128,6 +135,9 @@ enum Cmd {
     Shrink {
         #[arg(long)]
         seed: u64,
+        /// Write the shrunk run's timeline here (one HTML page).
+        #[arg(long)]
+        html: Option<String>,
         #[command(flatten)]
         knobs: Knobs,
     },
@@ -204,8 +214,25 @@ pub fn main() -> i32 {
         eprintln!("panic: {info}");
     }));
     match Cli::parse().cmd {
-        Cmd::Run { seed, trace, knobs } => {
-            let (r, wall) = timed(seed, &knobs.overrides(), trace.is_some());
+        Cmd::Run {
+            seed,
+            trace,
+            html,
+            knobs,
+        } => {
+            let (r, wall) = match &html {
+                Some(path) => {
+                    let t0 = wall_now();
+                    match crate::html::run_to_html(seed, &knobs.overrides(), path) {
+                        Ok(r) => (r, t0.elapsed().as_secs_f64()),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return 2;
+                        }
+                    }
+                }
+                None => timed(seed, &knobs.overrides(), trace.is_some()),
+            };
             if let (Some(path), Some(lines)) = (trace, &r.full_trace) {
                 let mut text = lines.join("\n");
                 text.push('\n');
@@ -235,6 +262,7 @@ pub fn main() -> i32 {
             junit,
             json,
             shrink,
+            html_dir,
             knobs,
         } => crate::swarm::swarm(
             &crate::swarm::Swarm {
@@ -246,6 +274,7 @@ pub fn main() -> i32 {
                 junit,
                 json,
                 shrink,
+                html_dir,
             },
             &knobs.overrides(),
         ),
@@ -254,7 +283,24 @@ pub fn main() -> i32 {
             json,
             junit,
         } => crate::swarm::combine(&reports, json.as_deref(), junit.as_deref()),
-        Cmd::Shrink { seed, knobs } => crate::shrink::shrink(seed, knobs.overrides()).0,
+        Cmd::Shrink { seed, html, knobs } => {
+            let (status, shrunk) = crate::shrink::shrink(seed, knobs.overrides());
+            match (html, shrunk) {
+                (Some(path), Some(s)) => {
+                    match crate::html::run_to_html(seed, &s.overrides, &path) {
+                        Ok(_) => {
+                            println!("timeline of the shrunk run: {path}");
+                            status
+                        }
+                        Err(e) => {
+                            eprintln!("{e}");
+                            2
+                        }
+                    }
+                }
+                _ => status,
+            }
+        }
         Cmd::Scenario { name, list, trace } => scenario(name, list, trace),
         Cmd::Canaries => {
             let names = canary_names();

@@ -3,6 +3,7 @@
 //! report speed and run seeds in parallel); each run is single-threaded.
 
 mod cli;
+mod html;
 mod report;
 mod shrink;
 mod swarm;

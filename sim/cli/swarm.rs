@@ -25,6 +25,8 @@ pub struct Swarm {
     pub json: Option<String>,
     /// Failing seeds to shrink for the reports (lowest seeds first).
     pub shrink: usize,
+    /// Where to write failing seeds' timelines.
+    pub html_dir: Option<String>,
 }
 
 /// Plain progress lines: one per this many seeds.
@@ -187,19 +189,34 @@ pub fn swarm(a: &Swarm, o: &Overrides) -> i32 {
             ""
         },
     );
-    let reporting = a.junit.is_some() || a.json.is_some();
+    let reporting = a.junit.is_some() || a.json.is_some() || a.html_dir.is_some();
     let mut entries = Vec::new();
+    let mut status = 0;
     for (i, (r, wall)) in failures.iter().enumerate() {
-        let shrunk = (reporting && i < a.shrink)
+        let reduced = (reporting && i < a.shrink)
             .then(|| shrink::reduce(r.seed, o.clone()))
-            .flatten()
-            .map(|s| ShrunkEntry {
-                repro: s.report.replay_command(),
-                faults: s.fault_list(),
-                ops_max: s.overrides.ops_max,
-                clients: s.overrides.clients,
-                verdict: verdict_text(&s.report.verdict),
-            });
+            .flatten();
+        if let Some(dir) = &a.html_dir {
+            let page = format!("{dir}/seed-{}.html", r.seed);
+            let ov = reduced.as_ref().map_or(o, |s| &s.overrides);
+            let written = std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {dir}: {e}"))
+                .and_then(|_| crate::html::run_to_html(r.seed, ov, &page));
+            match written {
+                Ok(_) => println!("timeline of seed {}: {page}", r.seed),
+                Err(e) => {
+                    eprintln!("{e}");
+                    status = 2;
+                }
+            }
+        }
+        let shrunk = reduced.map(|s| ShrunkEntry {
+            repro: s.report.replay_command(),
+            faults: s.fault_list(),
+            ops_max: s.overrides.ops_max,
+            clients: s.overrides.clients,
+            verdict: verdict_text(&s.report.verdict),
+        });
         entries.push(FailureEntry {
             seed: r.seed,
             verdict: verdict_name(&r.verdict).into(),
@@ -231,7 +248,7 @@ pub fn swarm(a: &Swarm, o: &Overrides) -> i32 {
         speedup: sim_s / wall.max(1e-9),
         events,
     };
-    let mut status = write_reports(&rep, a.json.as_deref(), a.junit.as_deref());
+    status = status.max(write_reports(&rep, a.json.as_deref(), a.junit.as_deref()));
     if let Some((r, _)) = failures.first() {
         print_failure(r);
         status = status.max(1);

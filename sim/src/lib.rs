@@ -21,6 +21,7 @@ pub mod net;
 pub mod profile;
 pub mod rng;
 pub mod scenario;
+pub mod timeline;
 pub mod trace;
 pub mod workload;
 pub mod world;

@@ -223,6 +223,8 @@ pub struct World {
     /// `record_peer_messages` is set (named scenarios check orderings).
     pub peer_log: Vec<(u64, u64, u64, &'static str)>,
     pub record_peer_messages: bool,
+    /// Peer messages and role changes for the run's picture, when set.
+    pub timeline: Option<crate::timeline::Timeline>,
 }
 
 impl World {
@@ -303,6 +305,7 @@ impl World {
             triggers: Vec::new(),
             peer_log: Vec::new(),
             record_peer_messages: false,
+            timeline: None,
             scn,
         };
         w.trace
@@ -377,6 +380,10 @@ impl World {
             self.on_output(s, out);
         }
         self.check_step(s);
+        if let Some(tl) = &mut self.timeline {
+            let node = self.servers.get(&s).and_then(|v| v.node.as_ref());
+            tl.role(self.now, s, node);
+        }
         let sv = self.servers.get_mut(&s).expect("server");
         let Some(node) = &sv.node else { return };
         if let Some(d) = node.poll_timeout() {
@@ -458,6 +465,9 @@ impl World {
                 }
                 let link = self.peer_link;
                 let (due, generation) = self.net.send(&mut self.rng_net, self.now, s, to.0, &link);
+                if let Some(tl) = &mut self.timeline {
+                    tl.peer(self.now, s, to.0, &bytes, &due);
+                }
                 // The last delivery takes the bytes; only a duplicate copies.
                 let last = due.len().saturating_sub(1);
                 for (i, t) in due.into_iter().enumerate() {
