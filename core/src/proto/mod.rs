@@ -5,7 +5,9 @@
 pub mod codes;
 pub mod jute;
 pub mod records;
+pub mod replies;
 
 pub use codes::*;
 pub use jute::{DecodeError, Reader, Writer};
 pub use records::*;
+pub use replies::*;
