@@ -9,8 +9,8 @@
 
 use crate::ids::{SessionId, Zxid};
 use crate::proto::{
-    create_mode, event_type, op, perms, Acl, CreateMode, CreateRequest, ErrorCode, Id, MultiOp,
-    OpResult, Request, Response, Stat, CONTAINER_EPHEMERAL_OWNER, TTL_MASK, TTL_MAX_MS,
+    event_type, op, perms, Acl, CreateMode, CreateRequest, ErrorCode, Id, MultiOp, OpResult,
+    Request, Response, Stat, CONTAINER_EPHEMERAL_OWNER, TTL_MASK, TTL_MAX_MS,
 };
 use crate::tree::{acl, kind_of, path, DataTree, NodeKind};
 use imbl::OrdMap;
@@ -211,12 +211,6 @@ impl State {
                     {
                         Applied::err(ErrorCode::MarshallingError)
                     }
-                    // A TTL mode in a create whose record has no ttl field:
-                    // ZooKeeper fails to build the op and answers the whole
-                    // request with MarshallingError.
-                    Request::Multi(ops) if ops.iter().any(ttl_mode_without_ttl) => {
-                        Applied::err(ErrorCode::MarshallingError)
-                    }
                     Request::Multi(ops) => self.apply_multi(ops, &ctx),
                     other => {
                         let mut triggers = Vec::new();
@@ -243,6 +237,12 @@ impl State {
         let mut triggers = Vec::new();
         let mut results = Vec::with_capacity(ops.len());
         for (i, o) in ops.iter().enumerate() {
+            // A TTL mode in a create whose record has no ttl field: when
+            // ZooKeeper reaches it (no earlier op failed) it fails to build
+            // the op and answers the whole request with MarshallingError.
+            if ttl_mode_without_ttl(o) {
+                return Applied::err(ErrorCode::MarshallingError);
+            }
             let req = multi_op_request(o);
             match apply_one(&mut scratch, &self.sessions, &req, ctx, &mut triggers) {
                 Ok(resp) => results.push(multi_result(o, resp)),
@@ -503,14 +503,12 @@ fn apply_create(
     triggers: &mut Vec<Trigger>,
 ) -> Result<Response, ErrorCode> {
     // validateCreateRequest
+    // As ZooKeeper 3.8's PrepRequestProcessor: the flags are validated (and
+    // choose ephemeral, sequential and the TTL check), but the opcode
+    // chooses the kind of node: createContainer makes a container whatever
+    // its flags, create/create2 with the container flag a persistent node.
     let mode = CreateMode::from_flag(req.flags & !crate::proto::NULL_DATA_FLAG)
         .ok_or(ErrorCode::BadArguments)?;
-    let mode = match opcode {
-        op::CREATE_CONTAINER => {
-            CreateMode::from_flag(create_mode::CONTAINER).expect("container flag")
-        }
-        _ => mode,
-    };
     if mode.ttl && !ctx.opts.extended_types_enabled {
         return Err(ErrorCode::Unimplemented);
     }
@@ -518,9 +516,9 @@ fn apply_create(
     let ttl_ok = if mode.ttl {
         ttl > 0 && ttl <= TTL_MAX_MS
     } else {
-        ttl == -1
+        ttl < 0
     };
-    if !ttl_ok || (opcode == op::CREATE_TTL) != mode.ttl {
+    if !ttl_ok {
         return Err(ErrorCode::BadArguments);
     }
     if mode.ephemeral && ctx.session.0 != 0 && !sessions.contains_key(&ctx.session) {
@@ -554,9 +552,14 @@ fn apply_create(
     if req.data.len() > ctx.opts.max_data_len {
         return Err(ErrorCode::BadArguments);
     }
-    let owner = if mode.container {
+    if opcode == op::CREATE_TTL && !mode.ttl {
+        // ZooKeeper 3.8 accepts this far, then fails to apply a TTL txn
+        // with a negative ttl and exits; here it is refused.
+        return Err(ErrorCode::BadArguments);
+    }
+    let owner = if opcode == op::CREATE_CONTAINER {
         CONTAINER_EPHEMERAL_OWNER
-    } else if mode.ttl {
+    } else if opcode == op::CREATE_TTL {
         TTL_MASK | ttl
     } else if mode.ephemeral {
         ctx.session.0

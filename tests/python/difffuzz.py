@@ -132,6 +132,8 @@ class Gen:
         self.short[0] = False
         # mixed-watch-modes: each (client, path) gets one kind of watch.
         self.watch_kind = {}
+        # checkwatches-any-connection: who has ever watched each path.
+        self.watchers = {}
         self.paths = self._paths()
         # Generation-time client states: open / closed / dropped (since op i).
         self.state = ["open"] * self.n_clients
@@ -170,7 +172,16 @@ class Gen:
         return self.r.choice(["oneshot", "persistent", "recursive"])
 
     def watch_flag(self, client, path):
-        return self.r.random() < 0.35 and self.wkind(client, path) == "oneshot"
+        w = self.r.random() < 0.35 and self.wkind(client, path) == "oneshot"
+        if w:
+            self.watched(client, path)
+        return w
+
+    def watched(self, client, path):
+        self.watchers.setdefault(json.dumps(path), set()).add(client)
+
+    def others_watch(self, client, path):
+        return bool(self.watchers.get(json.dumps(path), set()) - {client})
 
     def data(self):
         return self.r.choice(DATA)
@@ -195,6 +206,8 @@ class Gen:
         ttl = None
         if opcode == jute.CREATE_TTL:
             ttl = r.choice([1, 1, 3600000, 3600000, 0, -1, 1 << 40])
+            if flags not in (5, 6) and ttl < 0 and not fuzz_known.generated("createttl-nonttl-mode"):
+                ttl = 1  # a negative ttl here makes ZooKeeper 3.8 exit
         elif flags in (5, 6) and fuzz_known.generated("malformed-body") and r.random() < 0.5:
             ttl = 1  # a ttl field after a CreateRequest: trailing bytes
         return [p, self.data(), self.acl(), flags, opcode, ttl]
@@ -268,6 +281,7 @@ class Gen:
         if k == "addWatch":
             p = self.path()
             kind = self.wkind(c, p)
+            self.watched(c, p)
             if kind == "oneshot":
                 return ["exists", c, p, True]
             mode = 1 if kind == "recursive" else 0
@@ -279,6 +293,9 @@ class Gen:
                 types = [3, 3, 3, 0, 6]
             if fuzz_known.generated("watcher-types-3.9"):
                 types += [4, 5]
+            if k == "checkWatches" and self.others_watch(c, p) and not fuzz_known.generated(
+                    "checkwatches-any-connection"):
+                k = "removeWatches"
             return [k, c, p, r.choice(types)]
         if k == "getEphemerals":
             return ["getEphemerals", c, r.choice(["R", "R/a", "/", "", "R/s"])]
@@ -350,7 +367,7 @@ class Ensemble:
     def start(self):
         quorum = [free_port() for _ in range(self.n)]
         election = [free_port() for _ in range(self.n)]
-        servers = "".join("server.%d=127.0.0.1:%d:%d;%d\n" % (i + 1, quorum[i], election[i], self.ports[i])
+        servers = "".join("server.%d=127.0.0.1:%d:%d;127.0.0.1:%d\n" % (i + 1, quorum[i], election[i], self.ports[i])
                           for i in range(self.n))
         for i in range(self.n):
             d = os.path.join(self.dir, "s%d" % (i + 1))
@@ -359,7 +376,7 @@ class Ensemble:
                 f.write("%d\n" % (i + 1))
             cfg = dict(base_config())
             cfg.update({"initLimit": "20", "syncLimit": "10", "dataDir": os.path.join(d, "data"),
-                        "clientPortAddress": "127.0.0.1", "4lw.commands.whitelist": "*",
+                        "4lw.commands.whitelist": "*",
                         "admin.enableServer": "false", "maxClientCnxns": "0"})
             path = os.path.join(d, "zoo.cfg")
             with open(path, "w") as f:
@@ -430,12 +447,34 @@ class Standalone:
         self.srv.cleanup()
 
 
+def wait_serving(cluster, timeout_s=60):
+    """ruok answers before ZooKeeper takes sessions: wait until every member
+    opens and closes one."""
+    deadline = time.monotonic() + timeout_s
+    for port in cluster.ports:
+        while True:
+            try:
+                c = FConn(port, timeout=5.0)
+                try:
+                    if c.connect(timeout_ms=LONG_SESSION_MS)["sessionId"] != 0:
+                        c.close_session()
+                        break
+                finally:
+                    c.close_socket()
+            except (Closed, Timeout, OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("%s on port %d takes no session" % (cluster.kind, port))
+            time.sleep(0.3)
+    return cluster
+
+
 def start_pair(ensemble):
     kinds = ("zookeeper", "paddock")
     made = []
     try:
         for k in kinds:
-            made.append((Ensemble(k) if ensemble else Standalone(k)).start())
+            made.append(wait_serving((Ensemble(k) if ensemble else Standalone(k)).start()))
     except Exception:
         for m in made:
             m.cleanup()
@@ -497,6 +536,7 @@ class Run:
         self.sessions = {}
         self.step = -1
         self.reapable = False
+        self.last_err = None
         self.applied = {}
 
     # -- helpers
@@ -607,6 +647,8 @@ class Run:
             return None
         self.events(c, events)
         _, _, op, zxid, err, value = rep
+        self.last_err = err if not (op == jute.MULTI and err == 0 and value and
+                                    any(x[0] == "error" for x in value)) else -1
         if record:
             self.rec(t="reply", c=c.idx, op=op, zxid=zxid, err=err, body=unordered(op, value))
         if err == 0 and opcode == jute.AUTH and xid == jute.XID_AUTH:
@@ -709,10 +751,13 @@ class Run:
         if c.conn is None:
             self.rec(t="not-connected", c=c.idx, op=kind)
             return
+        self.last_err = None
         getattr(self, "op_" + kind)(c, *op[2:])
         if kind in WRITE_OPS:
-            mutating = kind in ("delete", "multi", "close", "expire", "deleteContainer") or (
-                kind == "create" and op[6] in (jute.CREATE_CONTAINER, jute.CREATE_TTL))
+            # Only a write that took effect can make a node reapable.
+            mutating = kind in ("close", "expire") or (self.last_err == 0 and (
+                kind in ("delete", "multi", "deleteContainer")
+                or (kind == "create" and op[6] in (jute.CREATE_CONTAINER, jute.CREATE_TTL))))
             sort = kind in ("close", "expire")
             if self.reapable and mutating:
                 self.settle()
@@ -920,6 +965,11 @@ def cleanup_tree(cluster, root):
                 c.call(jute.DELETE, jute.path_version(p, -1))
 
         rm(root)
+        # Anything a run made at the top (a sequential create at "/").
+        _, rep = c.call(jute.GET_CHILDREN, jute.path_watch("/", False))
+        for k in rep[5] or []:
+            if k != "zookeeper":
+                rm("/" + k)
         _, rep = c.call(jute.GET_CHILDREN, jute.path_watch("/zookeeper", False))
         for k in rep[5] or []:
             if k not in ("config", "quota"):
@@ -1186,6 +1236,11 @@ def main(argv=None):
             print(json.dumps(generate(s, args.ops), indent=1))
         return 0
     say("known differences (fuzz_known.py):\n" + fuzz_known.describe())
+    import signal
+
+    def on_term(*_):
+        raise KeyboardInterrupt("terminated")
+    signal.signal(signal.SIGTERM, on_term)
     pair = Pair(ensemble=args.ensemble)
     found, unconfirmed, done = [], [], 0
     t0 = time.monotonic()

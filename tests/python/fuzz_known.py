@@ -45,6 +45,22 @@ KNOWN = {
             "sends types 4 and 5 never, and 1 and 2 only for paths where the "
             "session has no persistent watch (Any (3), and invalid types, anywhere).",
     ),
+    "checkwatches-any-connection": dict(
+        how="not generated",
+        why="ZooKeeper 3.8's checkWatches answers OK for a path any connection "
+            "watches (WatchManager.containsWatcher looks at the path's watcher set, "
+            "not at the caller; fixed in 3.9 by ZOOKEEPER-4466). Paddock answers "
+            "for the caller's own watches, as 3.9 does. The generator sends "
+            "checkWatches only on paths no other session has watched (removeWatches, "
+            "which 3.8 checks per connection, otherwise).",
+    ),
+    "createttl-nonttl-mode": dict(
+        how="not generated",
+        why="createTTL (op 21) with a non-TTL mode and a negative ttl passes "
+            "ZooKeeper 3.8's checks, then applying the TTL txn throws and the "
+            "server exits. Paddock answers BadArguments at that point, after the "
+            "parent, ACL and exists checks, which it answers as ZooKeeper does.",
+    ),
     "malformed-body": dict(
         how="not generated",
         why="A request whose body is short, malformed or followed by extra bytes (a "

@@ -214,7 +214,7 @@ impl Node {
                     };
                     results.push(match (self.evaluate_read(conn, &req), data) {
                         (Ok(Response::Data(d, s)), true) => OpResult::GetData(d, s),
-                        (Ok(Response::DataNull(s)), true) => OpResult::GetData(Vec::new(), s),
+                        (Ok(Response::DataNull(s)), true) => OpResult::GetDataNull(s),
                         (Ok(Response::Children(c)), false) => OpResult::GetChildren(c),
                         (Ok(_), _) => unreachable!("read answered with another shape"),
                         (Err(e), _) => OpResult::Error(e),

@@ -38,6 +38,8 @@ pub enum OpResult {
     Check,
     GetChildren(Vec<Arc<str>>),
     GetData(Vec<u8>, Stat),
+    /// A multiRead getData of a node whose data is null (a -1 buffer).
+    GetDataNull(Stat),
     Error(ErrorCode),
 }
 
@@ -109,6 +111,10 @@ impl Response {
                         }
                         OpResult::GetData(d, s) => {
                             w.i32(op::GET_DATA).bool(false).i32(0).buffer(d);
+                            s.write(w);
+                        }
+                        OpResult::GetDataNull(s) => {
+                            w.i32(op::GET_DATA).bool(false).i32(0).buffer_opt(None);
                             s.write(w);
                         }
                         OpResult::Error(e) => {
