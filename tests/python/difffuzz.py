@@ -1005,8 +1005,6 @@ def normalise(log, sessions, root):
 
     scan(log)
     rank = {z: i + 1 for i, z in enumerate(sorted(zx))}
-    now_ms = time.time() * 1000
-
     def norm(v, key=None):
         if isinstance(v, dict):
             out = {}
@@ -1024,7 +1022,9 @@ def normalise(log, sessions, root):
         if key in ZXID_KEYS and isinstance(v, int):
             return rank.get(v, v)
         if key in TIME_KEYS and isinstance(v, int):
-            return 0 if v == 0 else ("T" if abs(v - now_ms) < 86400000 else "T?%d" % v)
+            # Times are not compared (each server stamps its own clock; the
+            # config node's mtime is ZooKeeper's start time, 0 in Paddock).
+            return "T"
         if key == "ephemeralOwner" and isinstance(v, int) and v > 0:
             return sessions.get(v, "unknown-session")
         return v
