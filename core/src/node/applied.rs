@@ -63,7 +63,9 @@ impl Node {
                 l.closing.remove(&s);
                 l.expiry.remove(s);
             }
-            self.touched.remove(&s);
+            if let Role::Learning(l) = &mut self.role {
+                l.touched.remove(&s);
+            }
             self.session_conn.remove(&s);
             let conns: Vec<ConnId> = self
                 .conns

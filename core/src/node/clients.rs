@@ -199,9 +199,9 @@ impl Node {
                     }
                 }
             }
-            Role::Learning(_) => {
+            Role::Learning(l) => {
                 if let Some(t) = timeout {
-                    self.touched.insert(id, t);
+                    l.touched.insert(id, t);
                 }
             }
             Role::Looking(_) => {}

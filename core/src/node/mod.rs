@@ -141,9 +141,10 @@ pub struct Node {
     /// A snapshot is being written (`StorageOp::Snapshot` not yet
     /// answered by `Input::SnapshotWritten`).
     pub(crate) snapshot_pending: bool,
-    /// Learner: sessions of local clients seen since the last leader ping.
-    pub(crate) touched: BTreeMap<SessionId, u32>,
-    /// Learner: the next sync must be a SNAP (a TRUNC could not be served).
+    /// The next sync must be a SNAP: a TRUNC could not be served, or
+    /// recovery rebuilt something that may not be a prefix of the history.
+    /// It outlives a learner (it is set by one, used by the next after an
+    /// election), so it is the server's, not the learner's.
     pub(crate) need_snap: bool,
     /// The durable `repairing` mark: this server's disk may lack records
     /// it once had (see `Recovered::damaged`), or a SNAP sync is replacing
@@ -300,7 +301,6 @@ impl Node {
             since_rebase: 0,
             snapshot_threshold,
             snapshot_pending: false,
-            touched: BTreeMap::new(),
             // What recovery rebuilt may not even be a prefix of the history
             // (a SNAP sync that crashed before its snapshot was durable left
             // newer txns over an older snapshot): take the leader's whole.
@@ -373,7 +373,7 @@ impl Node {
                 // jump past what the log ever held).
                 self.persisted_upto = self.persisted_upto.max(zxid);
                 self.snapshot_durable = self.snapshot_durable.max(zxid);
-                self.learner_on_snapshot_written();
+                self.learner_on_snapshot_written(now);
             }
             Input::PeerMessage { from, bytes } => match peer::decode(&bytes) {
                 Ok(msg) => self.on_peer(now, from, msg),
@@ -425,7 +425,6 @@ impl Node {
         for c in conns {
             self.close(c, "server lost its quorum; reconnect elsewhere".into());
         }
-        self.touched.clear();
         self.election_round += 1;
         let first = 20 + self.rng.gen_range(0..30);
         let (e, step) = Election::start(
@@ -565,8 +564,8 @@ impl Node {
         }
     }
 
-    fn on_peer_connected(&mut self, _now: Now, peer: ServerId) {
-        self.learner_on_connected(peer);
+    fn on_peer_connected(&mut self, now: Now, peer: ServerId) {
+        self.learner_on_connected(now, peer);
         if let Role::Looking(e) = &self.role {
             let v = e.current();
             self.send_peer(peer, &PeerMsg::Vote(v));

@@ -20,7 +20,6 @@ impl Node {
         self.persist_last = txn.zxid;
         let z = txn.zxid;
         self.log.append(txn);
-        self.learner_after_append(z);
         if self.canary(Canary::AckBeforePersist) && self.config.is_standalone() {
             self.persisted_upto = self.persisted_upto.max(z);
         }
@@ -103,7 +102,7 @@ impl Node {
         }
         match &self.role {
             Role::Leading(_) => self.leader_on_persisted(now, token),
-            Role::Learning(_) => self.learner_on_persisted(token),
+            Role::Learning(_) => self.learner_on_persisted(now, token),
             Role::Looking(_) => {}
         }
     }
