@@ -325,6 +325,10 @@ fn multi_op_request(o: &MultiOp) -> Request {
             data: data.clone(),
             version: *version,
         },
+        MultiOp::SetDataNull { path, version } => Request::SetDataNull {
+            path: path.clone(),
+            version: *version,
+        },
         MultiOp::Check { path, version } => Request::Check {
             path: path.clone(),
             version: *version,
@@ -341,7 +345,9 @@ fn multi_result(o: &MultiOp, resp: Response) -> OpResult {
         (MultiOp::Create { .. }, Response::PathStat(p, s)) => OpResult::Create2(p, s),
         (MultiOp::Create { .. }, Response::Path(p)) => OpResult::Create(p),
         (MultiOp::Delete { .. }, _) => OpResult::Delete,
-        (MultiOp::SetData { .. }, Response::Stat(s)) => OpResult::SetData(s),
+        (MultiOp::SetData { .. } | MultiOp::SetDataNull { .. }, Response::Stat(s)) => {
+            OpResult::SetData(s)
+        }
         (MultiOp::Check { .. }, _) => OpResult::Check,
         (_, r) => unreachable!("multi op {o:?} answered {r:?}"),
     }

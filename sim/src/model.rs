@@ -272,6 +272,7 @@ impl Model {
                 MultiOp::Create { req, .. } => &req.path,
                 MultiOp::Delete { path, .. }
                 | MultiOp::SetData { path, .. }
+                | MultiOp::SetDataNull { path, .. }
                 | MultiOp::Check { path, .. } => path,
                 MultiOp::GetChildren { .. } | MultiOp::GetData { .. } => unreachable!(),
             };
@@ -296,6 +297,12 @@ impl Model {
                     data: data.clone(),
                     version: *version,
                 },
+                // The model does not tell null data from empty data.
+                MultiOp::SetDataNull { path, version } => Request::SetData {
+                    path: path.clone(),
+                    data: Vec::new(),
+                    version: *version,
+                },
                 MultiOp::Check { path, version } => Request::Check {
                     path: path.clone(),
                     version: *version,
@@ -317,7 +324,9 @@ impl Model {
                     (MultiOp::Create { .. }, Response::PathStat(p, s)) => OpResult::Create2(p, s),
                     (MultiOp::Create { .. }, Response::Path(p)) => OpResult::Create(p),
                     (MultiOp::Delete { .. }, _) => OpResult::Delete,
-                    (MultiOp::SetData { .. }, Response::Stat(s)) => OpResult::SetData(s),
+                    (MultiOp::SetData { .. } | MultiOp::SetDataNull { .. }, Response::Stat(s)) => {
+                        OpResult::SetData(s)
+                    }
                     (MultiOp::Check { .. }, _) => OpResult::Check,
                     (o, r) => panic!("model: multi op {o:?} answered {r:?}"),
                 }),

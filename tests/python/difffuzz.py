@@ -161,6 +161,8 @@ class Gen:
                                      "/zookeeper/x"])]
         bad = ["", "noslash", "R/", "R//a", "R/./a", "R/../a", "R/a\x00b", "R/a\x01b",
                "R/.", "R/a/", "R/a b", "R/\u00e9", "R/\ud83d"]
+        if fuzz_known.generated("non-bmp-as-cesu8"):
+            bad.append("R/\U0001F600")
         return ["BAD", r.choice(bad)]
 
     def wkind(self, client, path):

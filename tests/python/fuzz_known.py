@@ -71,6 +71,18 @@ KNOWN = {
             "frame is handled (one place decides, its reader refuses short and "
             "trailing data). A client library never sends one.",
     ),
+    "non-bmp-as-cesu8": dict(
+        how="not generated",
+        why="ZooKeeper's jute writer encodes each UTF-16 unit of a string on its own, so "
+            "a character beyond the BMP goes out as CESU-8 (two 3-byte surrogates), which "
+            "strict UTF-8 decoders (Python's, Go's, Rust's, so kazoo and the Rust "
+            "clients) refuse and Java's own turns into two U+FFFD. Paddock writes UTF-8. "
+            "It shows only where a server echoes such a character: a sync path, an ACL "
+            "or auth id (paths holding one are refused). Reading, Paddock decodes as "
+            "ZooKeeper does. The generator sends lone surrogates, never a whole "
+            "character beyond the BMP; test_difffuzz.py::"
+            "test_invalid_utf8_decodes_as_zookeeper shows the difference as it stands.",
+    ),
     "event-zxid": dict(
         how="normalised",
         why="ZooKeeper 3.8 sends every watch notification with zxid -1 in its "

@@ -231,22 +231,31 @@ impl Node {
     pub(super) fn set_watches(&mut self, conn: ConnId, sw: &proto::SetWatches) {
         let rel = sw.relative_zxid;
         let mut fire: Vec<(i32, String)> = Vec::new();
+        // As in `evaluate_read`: ZooKeeper's tree files the root under ""
+        // too, so a watch on "" sees the root (events keep the path "").
+        fn alias(p: &str) -> &str {
+            if p.is_empty() {
+                "/"
+            } else {
+                p
+            }
+        }
         for p in &sw.data {
-            match self.log.state().tree.get(p) {
+            match self.log.state().tree.get(alias(p)) {
                 None => fire.push((event_type::NODE_DELETED, p.clone())),
                 Some(n) if n.mzxid > rel => fire.push((event_type::NODE_DATA_CHANGED, p.clone())),
                 Some(_) => self.watches.add(conn, WatchKind::Data, p),
             }
         }
         for p in &sw.exist {
-            if self.log.state().tree.contains(p) {
+            if self.log.state().tree.contains(alias(p)) {
                 fire.push((event_type::NODE_CREATED, p.clone()));
             } else {
                 self.watches.add(conn, WatchKind::Data, p);
             }
         }
         for p in &sw.child {
-            match self.log.state().tree.get(p) {
+            match self.log.state().tree.get(alias(p)) {
                 None => fire.push((event_type::NODE_DELETED, p.clone())),
                 Some(n) if n.pzxid > rel => {
                     fire.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))

@@ -182,42 +182,130 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a jute string: UTF-8, or CESU-8 as older Java clients write
-/// characters outside the BMP (each surrogate as its own 3-byte sequence).
+/// Decodes a jute string as ZooKeeper's Java server does (`new String(bytes,
+/// UTF_8)`): valid UTF-8 as is, and each malformed part as one U+FFFD.
 ///
-/// Anything else becomes U+FFFD, as Java's decoder does, so a malformed
-/// path is refused as ZooKeeper refuses it (BadArguments), not as a broken
-/// frame.
+/// Rust's `from_utf8_lossy` and Java's decoder agree on most malformed
+/// input but not all, and the difference is visible: sync echoes its path,
+/// getACL and whoAmI echo ids. Java replaces a 3-byte sequence that encodes
+/// a surrogate (CESU-8, as ZooKeeper 3.4's client wrote characters outside
+/// the BMP) by one U+FFFD where Rust emits three, and it swallows a
+/// truncated sequence at the end as one. The rules below are Java's (JDK
+/// 17 `String.decodeUTF8_UTF16`), checked byte for byte against ZooKeeper
+/// 3.8 by tests/python/test_difffuzz.py::test_invalid_utf8_decodes_as_zookeeper.
+/// A malformed path therefore holds U+FFFD and is refused as ZooKeeper
+/// refuses it (BadArguments), not as a broken frame.
 pub fn decode_string(b: &[u8]) -> Result<String, DecodeError> {
     match std::str::from_utf8(b) {
         Ok(s) => Ok(s.to_owned()),
-        Err(_) => Ok(decode_cesu8(b).unwrap_or_else(|| String::from_utf8_lossy(b).into_owned())),
+        Err(_) => Ok(decode_like_java(b)),
     }
 }
 
-fn decode_cesu8(b: &[u8]) -> Option<String> {
-    let mut units: Vec<u16> = Vec::with_capacity(b.len());
+fn decode_like_java(b: &[u8]) -> String {
+    const REPL: char = '\u{FFFD}';
+    let cont = |x: u8| x & 0xC0 == 0x80;
+    let mut out = String::with_capacity(b.len() + 8);
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        if c < 0x80 {
-            units.push(c as u16);
-            i += 1;
-        } else if c & 0xE0 == 0xC0 && i + 1 < b.len() {
-            units.push((((c & 0x1F) as u16) << 6) | (b[i + 1] & 0x3F) as u16);
-            i += 2;
-        } else if c & 0xF0 == 0xE0 && i + 2 < b.len() {
-            units.push(
-                (((c & 0x0F) as u16) << 12)
-                    | (((b[i + 1] & 0x3F) as u16) << 6)
-                    | (b[i + 2] & 0x3F) as u16,
-            );
-            i += 3;
-        } else {
-            return None;
+        let b1 = b[i];
+        let rest = b.len() - i - 1;
+        match b1 {
+            0x00..=0x7F => {
+                out.push(b1 as char);
+                i += 1;
+            }
+            0xC2..=0xDF => {
+                if rest == 0 {
+                    out.push(REPL);
+                    break;
+                }
+                if cont(b[i + 1]) {
+                    let c = (u32::from(b1 & 0x1F) << 6) | u32::from(b[i + 1] & 0x3F);
+                    out.push(char::from_u32(c).unwrap_or(REPL));
+                    i += 2;
+                } else {
+                    out.push(REPL);
+                    i += 1;
+                }
+            }
+            0xE0..=0xEF => {
+                // An E0 lead with a second byte below A0 is an overlong form.
+                let bad2 = |x: u8| (b1 == 0xE0 && x & 0xE0 == 0x80) || !cont(x);
+                if rest >= 2 {
+                    let (b2, b3) = (b[i + 1], b[i + 2]);
+                    if bad2(b2) {
+                        out.push(REPL);
+                        i += 1;
+                    } else if !cont(b3) {
+                        out.push(REPL);
+                        i += 2;
+                    } else {
+                        let c = (u32::from(b1 & 0x0F) << 12)
+                            | (u32::from(b2 & 0x3F) << 6)
+                            | u32::from(b3 & 0x3F);
+                        // A surrogate (D800-DFFF) is one malformed sequence.
+                        out.push(char::from_u32(c).unwrap_or(REPL));
+                        i += 3;
+                    }
+                } else if rest == 1 && bad2(b[i + 1]) {
+                    out.push(REPL);
+                    i += 1;
+                } else {
+                    // A truncated sequence at the end: one U+FFFD for all of it.
+                    out.push(REPL);
+                    break;
+                }
+            }
+            0xF0..=0xF7 => {
+                let bad2 = |x: u8| {
+                    b1 > 0xF4
+                        || (b1 == 0xF0 && !(0x90..=0xBF).contains(&x))
+                        || (b1 == 0xF4 && x & 0xF0 != 0x80)
+                        || !cont(x)
+                };
+                if rest >= 3 {
+                    let (b2, b3, b4) = (b[i + 1], b[i + 2], b[i + 3]);
+                    let c = (u32::from(b1 & 0x07) << 18)
+                        | (u32::from(b2 & 0x3F) << 12)
+                        | (u32::from(b3 & 0x3F) << 6)
+                        | u32::from(b4 & 0x3F);
+                    if cont(b2) && cont(b3) && cont(b4) && (0x10000..=0x10FFFF).contains(&c) {
+                        out.push(char::from_u32(c).unwrap_or(REPL));
+                        i += 4;
+                    } else {
+                        out.push(REPL);
+                        i += if bad2(b2) {
+                            1
+                        } else if !cont(b3) {
+                            2
+                        } else {
+                            3
+                        };
+                    }
+                } else if b1 > 0xF4 || (rest >= 1 && bad2(b[i + 1])) {
+                    out.push(REPL);
+                    i += 1;
+                } else {
+                    // Truncated at the end: the lead and its second byte are
+                    // one U+FFFD; a third byte that is no continuation starts
+                    // over, else it is swallowed too.
+                    out.push(REPL);
+                    if rest == 2 && !cont(b[i + 2]) {
+                        i += 2;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            // Stray continuation bytes, C0/C1 (always overlong), F8-FF.
+            _ => {
+                out.push(REPL);
+                i += 1;
+            }
         }
     }
-    String::from_utf16(&units).ok()
+    out
 }
 
 /// Appends jute-encoded values to a byte vector.
@@ -311,7 +399,7 @@ mod tests {
             vec![Some(Vec::new()), None, Some(b"x".to_vec())],
             // Non-ASCII UTF-8, and a length prefix that is not ASCII.
             vec![Some("caf\u{e9}".into()), Some(long.clone().into_bytes())],
-            // CESU-8 only decodes item by item.
+            // Malformed (CESU-8) items decode item by item.
             vec![
                 Some(b"ok".to_vec()),
                 Some(vec![0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80]),
@@ -341,9 +429,30 @@ mod tests {
     }
 
     #[test]
-    fn cesu8_surrogates_decode() {
-        // U+1F600 as CESU-8: ED A0 BD ED B8 80
-        let s = decode_string(&[b'/', 0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80]).unwrap();
-        assert_eq!(s, "/\u{1F600}");
+    fn malformed_strings_decode_as_java_does() {
+        // (bytes, what ZooKeeper 3.8 on Java 17 answers to a sync of them)
+        let cases: &[(&[u8], &str)] = &[
+            (&[0xED, 0xA0, 0xBD], "\u{FFFD}"),
+            (&[0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80], "\u{FFFD}\u{FFFD}"),
+            (&[0xED, 0xB8, 0x80], "\u{FFFD}"),
+            (&[0xC0, 0x80], "\u{FFFD}\u{FFFD}"),
+            (&[0xE2, 0x82, b'x'], "\u{FFFD}x"),
+            (&[0xE2, 0x82], "\u{FFFD}"),
+            (&[0xE0, 0x80, 0x80], "\u{FFFD}\u{FFFD}\u{FFFD}"),
+            (&[0xE0, 0x9F, 0xBF], "\u{FFFD}\u{FFFD}\u{FFFD}"),
+            (&[0xF0, 0x9F, 0x98], "\u{FFFD}"),
+            (&[0xF0, 0x9F, 0x98, b'x'], "\u{FFFD}x"),
+            (&[0xF0, 0x90, 0x80], "\u{FFFD}"),
+            (
+                &[0xF4, 0x90, 0x80, 0x80],
+                "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}",
+            ),
+            (&[0xC3, b'x'], "\u{FFFD}x"),
+            (&[b'a', 0xED, b'b', 0xA0], "a\u{FFFD}b\u{FFFD}"),
+            (&[0xF0, 0x9F, 0x98, 0x80], "\u{1F600}"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(decode_string(bytes).unwrap(), *want, "{bytes:02x?}");
+        }
     }
 }

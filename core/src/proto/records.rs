@@ -265,6 +265,12 @@ pub enum MultiOp {
     GetData {
         path: String,
     },
+    /// setData with a null buffer: the node's data becomes null. Last, so
+    /// logs written before it existed decode unchanged.
+    SetDataNull {
+        path: String,
+        version: i32,
+    },
 }
 
 impl MultiOp {
@@ -272,7 +278,7 @@ impl MultiOp {
         match self {
             MultiOp::Create { opcode, .. } => *opcode,
             MultiOp::Delete { .. } => op::DELETE,
-            MultiOp::SetData { .. } => op::SET_DATA,
+            MultiOp::SetData { .. } | MultiOp::SetDataNull { .. } => op::SET_DATA,
             MultiOp::Check { .. } => op::CHECK,
             MultiOp::GetChildren { .. } => op::GET_CHILDREN,
             MultiOp::GetData { .. } => op::GET_DATA,
@@ -457,11 +463,20 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>, DecodeErr
                 path: r.ustring()?,
                 version: r.i32()?,
             },
-            op::SET_DATA => MultiOp::SetData {
-                path: r.ustring()?,
-                data: r.buffer()?,
-                version: r.i32()?,
-            },
+            op::SET_DATA => {
+                let path = r.ustring()?;
+                match r.buffer_opt()? {
+                    Some(data) => MultiOp::SetData {
+                        path,
+                        data: data.to_vec(),
+                        version: r.i32()?,
+                    },
+                    None => MultiOp::SetDataNull {
+                        path,
+                        version: r.i32()?,
+                    },
+                }
+            }
             op::CHECK => MultiOp::Check {
                 path: r.ustring()?,
                 version: r.i32()?,
@@ -501,6 +516,9 @@ pub fn write_multi(w: &mut Writer, ops: &[MultiOp]) {
                 version,
             } => {
                 w.ustring(path).buffer(data).i32(*version);
+            }
+            MultiOp::SetDataNull { path, version } => {
+                w.ustring(path).buffer_opt(None).i32(*version);
             }
             MultiOp::GetChildren { path } | MultiOp::GetData { path } => {
                 w.ustring(path).bool(false);

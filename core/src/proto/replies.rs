@@ -236,6 +236,17 @@ mod tests {
                     .map(|(opcode, req)| MultiOp::Create { opcode, req })
                     .collect()
             )),
+            (arb_path(), any::<i32>(), any::<bool>()).prop_map(|(path, version, null)| {
+                Request::Multi(vec![if null {
+                    MultiOp::SetDataNull { path, version }
+                } else {
+                    MultiOp::SetData {
+                        path,
+                        data: vec![7],
+                        version,
+                    }
+                }])
+            }),
             prop::collection::vec(arb_path(), 0..4).prop_map(|ps| Request::MultiRead(
                 ps.into_iter()
                     .map(|path| MultiOp::GetData { path })
