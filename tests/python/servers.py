@@ -42,6 +42,28 @@ def ruok(port, timeout=1.0):
         s.close()
 
 
+def serving(port, timeout=1.0):
+    """False while the server answers srvr with "not currently serving"."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except OSError:
+        return False
+    try:
+        s.settimeout(timeout)
+        s.sendall(b"srvr")
+        out = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        return False
+    finally:
+        s.close()
+    return bool(out) and b"not currently serving" not in out
+
+
 class Server:
     """One server process. kind is "zookeeper" or "paddock"."""
 
@@ -105,7 +127,9 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s before serving; log:\n%s"
                                    % (self.kind, self.proc.returncode, self.log_tail()))
-            if ruok(self.port):
+            # ZooKeeper answers ruok before it serves sessions (it closes
+            # them until then), so wait for srvr to say it serves too.
+            if ruok(self.port) and serving(self.port):
                 return self
             time.sleep(0.1)
         self.stop()
