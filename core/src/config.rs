@@ -20,6 +20,9 @@ pub struct Config {
     pub seed: u64,
     /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
     pub super_digest: Option<String>,
+    /// `X509AuthenticationProvider.superUser`: the certificate subject
+    /// that is the super user.
+    pub x509_super_user: Option<String>,
     /// `extendedTypesEnabled`: TTL nodes (and the server id in session ids
     /// capped to 254, as ZooKeeper does).
     pub extended_types_enabled: bool,
@@ -70,6 +73,7 @@ impl Config {
             max_buffer: 0xfffff,
             seed: 0x5eed,
             super_digest: None,
+            x509_super_user: None,
             extended_types_enabled: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,

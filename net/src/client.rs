@@ -23,6 +23,7 @@
 //! the driver drops that client.
 
 use crate::framing::{self, FrameError};
+use crate::tls::TlsAcceptor;
 use paddock_core::ConnId;
 use std::collections::HashMap;
 use std::io;
@@ -30,7 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -65,7 +66,23 @@ pub struct ListenerConfig {
     /// Bytes queued for one client before it counts as too slow and is
     /// dropped.
     pub out_queue_bytes_max: usize,
+    /// TLS on this port (`secureClientPort`, or `client.portUnification`
+    /// on the plain port); `None` is plaintext only.
+    pub tls: Option<TlsListen>,
 }
+
+/// How a listener speaks TLS.
+#[derive(Clone, Debug)]
+pub struct TlsListen {
+    pub acceptor: Arc<TlsAcceptor>,
+    /// Plaintext accepted too, told apart by the first byte
+    /// (`client.portUnification`).
+    pub plaintext_too: bool,
+}
+
+/// Connection ids, unique across every listener of the process (a server
+/// may listen on a plain and a secure port).
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// What the network tells the driver.
 #[derive(Debug)]
@@ -75,6 +92,9 @@ pub enum NetEvent {
         conn: ConnId,
         peer: SocketAddr,
         handle: ConnHandle,
+        /// The subject of the client's TLS certificate (RFC 2253, as
+        /// ZooKeeper's `x509` scheme names it), when it presented one.
+        x509_subject: Option<String>,
     },
     /// One client frame, length prefix stripped.
     Frame { conn: ConnId, frame: Vec<u8> },
@@ -241,7 +261,6 @@ async fn accept_loop(
     events: mpsc::Sender<NetEvent>,
 ) {
     let counts = Arc::new(IpCounts::default());
-    let next_conn = AtomicU64::new(1);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -262,7 +281,7 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = ConnId(next_conn.fetch_add(1, Ordering::Relaxed));
+        let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
         let events = events.clone();
         let cfg = cfg.clone();
         // Measured from accept, so time spent waiting for the driver to
@@ -272,9 +291,59 @@ async fn accept_loop(
             max: connect_wait_max,
         };
         tokio::spawn(async move {
-            run_conn(conn, stream, peer, connect_wait, &cfg, &events).await;
+            match &cfg.tls {
+                None => {
+                    let (rd, wr) = stream.into_split();
+                    run_conn(conn, rd, wr, peer, None, connect_wait, &cfg, &events).await;
+                }
+                Some(tls) => serve_tls(conn, stream, peer, tls, connect_wait, &cfg, &events).await,
+            }
             drop(guard);
         });
+    }
+}
+
+/// A connection on a TLS port: the handshake (bounded by the first-frame
+/// wait), then the same frame loop as plaintext over the TLS stream. On a
+/// unified port a first byte that is not a TLS handshake means plaintext.
+async fn serve_tls(
+    conn: ConnId,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: &TlsListen,
+    connect_wait: ConnectWait,
+    cfg: &ListenerConfig,
+    events: &mpsc::Sender<NetEvent>,
+) {
+    if tls.plaintext_too {
+        match crate::tls::sniff_tls(&stream, connect_wait.deadline).await {
+            Some(true) => {}
+            Some(false) => {
+                let (rd, wr) = stream.into_split();
+                run_conn(conn, rd, wr, peer, None, connect_wait, cfg, events).await;
+                return;
+            }
+            None => {
+                if Instant::now() >= connect_wait.deadline {
+                    log_no_connect_request(peer, connect_wait.max);
+                }
+                return;
+            }
+        }
+    }
+    match crate::tls::accept(
+        &tls.acceptor,
+        stream,
+        connect_wait.deadline,
+        connect_wait.max,
+    )
+    .await
+    {
+        Ok((s, subject)) => {
+            let (rd, wr) = tokio::io::split(s);
+            run_conn(conn, rd, wr, peer, subject, connect_wait, cfg, events).await;
+        }
+        Err(e) => warn!("closing connection from {peer}: {e}"),
     }
 }
 
@@ -305,15 +374,22 @@ fn log_no_connect_request(peer: SocketAddr, max: Duration) {
     );
 }
 
-async fn run_conn(
+/// One connection's frame loop, over any byte stream (a TCP socket's
+/// halves, or a TLS stream's).
+#[allow(clippy::too_many_arguments)]
+async fn run_conn<R, W>(
     conn: ConnId,
-    stream: TcpStream,
+    mut rd: R,
+    mut wr: W,
     peer: SocketAddr,
+    x509_subject: Option<String>,
     connect_wait: ConnectWait,
     cfg: &ListenerConfig,
     events: &mpsc::Sender<NetEvent>,
-) {
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     // The first four bytes decide: a four-letter word or a frame length.
     while inbuf.len() < 4 {
@@ -364,7 +440,12 @@ async fn run_conn(
         queued_max: cfg.out_queue_bytes_max,
     };
     if events
-        .send(NetEvent::Connected { conn, peer, handle })
+        .send(NetEvent::Connected {
+            conn,
+            peer,
+            handle,
+            x509_subject,
+        })
         .await
         .is_err()
     {
@@ -458,6 +539,7 @@ mod tests {
             max_buffer: 1000,
             max_cnxns_per_ip,
             out_queue_bytes_max: 1 << 20,
+            tls: None,
         }
     }
 

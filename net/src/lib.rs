@@ -5,11 +5,15 @@
 //! - [`framing`]: the 4-byte big-endian length prefix, the `jute.maxbuffer`
 //!   limit, and recognising a four-letter word on a fresh connection.
 //! - [`peer`]: the links between members of an ensemble.
+//! - [`tls`], [`keystore`]: client TLS on rustls, from ZooKeeper's `ssl.*`
+//!   settings and its PEM/PKCS12 stores.
 //! - [`client`]: the accept loop (with `maxClientCnxns` per client IP) and
 //!   one task per connection that reads frames and writes batched replies.
 
 pub mod client;
 pub mod framing;
+pub mod keystore;
 pub mod peer;
+pub mod tls;
 
-pub use client::{ClientListener, ConnHandle, ListenerConfig, NetEvent};
+pub use client::{ClientListener, ConnHandle, ListenerConfig, NetEvent, TlsListen};

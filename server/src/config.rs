@@ -21,8 +21,6 @@ const KNOWN_IGNORED: &[&str] = &[
     "standaloneEnabled",
     "reconfigEnabled",
     "audit.enable",
-    "secureClientPort",
-    "secureClientPortAddress",
     "electionAlg",
     "peerType",
     "quorumListenOnAllIPs",
@@ -168,6 +166,8 @@ pub struct ServerConfig {
     pub system_properties: BTreeMap<String, String>,
     /// The AdminServer and `/metrics` (see `opsconfig`).
     pub ops: crate::opsconfig::OpsConfig,
+    /// TLS and authentication providers (`crate::security`).
+    pub security: crate::security::SecurityConfig,
     /// Keys that were not understood, for the startup warning.
     pub unknown_keys: Vec<String>,
     /// Keys understood but without effect here.
@@ -206,6 +206,7 @@ impl Default for ServerConfig {
             source: None,
             system_properties: BTreeMap::new(),
             ops: crate::opsconfig::OpsConfig::default(),
+            security: Default::default(),
             unknown_keys: Vec::new(),
             ignored_keys: Vec::new(),
         }
@@ -351,6 +352,7 @@ impl ServerConfig {
                     cfg.quorum_listen_on_all_ips = v.eq_ignore_ascii_case("true")
                 }
                 k if cfg.ops.set(k, v)? => {}
+                k if cfg.security.set(k, v)? => {}
                 k if matches!(
                     crate::sysprops::lookup(k),
                     Some((_, crate::sysprops::Treatment::NoEffect(_)))
@@ -508,6 +510,7 @@ impl ServerConfig {
         c.max_buffer = self.jute_max_buffer;
         c.seed = seed;
         c.super_digest = self.super_digest.clone();
+        c.x509_super_user = self.security.x509_super_user.clone();
         c.extended_types_enabled = self.extended_types_enabled;
         c.snap_count = self.snap_count;
         c.skip_acl = self.skip_acl;

@@ -175,7 +175,12 @@ impl Driver {
 
     fn on_net(&mut self, t: Now, ev: NetEvent) {
         match ev {
-            NetEvent::Connected { conn, peer, handle } => {
+            NetEvent::Connected {
+                conn,
+                peer,
+                handle,
+                x509_subject,
+            } => {
                 debug!("client {peer} connected as {conn:?}");
                 self.counters.connection_requests += 1;
                 self.conns.insert(conn, Conn { handle, peer });
@@ -187,6 +192,11 @@ impl Driver {
                         addr: peer.ip().to_string(),
                     },
                 );
+                if let Some(subject) = x509_subject {
+                    debug!("client {peer} ({conn:?}) presented a certificate for {subject}");
+                    self.node
+                        .handle(t, Input::ClientCertificate { conn, subject });
+                }
             }
             NetEvent::Frame { conn, frame } => {
                 self.counters.bytes_received += frame.len() as u64 + 4;

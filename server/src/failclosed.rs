@@ -3,7 +3,8 @@
 //! before any port is bound, with a message that says what to do.
 //!
 //! - Security and enforcement keys of zoo.cfg that ask for a capability
-//!   Paddock does not have yet (TLS, SASL, enforced authentication) are
+//!   Paddock does not have yet (quorum TLS, SASL, enforced authentication,
+//!   `ssl.*` keys other than those `crate::security` honours) are
 //!   refused: serving without the authentication the operator configured
 //!   would let every client in. [`REFUSED_KEYS`] is the one list to shrink
 //!   as each capability lands.
@@ -31,6 +32,8 @@ pub enum Harmless {
     Never,
     /// `false` (any case) or empty asks for nothing.
     WhenFalse,
+    /// These values ask only for what Paddock has.
+    Values(&'static [&'static str]),
 }
 
 /// One refused key: how to match it, which values are harmless, and the
@@ -44,16 +47,6 @@ pub struct Refused {
 /// Keys Paddock refuses at start until it has what they ask for.
 pub const REFUSED_KEYS: &[Refused] = &[
     Refused {
-        key: Match::Key("secureClientPort"),
-        harmless: Harmless::Never,
-        needs: "TLS for clients",
-    },
-    Refused {
-        key: Match::Key("secureClientPortAddress"),
-        harmless: Harmless::Never,
-        needs: "TLS for clients",
-    },
-    Refused {
         key: Match::Prefix("ssl."),
         harmless: Harmless::Never,
         needs: "TLS",
@@ -65,8 +58,8 @@ pub const REFUSED_KEYS: &[Refused] = &[
     },
     Refused {
         key: Match::Prefix("authProvider."),
-        harmless: Harmless::Never,
-        needs: "pluggable authentication providers",
+        harmless: Harmless::Values(crate::security::HONOURED_PROVIDERS),
+        needs: "an authentication provider paddock does not implement",
     },
     Refused {
         key: Match::Key("enforce.auth.enabled"),
@@ -111,9 +104,14 @@ pub fn refused_key(cfg_text: &str) -> Option<String> {
             if !matches(r.key, &key) {
                 continue;
             }
+            let bare = key.strip_prefix("zookeeper.").unwrap_or(&key);
+            if crate::security::is_honoured(bare) {
+                continue;
+            }
             let harmless = match r.harmless {
                 Harmless::Never => false,
                 Harmless::WhenFalse => value.is_empty() || value.eq_ignore_ascii_case("false"),
+                Harmless::Values(ok) => ok.contains(&value.trim()),
             };
             if !harmless {
                 return Some(format!(
@@ -196,11 +194,12 @@ mod tests {
     #[test]
     fn each_refused_key_is_named_and_false_is_harmless() {
         for text in [
-            "secureClientPort=2281\n",
-            "ssl.keyStore.location=/k.jks\n",
-            "zookeeper.ssl.trustStore.location=/t\n",
+            "ssl.quorum.keyStore.location=/k.jks\n",
+            "zookeeper.ssl.crl=true\n",
+            "ssl.context.supplier.class=x.Y\n",
             "sslQuorum=true\n",
             "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+            "authProvider.2=com.example.Custom\n",
             "enforce.auth.enabled=true\n",
             "zookeeper.sessionRequireClientSASLAuth=true\n",
             "requireClientAuthScheme=sasl\n",
@@ -216,6 +215,10 @@ mod tests {
             "quorum.auth.enableSasl=false\n",
             "sessionRequireClientSASLAuth=false\n",
             "tickTime=2000\nclientPort=2181\n",
+            "secureClientPort=2281\nsecureClientPortAddress=127.0.0.1\n",
+            "ssl.keyStore.location=/k.p12\nzookeeper.ssl.trustStore.location=/t\n",
+            "ssl.clientAuth=want\nssl.enabledProtocols=TLSv1.3\n",
+            "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n",
         ] {
             assert_eq!(refused_key(text), None, "{text}");
         }

@@ -23,6 +23,7 @@ mod member_list;
 mod metric_names;
 mod metrics;
 mod opsconfig;
+mod security;
 mod storage;
 mod sysprops;
 
@@ -31,7 +32,7 @@ use clap::Parser;
 use config::ServerConfig;
 use paddock_core::boot::{self, BootError};
 use paddock_core::Node;
-use paddock_net::{ClientListener, ListenerConfig};
+use paddock_net::{ClientListener, ListenerConfig, TlsListen};
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -265,13 +266,53 @@ async fn serve(
     let ip = cfg
         .client_port_address
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let tls = match cfg.security.tls_settings()? {
+        Some(settings) => Some(std::sync::Arc::new(
+            paddock_net::tls::TlsAcceptor::new(settings).context("client TLS")?,
+        )),
+        None => None,
+    };
+    let listen = |addr, tls| ListenerConfig {
+        addr,
+        max_buffer: cfg.jute_max_buffer,
+        max_cnxns_per_ip: cfg.max_client_cnxns,
+        out_queue_bytes_max: CLIENT_OUT_QUEUE_BYTES_MAX,
+        tls,
+    };
+    let secure_listener = match (cfg.security.secure_client_port, &tls) {
+        (Some(port), Some(acceptor)) => {
+            let addr = SocketAddr::new(
+                cfg.security
+                    .secure_client_port_address
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                port,
+            );
+            let l = ClientListener::bind(
+                listen(
+                    addr,
+                    Some(TlsListen {
+                        acceptor: acceptor.clone(),
+                        plaintext_too: false,
+                    }),
+                ),
+                net_tx.clone(),
+            )
+            .await
+            .with_context(|| format!("binding the secure client port {addr}"))?;
+            info!("serving TLS clients on {}", l.local_addr());
+            Some(l)
+        }
+        _ => None,
+    };
+    let unified = match (&tls, cfg.security.port_unification) {
+        (Some(acceptor), true) => Some(TlsListen {
+            acceptor: acceptor.clone(),
+            plaintext_too: true,
+        }),
+        _ => None,
+    };
     let listener = ClientListener::bind(
-        ListenerConfig {
-            addr: SocketAddr::new(ip, cfg.effective_client_port()),
-            max_buffer: cfg.jute_max_buffer,
-            max_cnxns_per_ip: cfg.max_client_cnxns,
-            out_queue_bytes_max: CLIENT_OUT_QUEUE_BYTES_MAX,
-        },
+        listen(SocketAddr::new(ip, cfg.effective_client_port()), unified),
         net_tx,
     )
     .await
@@ -353,6 +394,9 @@ async fn serve(
         )
         .await;
     listener.stop();
+    if let Some(l) = &secure_listener {
+        l.stop();
+    }
     info!("stopping: flushing the log");
     let (ack_tx, ack_rx) = std::sync::mpsc::channel();
     if log_tx.send(storage::LogJob::Stop(ack_tx)).is_ok() {

@@ -15,7 +15,11 @@ ZK_CLASSPATH = ":".join([
     "/usr/share/java/zookeeper.jar",
     "/usr/share/java/slf4j-log4j12.jar",
     "/usr/share/java/log4j-1.2.jar",
-])
+    # Netty: ZooKeeper's TLS needs its Netty connection factory
+    # (serverCnxnFactory=...NettyServerCnxnFactory); Debian's libnetty-java.
+] + ["/usr/share/java/netty-%s.jar" % j for j in (
+    "buffer", "codec", "common", "handler", "resolver", "transport",
+    "transport-native-epoll", "transport-native-unix-common")])
 START_TIMEOUT_S = 60.0
 
 

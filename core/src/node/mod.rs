@@ -45,6 +45,7 @@ use crate::peer::{self, PeerMsg, PeerState, Vote};
 use crate::proto::{self, ErrorCode, Id, Request, Response};
 use crate::session;
 use crate::storage::{Recovered, StorageOp};
+use crate::tree::acl;
 use crate::txn::ApplyOptions;
 use crate::watch::Watches;
 use crate::zab::{Decision, Election, Role, ServerRole};
@@ -165,6 +166,10 @@ pub enum Input {
     /// A client connection was accepted. `addr` is the peer IP as text
     /// (used by the `ip` ACL scheme and `cons`).
     ClientConnected { conn: ConnId, addr: String },
+    /// The client proved a TLS certificate whose subject (RFC 2253, as
+    /// Java names it) is this: it gets ZooKeeper's `x509` id. Reported
+    /// after `ClientConnected` and before the connection's first frame.
+    ClientCertificate { conn: ConnId, subject: String },
     /// One client frame, its 4-byte length prefix already stripped.
     ClientFrame { conn: ConnId, frame: Vec<u8> },
     /// The client's socket is gone (EOF, error, or the shell closed it).
@@ -362,6 +367,12 @@ impl Node {
                     },
                 );
                 self.stats.connections = self.conns.len() as u64;
+            }
+            Input::ClientCertificate { conn, subject } => {
+                let ids = acl::x509_ids(&subject, self.config.x509_super_user.as_deref());
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.auth.extend(ids);
+                }
             }
             Input::ClientFrame { conn, frame } => self.on_frame(now, conn, frame),
             Input::ClientClosed { conn } => self.on_closed(conn),

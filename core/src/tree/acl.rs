@@ -23,6 +23,8 @@ pub fn check(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
         for who in auth.iter().filter(|w| w.scheme == a.id.scheme) {
             let matched = match a.id.scheme.as_str() {
                 "ip" => ip_matches(&who.id, &a.id.id),
+                // SASLAuthenticationProvider.matches: the user "super".
+                "sasl" => who.id == "super" || who.id == a.id.id,
                 _ => who.id == a.id.id,
             };
             if matched {
@@ -52,7 +54,12 @@ pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             "world" if a.id.id == "anyone" => out.push(a),
             "auth" => {
                 let mut any = false;
-                for who in auth.iter().filter(|w| w.scheme == "digest") {
+                // The ids of authenticated schemes (isAuthenticated):
+                // digest, x509 and sasl; not ip, not super.
+                for who in auth
+                    .iter()
+                    .filter(|w| matches!(w.scheme.as_str(), "digest" | "x509" | "sasl"))
+                {
                     any = true;
                     out.push(Acl {
                         perms: a.perms,
@@ -65,10 +72,36 @@ pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             }
             "digest" if digest_id_valid(&a.id.id) => out.push(a),
             "ip" if ip_id_valid(&a.id.id) => out.push(a),
+            "x509" if x500_name_valid(&a.id.id) => out.push(a),
+            "sasl" if kerberos_name_valid(&a.id.id) => out.push(a),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
     Ok(out)
+}
+
+/// Roughly `new X500Principal(id)`: `type=value` pairs separated by `,`.
+fn x500_name_valid(id: &str) -> bool {
+    !id.is_empty()
+        && id.split(',').all(|ava| {
+            ava.split_once('=')
+                .is_some_and(|(t, _)| !t.trim().is_empty())
+        })
+}
+
+/// `new KerberosName(id)`: a name with `@` must be
+/// `service[/host]@REALM` with no further `/` or `@`.
+fn kerberos_name_valid(id: &str) -> bool {
+    let Some((principal, realm)) = id.split_once('@') else {
+        return true;
+    };
+    if realm.contains(['@', '/']) {
+        return false;
+    }
+    match principal.split_once('/') {
+        Some((service, host)) => !service.contains('@') && !host.contains(['/', '@']),
+        None => true,
+    }
 }
 
 fn digest_id_valid(id: &str) -> bool {
@@ -113,6 +146,18 @@ pub fn authenticate(
         "ip" => Ok(vec![Id::new("ip", remote_ip)]),
         _ => Err(ErrorCode::AuthFailed),
     }
+}
+
+/// The ids a verified client certificate with this subject grants
+/// (`X509AuthenticationProvider`): `x509:<subject>`, and `super` too when
+/// it is the configured x509 super user.
+pub fn x509_ids(subject: &str, super_user: Option<&str>) -> Vec<Id> {
+    let mut ids = Vec::new();
+    if super_user == Some(subject) {
+        ids.push(Id::new("super", subject));
+    }
+    ids.push(Id::new("x509", subject));
+    ids
 }
 
 /// The user name `whoAmI` reports for an id.
@@ -178,6 +223,50 @@ pub fn has_admin(acl: &[Acl], auth: &[Id]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn x509_and_sasl_ids_in_acls() {
+        let x = Id::new("x509", "CN=client,O=Paddock");
+        let acl = vec![Acl {
+            perms: perms::READ,
+            id: x.clone(),
+        }];
+        assert_eq!(fixup(&acl, &[]).unwrap(), acl);
+        assert!(check(
+            &acl,
+            perms::READ,
+            &x509_ids("CN=client,O=Paddock", None)
+        ));
+        assert!(!check(
+            &acl,
+            perms::READ,
+            &x509_ids("CN=other,O=Paddock", None)
+        ));
+        assert!(check(
+            &acl,
+            perms::READ,
+            &x509_ids("CN=root", Some("CN=root"))
+        ));
+        let auth = vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("auth", ""),
+        }];
+        assert_eq!(fixup(&auth, std::slice::from_ref(&x)).unwrap()[0].id, x);
+        let bad = vec![Acl {
+            perms: perms::READ,
+            id: Id::new("x509", "no-equals"),
+        }];
+        assert_eq!(fixup(&bad, &[]), Err(ErrorCode::InvalidAcl));
+        let sasl = vec![Acl {
+            perms: perms::READ,
+            id: Id::new("sasl", "alice"),
+        }];
+        assert!(check(&sasl, perms::READ, &[Id::new("sasl", "alice")]));
+        assert!(check(&sasl, perms::READ, &[Id::new("sasl", "super")]));
+        assert!(!check(&sasl, perms::READ, &[Id::new("sasl", "bob")]));
+        assert!(kerberos_name_valid("zk/host@EXAMPLE.COM"));
+        assert!(!kerberos_name_valid("a@b@c"));
+    }
 
     #[test]
     fn digest_matches_zookeeper_tool() {

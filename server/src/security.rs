@@ -1,0 +1,291 @@
+//! The security keys of zoo.cfg that Paddock honours: client TLS
+//! (`secureClientPort`, `secureClientPortAddress`,
+//! `client.portUnification`, `ssl.keyStore.*`, `ssl.trustStore.*`,
+//! `ssl.clientAuth`, `ssl.protocol`, `ssl.enabledProtocols`,
+//! `ssl.ciphersuites`) and the authentication providers
+//! (`authProvider.N`, `X509AuthenticationProvider.superUser`).
+//!
+//! Every other security key stays refused at start by
+//! [`crate::failclosed`]: [`is_honoured`] is the one place that says which
+//! `ssl.*` keys are in force, so the refusal list shrinks exactly as a key
+//! becomes honoured.
+//!
+//! Mirrors ZooKeeper 3.8's `X509Util` and `QuorumPeerConfig`: `ssl.clientAuth`
+//! defaults to `need`; a client certificate is accepted only with the x509
+//! provider configured (`authProvider.N=...X509AuthenticationProvider`):
+//! ZooKeeper closes every certificate-bearing connection without it, which
+//! Paddock refuses at start instead, naming the key.
+
+use crate::config::ConfigError;
+use paddock_net::keystore::{StoreSpec, StoreType};
+use paddock_net::tls::{ClientAuth, Protocol, TlsSettings};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// ZooKeeper's provider classes Paddock implements.
+pub const X509_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
+pub const DIGEST_PROVIDER: &str = "org.apache.zookeeper.server.auth.DigestAuthenticationProvider";
+pub const IP_PROVIDER: &str = "org.apache.zookeeper.server.auth.IPAuthenticationProvider";
+
+/// The `authProvider.N` classes that are honoured.
+pub const HONOURED_PROVIDERS: &[&str] = &[X509_PROVIDER, DIGEST_PROVIDER, IP_PROVIDER];
+
+/// The `ssl.*` keys (without `zookeeper.`) in force.
+const HONOURED_SSL: &[&str] = &[
+    "ssl.keyStore.location",
+    "ssl.keyStore.password",
+    "ssl.keyStore.type",
+    "ssl.trustStore.location",
+    "ssl.trustStore.password",
+    "ssl.trustStore.type",
+    "ssl.clientAuth",
+    "ssl.protocol",
+    "ssl.enabledProtocols",
+    "ssl.ciphersuites",
+    "ssl.authProvider",
+];
+
+/// Whether a security key (without `zookeeper.`) is honoured, so
+/// [`crate::failclosed`] lets it through.
+pub fn is_honoured(bare: &str) -> bool {
+    HONOURED_SSL.contains(&bare) || matches!(bare, "secureClientPort" | "secureClientPortAddress")
+}
+
+#[derive(Clone, Debug, Default)]
+struct Store {
+    location: Option<PathBuf>,
+    password: Option<String>,
+    kind: Option<String>,
+}
+
+/// The parsed security keys.
+#[derive(Clone, Debug, Default)]
+pub struct SecurityConfig {
+    pub secure_client_port: Option<u16>,
+    pub secure_client_port_address: Option<IpAddr>,
+    /// `client.portUnification`: TLS and plaintext on the plain port.
+    pub port_unification: bool,
+    key_store: Store,
+    trust_store: Store,
+    client_auth: Option<String>,
+    protocol: Option<String>,
+    enabled_protocols: Option<String>,
+    ciphersuites: Option<String>,
+    ssl_auth_provider: Option<String>,
+    /// `authProvider.N` -> class.
+    pub auth_providers: BTreeMap<String, String>,
+    pub x509_super_user: Option<String>,
+}
+
+fn bad(key: &str, v: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        key: key.into(),
+        value: v.into(),
+        why: why.into(),
+    }
+}
+
+impl SecurityConfig {
+    /// Takes `key` (without a `zookeeper.` prefix) if it is one of these;
+    /// `Ok(false)` when it is not.
+    pub fn set(&mut self, key: &str, v: &str) -> Result<bool, ConfigError> {
+        let v = v.trim();
+        match key {
+            "secureClientPort" => {
+                self.secure_client_port = Some(v.parse().map_err(|e| bad(key, v, format!("{e}")))?)
+            }
+            "secureClientPortAddress" => {
+                self.secure_client_port_address =
+                    Some(v.parse().map_err(|e| bad(key, v, format!("{e}")))?)
+            }
+            "client.portUnification" => self.port_unification = v.eq_ignore_ascii_case("true"),
+            "ssl.keyStore.location" => self.key_store.location = Some(PathBuf::from(v)),
+            "ssl.keyStore.password" => self.key_store.password = Some(v.to_string()),
+            "ssl.keyStore.type" => self.key_store.kind = Some(v.to_string()),
+            "ssl.trustStore.location" => self.trust_store.location = Some(PathBuf::from(v)),
+            "ssl.trustStore.password" => self.trust_store.password = Some(v.to_string()),
+            "ssl.trustStore.type" => self.trust_store.kind = Some(v.to_string()),
+            "ssl.clientAuth" => self.client_auth = Some(v.to_string()),
+            "ssl.protocol" => self.protocol = Some(v.to_string()),
+            "ssl.enabledProtocols" => self.enabled_protocols = Some(v.to_string()),
+            "ssl.ciphersuites" => self.ciphersuites = Some(v.to_string()),
+            "ssl.authProvider" => self.ssl_auth_provider = Some(v.to_string()),
+            "X509AuthenticationProvider.superUser" => self.x509_super_user = Some(v.to_string()),
+            k if k.starts_with("authProvider.") => {
+                self.auth_providers.insert(k.to_string(), v.to_string());
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Whether any client port speaks TLS.
+    pub fn client_tls(&self) -> bool {
+        self.secure_client_port.is_some() || self.port_unification
+    }
+
+    /// Whether the x509 provider is configured.
+    pub fn x509_provider(&self) -> bool {
+        self.auth_providers.values().any(|c| c == X509_PROVIDER)
+    }
+
+    /// The TLS settings for client ports, or `None` when no port speaks
+    /// TLS; an error names the key that cannot be honoured.
+    pub fn tls_settings(&self) -> Result<Option<TlsSettings>, ConfigError> {
+        if !self.client_tls() {
+            return Ok(None);
+        }
+        let store = |s: &Store, prefix: &'static str| -> Result<Option<StoreSpec>, ConfigError> {
+            let Some(path) = &s.location else {
+                return Ok(None);
+            };
+            let kind = match &s.kind {
+                None => None,
+                Some(t) if t.is_empty() => None,
+                Some(t) => Some(StoreType::parse(t).ok_or_else(|| {
+                    bad(
+                        &format!("{prefix}.type"),
+                        t,
+                        "not a store type ZooKeeper knows (PEM, PKCS12, JKS, BCFKS)",
+                    )
+                })?),
+            };
+            Ok(Some(StoreSpec {
+                key_prefix: prefix,
+                path: path.clone(),
+                password: s.password.clone(),
+                kind,
+            }))
+        };
+        let key_store = store(&self.key_store, "ssl.keyStore")?.ok_or_else(|| {
+            bad(
+                "ssl.keyStore.location",
+                "",
+                "a TLS client port (secureClientPort or client.portUnification) needs the server's key store",
+            )
+        })?;
+        let trust_store = store(&self.trust_store, "ssl.trustStore")?;
+        let client_auth = match self.client_auth.as_deref().map(str::to_ascii_lowercase) {
+            None => ClientAuth::Need,
+            Some(a) if a.is_empty() || a == "need" => ClientAuth::Need,
+            Some(a) if a == "want" => ClientAuth::Want,
+            Some(a) if a == "none" => ClientAuth::None,
+            Some(a) => return Err(bad("ssl.clientAuth", &a, "one of need, want, none")),
+        };
+        if client_auth != ClientAuth::None {
+            if let Some(p) = self.ssl_auth_provider.as_deref().filter(|p| *p != "x509") {
+                return Err(bad(
+                    "ssl.authProvider",
+                    p,
+                    "paddock authenticates client certificates with the x509 scheme only",
+                ));
+            }
+            if !self.x509_provider() {
+                return Err(bad(
+                    "ssl.clientAuth",
+                    self.client_auth.as_deref().unwrap_or("need (the default)"),
+                    format!(
+                        "client certificates are checked by the x509 provider, which is not configured: \
+                         add authProvider.x509={X509_PROVIDER} (ZooKeeper closes such connections without it), \
+                         or set ssl.clientAuth=none"
+                    ),
+                ));
+            }
+        }
+        let protocols = self.protocols()?;
+        let cipher_suites = self.ciphersuites.as_ref().map(|c| {
+            c.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
+        Ok(Some(TlsSettings {
+            key_store,
+            trust_store,
+            client_auth,
+            protocols,
+            cipher_suites,
+        }))
+    }
+
+    fn protocols(&self) -> Result<Vec<Protocol>, ConfigError> {
+        let parse = |key: &str, name: &str| -> Result<Vec<Protocol>, ConfigError> {
+            match name {
+                "TLSv1.2" => Ok(vec![Protocol::Tls12]),
+                "TLSv1.3" => Ok(vec![Protocol::Tls13]),
+                "TLS" => Ok(vec![Protocol::Tls12, Protocol::Tls13]),
+                other => Err(bad(
+                    key,
+                    other,
+                    "paddock's TLS library offers TLSv1.2 and TLSv1.3 only",
+                )),
+            }
+        };
+        let mut out = Vec::new();
+        if let Some(list) = &self.enabled_protocols {
+            for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                out.extend(parse("ssl.enabledProtocols", p)?);
+            }
+        } else if let Some(p) = &self.protocol {
+            out = parse("ssl.protocol", p.trim())?;
+        } else {
+            out = vec![Protocol::Tls12, Protocol::Tls13];
+        }
+        out.sort();
+        out.dedup();
+        if out.is_empty() {
+            return Err(bad("ssl.enabledProtocols", "", "names no protocol"));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> SecurityConfig {
+        let mut c = SecurityConfig::default();
+        for (k, v) in pairs {
+            assert!(c.set(k, v).expect("valid"), "{k}");
+        }
+        c
+    }
+
+    #[test]
+    fn defaults_and_refusals_name_the_key() {
+        assert!(cfg(&[]).tls_settings().expect("ok").is_none());
+        let base = [
+            ("secureClientPort", "2281"),
+            ("ssl.keyStore.location", "/k.p12"),
+            ("ssl.trustStore.location", "/t.p12"),
+        ];
+        let e = cfg(&base).tls_settings().expect_err("x509 provider needed");
+        assert!(e.to_string().contains("authProvider.x509"), "{e}");
+        let mut c = cfg(&base);
+        c.set("authProvider.x509", X509_PROVIDER).unwrap();
+        let s = c.tls_settings().expect("ok").expect("tls");
+        assert_eq!(s.client_auth, ClientAuth::Need);
+        assert_eq!(s.protocols, vec![Protocol::Tls12, Protocol::Tls13]);
+        c.set("ssl.enabledProtocols", "TLSv1.1,TLSv1.2").unwrap();
+        let e = c.tls_settings().expect_err("old protocol");
+        assert!(e.to_string().contains("ssl.enabledProtocols"), "{e}");
+        let c = cfg(&[
+            ("client.portUnification", "true"),
+            ("ssl.keyStore.location", "/k.pem"),
+            ("ssl.clientAuth", "none"),
+            ("ssl.protocol", "TLSv1.3"),
+        ]);
+        let s = c.tls_settings().expect("ok").expect("tls");
+        assert_eq!(
+            (s.client_auth, s.protocols),
+            (ClientAuth::None, vec![Protocol::Tls13])
+        );
+        let e = cfg(&[("secureClientPort", "1")])
+            .tls_settings()
+            .expect_err("no key store");
+        assert!(e.to_string().contains("ssl.keyStore.location"), "{e}");
+        assert!(is_honoured("ssl.clientAuth") && !is_honoured("ssl.quorum.keyStore.location"));
+    }
+}
