@@ -139,6 +139,7 @@ def one_round(kind, binary, members, a, tag):
         zkload(hosts, "async", pids, common + ["-n", max(a.ops // 2, 1), "-p", "/warm"])
         for op, row in zkload(hosts, "async", pids, common + ["-n", a.ops, "-p", "/load"]).items():
             r["%s server CPU us/op" % op] = row["server_us_per_op"]
+            r["%s server context switches/op" % op] = row["server_switches_per_op"]
             r["%s client CPU us/op" % op] = row["client_us_per_op"]
             r["%s ops/s" % op] = row["ops_per_sec"]
         for op, row in zkload(hosts, "sync", pids, ["-v", 100, "-t", a.phase_secs, "-n", a.sync_ops, "-p", "/sync"]).items():
@@ -197,7 +198,7 @@ def main():
     for key in results[a_tag][0]:
         xs = [r[key] for r in results[a_tag]]; ys = [r[key] for r in results[b_tag]]
         mx, my = statistics.median(xs), statistics.median(ys)
-        f = (lambda v: "%.1f" % v) if max(xs + ys) < 1000 else (lambda v: "%.0f" % v)
+        f = (lambda v: "%.0f" % v) if max(xs + ys) >= 1000 else (lambda v: "%.1f" % v) if max(xs + ys) >= 10 else (lambda v: "%.2f" % v)
         print("| %s | %s [%s-%s] | %s [%s-%s] | %s |" % (key, f(mx), f(min(xs)), f(max(xs)), f(my), f(min(ys)), f(max(ys)),
                                                         "%.2f" % (mx / my) if my else "-"))
     print("\nload average after: %s" % open("/proc/loadavg").read().strip())

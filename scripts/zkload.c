@@ -14,11 +14,13 @@
  * time bound has passed. For every phase one line is printed:
  *
  *   phase=create ops=N errors=E secs=S ops_per_sec=R client_us_per_op=C
- *   server_us_per_op=U p50_us=A p99_us=B
+ *   server_us_per_op=U server_switches_per_op=W p50_us=A p99_us=B
  *
  * server_us_per_op is the utime+stime (all threads, from /proc/PID/stat)
  * of the given server processes, summed, over the phase, per operation;
- * client_us_per_op is this process's own (getrusage). Latencies are from
+ * server_switches_per_op counts the context switches (voluntary and not)
+ * of every server thread, from each /proc/PID/task/TID/status; client_us_per_op
+ * is this process's own CPU (getrusage). Latencies are from
  * the request being handed to the library to its completion.
  *
  * Built with: cc -O2 -o zkload scripts/zkload.c -lzookeeper_mt -lpthread
@@ -33,6 +35,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <zookeeper/zookeeper.h>
 
 #define SESSIONS_MAX 64
@@ -93,6 +96,35 @@ static double server_cpu_s(void) {
         unsigned long ut = 0, st = 0;
         if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
             total += (double)(ut + st) / hz;
+    }
+    return total;
+}
+
+/* Context switches (voluntary + involuntary) of every thread of every
+ * server process, summed: each is a wake-up or a preemption. */
+static double server_switches(void) {
+    double total = 0;
+    for (int i = 0; i < pids_count; i++) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/%d/task", pids[i]);
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            char path[400], line[256];
+            snprintf(path, sizeof path, "%s/%s/status", dir, e->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f) continue;
+            while (fgets(line, sizeof line, f)) {
+                unsigned long n;
+                if (sscanf(line, "voluntary_ctxt_switches: %lu", &n) == 1 ||
+                    sscanf(line, "nonvoluntary_ctxt_switches: %lu", &n) == 1)
+                    total += n;
+            }
+            fclose(f);
+        }
+        closedir(d);
     }
     return total;
 }
@@ -165,13 +197,16 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static double switches_at_start;
+
 static void report(enum op_kind op, long ops, double secs, double ccpu, double scpu) {
+    double switches = server_switches() - switches_at_start;
     qsort(lat_us, ops, sizeof *lat_us, cmp_u32);
     uint32_t p50 = ops ? lat_us[ops / 2] : 0, p99 = ops ? lat_us[(long)(ops * 0.99)] : 0;
     printf("phase=%s ops=%ld errors=%ld secs=%.3f ops_per_sec=%.0f client_us_per_op=%.2f "
-           "server_us_per_op=%.2f p50_us=%u p99_us=%u\n",
+           "server_us_per_op=%.2f server_switches_per_op=%.3f p50_us=%u p99_us=%u\n",
            op_names[op], ops, atomic_load(&errors), secs, ops / secs, ops ? ccpu * 1e6 / ops : 0,
-           ops ? scpu * 1e6 / ops : 0, p50, p99);
+           ops ? scpu * 1e6 / ops : 0, ops ? switches / ops : 0, p50, p99);
     fflush(stdout);
 }
 
@@ -183,6 +218,7 @@ static long run_async_phase(enum op_kind op, long keys) {
     atomic_store(&issued, 0);
     atomic_store(&completed, 0);
     atomic_store(&errors, 0);
+    switches_at_start = server_switches();
     double c0 = client_cpu_s(), s0 = server_cpu_s(), t0 = now_s();
     phase_deadline = t0 + phase_secs_max;
     for (int k = 0; k < outstanding; k++)
@@ -216,6 +252,7 @@ static long run_sync_phase(enum op_kind op, long keys) {
     atomic_store(&errors, 0);
     phase_op = op;
     phase_keys = keys;
+    switches_at_start = server_switches();
     double c0 = client_cpu_s(), s0 = server_cpu_s(), t0 = now_s();
     double deadline = t0 + phase_secs_max;
     char path[PATH_MAX_LEN], buf[4096];

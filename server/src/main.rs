@@ -233,7 +233,14 @@ fn run(args: Args) -> Result<()> {
     // ZooKeeper's dbinittime: loading the data directory into memory.
     let db_init_ms = started.elapsed().as_millis() as u64;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One thread runs the driver and every connection and peer task. The
+    // node is single-threaded anyway, and on a work-stealing runtime each
+    // hand-off between a connection task and the driver (on this thread)
+    // is a cross-thread wake-up: with clients that send a few requests per
+    // wake-up, those futex wake-ups and context switches were most of the
+    // server's CPU per operation (docs/DESIGN-NOTES.md, "The cost of one
+    // operation"). Storage keeps its own threads: fsync blocks.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("paddock-net")
         .build()
