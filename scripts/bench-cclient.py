@@ -145,6 +145,9 @@ def one_round(kind, binary, members, a, tag):
         for op, row in zkload(hosts, "sync", pids, ["-v", 100, "-t", a.phase_secs, "-n", a.sync_ops, "-p", "/sync"]).items():
             r["%s sync p50 us" % op] = row["p50_us"]
             r["%s sync p99 us" % op] = row["p99_us"]
+            # One request per wake-up: the fully unbatched regime.
+            r["%s sync server CPU us/op" % op] = row["server_us_per_op"]
+            r["%s sync server context switches/op" % op] = row["server_switches_per_op"]
         r["RSS after load MB"] = rss_mb(pids)
         if a.fill:
             zkload(hosts, "async", pids, common + ["-n", a.fill, "-p", "/fill", "-x", "create"])
