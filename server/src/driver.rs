@@ -262,7 +262,7 @@ impl Driver {
         let answer = match q.query {
             Query::Metrics => Answer {
                 status: 200,
-                content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                content_type: metrics::PROMETHEUS_CONTENT_TYPE,
                 body: metrics::prometheus_text(&self.samples()),
             },
             Query::Live => Answer::json(200, &serde_json::json!({"live": true})),

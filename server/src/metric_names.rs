@@ -89,7 +89,7 @@ pub const ZK_METRICS: &[(&str, Kind, Scope)] = &[
     ("request_throttle_wait_count", Kind::Counter, Scope::All),
     (
         "requests_not_forwarded_to_commit_processor",
-        Kind::Gauge,
+        Kind::Counter,
         Scope::All,
     ),
     ("response_packet_cache_misses", Kind::Counter, Scope::All),

@@ -10,19 +10,21 @@
 //! printed as 0, as ZooKeeper prints a metric that never moved;
 //! `docs/METRICS.md` lists which are measured and why the others are not.
 //!
-//! The exposition is encoded by the `prometheus-client` crate. That crate
-//! has no summary type and renames counters with a `_total` suffix, while
-//! ZooKeeper's Prometheus provider (simpleclient 0.9) exports counters and
-//! summaries under their bare names (`looking_count`, `fsynctime_sum`,
-//! `readlatency{quantile="0.99"}`), which its dashboards and alert rules
-//! query. Names matter more to those than types, so counters and summary
-//! parts are encoded as OpenMetrics `unknown` samples under ZooKeeper's
-//! exact names; gauges are gauges.
+//! The exposition is ZooKeeper's: its provider (simpleclient 0.9 behind
+//! a `MetricsServlet`) writes the Prometheus text format 0.0.4 with
+//! counters under their bare names (`# TYPE looking_count counter`,
+//! `looking_count 3`), summaries as `# TYPE readlatency summary` with
+//! `readlatency{quantile="0.5"}`, `readlatency_count` and `readlatency_sum`,
+//! and gauges. The `prometheus` crate's text encoder writes exactly that
+//! from metric families built here; the `prometheus-client` crate could
+//! not (it renames counters `*_total` and has no summary type).
 
 use paddock_core::latency::Latencies;
-use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::Registry;
+use prometheus::proto::{
+    Counter as PCounter, Gauge as PGauge, Metric, MetricFamily, MetricType, Quantile,
+    Summary as PSummary,
+};
+use prometheus::Encoder;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -364,92 +366,74 @@ pub fn monitor_json(samples: &[Sample]) -> serde_json::Map<String, serde_json::V
     out
 }
 
-/// A sample the `prometheus-client` encoder writes as an OpenMetrics
-/// `unknown` metric under its exact name (see the module header).
-#[derive(Debug)]
-struct Untyped(f64);
+/// The content type ZooKeeper's provider answers `/metrics` with.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-impl EncodeMetric for Untyped {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        encoder.encode_gauge(&self.0)
-    }
-    fn metric_type(&self) -> MetricType {
-        MetricType::Unknown
-    }
+fn family(name: &str, kind: MetricType, metric: Metric) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_string());
+    // ZooKeeper's provider uses the name as the help text too.
+    f.set_help(name.to_string());
+    f.set_field_type(kind);
+    f.set_metric(vec![metric]);
+    f
 }
 
-/// A summary's quantile samples, `name{quantile="0.5"}`.
-#[derive(Debug)]
-struct Quantiles(Vec<(String, f64)>);
-
-impl EncodeMetric for Quantiles {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        for (q, v) in &self.0 {
-            let labels = [("quantile", q.as_str())];
-            encoder.encode_family(&labels)?.encode_gauge(v)?;
-        }
-        Ok(())
-    }
-    fn metric_type(&self) -> MetricType {
-        MetricType::Unknown
-    }
+fn gauge(v: f64) -> Metric {
+    let mut g = PGauge::default();
+    g.set_value(v);
+    Metric::from_gauge(g)
 }
 
-#[derive(Debug)]
-struct IntGauge(i64);
-
-impl EncodeMetric for IntGauge {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        encoder.encode_gauge(&self.0)
-    }
-    fn metric_type(&self) -> MetricType {
-        MetricType::Gauge
-    }
-}
-
-#[derive(Debug)]
-struct FloatGauge(f64);
-
-impl EncodeMetric for FloatGauge {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        encoder.encode_gauge(&self.0)
-    }
-    fn metric_type(&self) -> MetricType {
-        MetricType::Gauge
-    }
-}
-
-/// The Prometheus exposition (OpenMetrics text) of the samples, as
-/// ZooKeeper's provider names them: no `zk_` prefix; text values left out.
+/// The Prometheus exposition of the samples, as ZooKeeper's provider
+/// writes it (see the module header): no `zk_` prefix, text values left
+/// out, summaries with ZooKeeper's quantiles (0.5; and 0.9, 0.99 for the
+/// advanced ones).
 pub fn prometheus_text(samples: &[Sample]) -> String {
-    let mut reg = Registry::default();
+    let mut families = Vec::with_capacity(samples.len());
     for s in samples {
         let n = s.name;
         match (&s.value, s.kind) {
             (Value::Text(_), _) => {}
-            (Value::Int(v), Kind::Counter) => reg.register(n, n, Untyped(*v as f64)),
-            (Value::Int(v), _) => reg.register(n, n, IntGauge(*v)),
-            (Value::Float(v), _) => reg.register(n, n, FloatGauge(*v)),
+            (Value::Int(v), Kind::Counter) => {
+                let mut c = PCounter::default();
+                c.set_value(*v as f64);
+                let mut m = Metric::default();
+                m.set_counter(c);
+                families.push(family(n, MetricType::COUNTER, m));
+            }
+            (Value::Int(v), _) => families.push(family(n, MetricType::GAUGE, gauge(*v as f64))),
+            (Value::Float(v), _) => families.push(family(n, MetricType::GAUGE, gauge(*v))),
             (Value::Summary(l), kind) => {
                 let qs: &[f64] = if kind == Kind::SummaryAdvanced {
                     &[0.5, 0.9, 0.99]
                 } else {
                     &[0.5]
                 };
-                let quantiles = qs
-                    .iter()
-                    .map(|q| (q.to_string(), l.quantile(*q) as f64))
-                    .collect();
-                reg.register(n, n, Quantiles(quantiles));
-                reg.register(format!("{n}_count"), n, Untyped(l.count as f64));
-                reg.register(format!("{n}_sum"), n, Untyped(l.sum as f64));
+                let mut sum = PSummary::default();
+                sum.set_sample_count(l.count);
+                sum.set_sample_sum(l.sum as f64);
+                sum.set_quantile(
+                    qs.iter()
+                        .map(|q| {
+                            let mut x = Quantile::default();
+                            x.set_quantile(*q);
+                            x.set_value(l.quantile(*q) as f64);
+                            x
+                        })
+                        .collect(),
+                );
+                let mut m = Metric::default();
+                m.set_summary(sum);
+                families.push(family(n, MetricType::SUMMARY, m));
             }
         }
     }
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut out, &reg);
-    out
+    let mut out = Vec::new();
+    // Families built above are well formed and a Vec cannot fail to grow;
+    // an error would leave the exposition empty, which a scrape shows.
+    let _ = prometheus::TextEncoder::new().encode(&families, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -520,13 +504,16 @@ mod tests {
         for line in [
             "# TYPE znode_count gauge\n",
             "znode_count 7\n",
-            "readlatency{quantile=\"0.99\"} 3",
-            "readlatency_count 1",
-            "looking_count 0",
-            "fsynctime_sum 0",
+            "# TYPE readlatency summary\n",
+            "readlatency{quantile=\"0.99\"} 3\n",
+            "readlatency_count 1\n",
+            "# TYPE looking_count counter\n",
+            "looking_count 0\n",
+            "# TYPE fsynctime summary\n",
+            "fsynctime_sum 0\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
         }
-        assert!(!text.contains("_total"));
+        assert!(!text.contains("_total") && !text.contains("unknown"));
     }
 }

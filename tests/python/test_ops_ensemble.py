@@ -8,13 +8,17 @@ Apache ZooKeeper 3.8 ensemble given the same server.N lines:
   AdminServer runs with Debian's Jetty and Jackson jars on its classpath);
 - /metrics parsed by the prometheus_client text parser holds every name a
   standard ZooKeeper Grafana dashboard and ZooKeeper's documented alert
-  rules use;
+  rules use, with the type ZooKeeper's provider gives it: each counter and
+  summary of the installed ZooKeeper's ServerMetrics (read from its jar)
+  is a `counter` under its bare name or a `summary` with ZooKeeper's
+  quantiles, `_count` and `_sum`, the rest gauges;
 - learners / synced_followers on the leader follow a follower's death and
   return."""
 
 import json
 import os
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -281,7 +285,11 @@ def scrape(e, i):
     fams = {}
     for fam in text_string_to_metric_families(body):
         for s in fam.samples:
-            fams.setdefault(s.name, []).append(s)
+            # The parser's model names a counter's sample `<name>_total`;
+            # the exposition (and so Prometheus, and the dashboards' queries)
+            # has the bare name, as ZooKeeper's does.
+            name = fam.name if fam.type == "counter" else s.name
+            fams.setdefault(name, []).append(s)
     return fams
 
 
@@ -307,6 +315,67 @@ def test_metrics_carry_the_dashboards_names(pd_ens):
     for name in ["paddock_group_commit_batch_size_count", "paddock_storage_queue_depth",
                  "paddock_snapshot_duration_ms_count", "paddock_snapshot_size_bytes"]:
         assert name in leader, name
+
+
+def zookeeper_metric_kinds():
+    """{name: "counter" | "summary-basic" | "summary-advanced"} as the
+    installed ZooKeeper's ServerMetrics registers them, read from its
+    bytecode: each getCounter/getSummary call takes the name loaded just
+    before it (and a DetailLevel for summaries)."""
+    out = subprocess.run(["javap", "-classpath", "/usr/share/java/zookeeper.jar", "-c", "-p",
+                          "org.apache.zookeeper.server.ServerMetrics"],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    kinds, name, level = {}, None, None
+    for line in out.splitlines():
+        m = re.search(r"// String (\S+)$", line)
+        if m:
+            name = m.group(1)
+        m = re.search(r"DetailLevel\.(BASIC|ADVANCED)", line)
+        if m:
+            level = m.group(1).lower()
+        if "MetricsContext.getCounter:" in line:
+            kinds[name] = "counter"
+        elif "MetricsContext.getSummary:" in line:
+            kinds[name] = "summary-" + level
+    return kinds
+
+
+def families(e, i):
+    status, body = get("http://127.0.0.1:%d/metrics" % e.metrics[i])
+    assert status == 200, body
+    return {f.name: f for f in text_string_to_metric_families(body)}, body
+
+
+def test_metrics_carry_zookeepers_types(pd_ens):
+    """ZooKeeper's provider exports ServerMetrics' counters as `counter`
+    under the bare name and its summaries as `summary` (quantile 0.5, plus
+    0.9 and 0.99 for the advanced ones, and `_count`/`_sum`); gauges are
+    gauges. The kinds come from the installed ZooKeeper's jar."""
+    kinds = zookeeper_metric_kinds()
+    assert kinds.get("looking_count") == "counter" and kinds.get("readlatency") == "summary-advanced", kinds
+    fams, body = families(pd_ens, pd_ens.roles["leader"])
+    checked = {"counter": 0, "summary": 0, "gauge": 0}
+    for name, fam in fams.items():
+        kind = kinds.get(name, "gauge")
+        if name.startswith("paddock_"):
+            continue
+        if kind == "counter":
+            assert fam.type == "counter", (name, fam.type)
+            # The bare name in the text (the parser's model says `_total`).
+            assert re.search(r"^%s [0-9.e+-]+$" % name, body, re.M), name
+        elif kind.startswith("summary"):
+            assert fam.type == "summary", (name, fam.type)
+            quantiles = {s.labels["quantile"] for s in fam.samples if s.name == name}
+            want = {"0.5", "0.9", "0.99"} if kind == "summary-advanced" else {"0.5"}
+            assert quantiles == want, (name, quantiles)
+            assert {s.name for s in fam.samples} == {name, name + "_count", name + "_sum"}, (name, fam.samples)
+        else:
+            assert fam.type == "gauge", (name, fam.type)
+        checked[fam.type] += 1
+    # Every counter and summary ServerMetrics registers is exported.
+    missing = sorted(n for n in kinds if n not in fams)
+    assert not missing, missing
+    assert min(checked.values()) > 0, checked
 
 
 def mntr_value(port, key):
