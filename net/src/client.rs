@@ -1,5 +1,11 @@
-//! The client listener: accepts ZooKeeper clients, enforces
-//! `maxClientCnxns` per client IP, and runs one task per connection.
+//! The client listener: accepts ZooKeeper clients, enforces `maxCnxns`
+//! (connections in all) and `maxClientCnxns` (per client IP), and runs one
+//! task per connection.
+//!
+//! As in ZooKeeper's connection factories, both limits count the open
+//! connections of one listener (a secure port counts its own), four-letter
+//! words included, and a connection past a limit is accepted and closed at
+//! once, before anything is read from it.
 //!
 //! A connection task owns its socket. It reads frames (see [`framing`]) and
 //! hands them to the driver in order as [`NetEvent::Frame`]; it writes what
@@ -63,6 +69,8 @@ pub struct ListenerConfig {
     pub max_buffer: u32,
     /// `maxClientCnxns`: concurrent connections per client IP, 0 = no limit.
     pub max_cnxns_per_ip: u32,
+    /// `maxCnxns`: concurrent connections in all, 0 = no limit.
+    pub max_cnxns: u32,
     /// Bytes queued for one client before it counts as too slow and is
     /// dropped.
     pub out_queue_bytes_max: usize,
@@ -173,21 +181,46 @@ impl ConnHandle {
     }
 }
 
-/// Counts open connections per client IP for `maxClientCnxns`.
+/// Counts open connections, in all and per client IP, for `maxCnxns` and
+/// `maxClientCnxns`.
 #[derive(Default)]
 struct IpCounts {
-    by_ip: Mutex<HashMap<IpAddr, u32>>,
+    inner: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    by_ip: HashMap<IpAddr, u32>,
+    /// Invariant: the sum of `by_ip`'s values.
+    total: u32,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    Total(u32),
+    PerIp(u32),
 }
 
 impl IpCounts {
-    fn try_add(self: &Arc<Self>, ip: IpAddr, max: u32) -> Option<IpGuard> {
-        let mut m = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let n = m.entry(ip).or_insert(0);
-        if max != 0 && *n >= max {
-            return None;
+    fn try_add(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        max_per_ip: u32,
+        max_total: u32,
+    ) -> Result<IpGuard, Refused> {
+        let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // ZooKeeper checks the total first, then the address.
+        if max_total != 0 && c.total >= max_total {
+            return Err(Refused::Total(c.total));
+        }
+        let n = c.by_ip.entry(ip).or_insert(0);
+        if max_per_ip != 0 && *n >= max_per_ip {
+            return Err(Refused::PerIp(*n));
         }
         *n += 1;
-        Some(IpGuard {
+        c.total += 1;
+        Ok(IpGuard {
             counts: self.clone(),
             ip,
         })
@@ -202,12 +235,13 @@ struct IpGuard {
 
 impl Drop for IpGuard {
     fn drop(&mut self) {
-        let mut m = self.counts.by_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.ip) {
+        let mut c = self.counts.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = c.by_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
-                m.remove(&self.ip);
+                c.by_ip.remove(&self.ip);
             }
+            c.total -= 1;
         }
     }
 }
@@ -271,14 +305,25 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Some(guard) = counts.try_add(peer.ip(), cfg.max_cnxns_per_ip) else {
-            warn!(
-                "too many connections from {} - max is {}; refusing {peer}",
-                peer.ip(),
-                cfg.max_cnxns_per_ip
-            );
-            drop(stream);
-            continue;
+        let guard = match counts.try_add(peer.ip(), cfg.max_cnxns_per_ip, cfg.max_cnxns) {
+            Ok(g) => g,
+            Err(Refused::Total(n)) => {
+                warn!(
+                    "too many connections {n} - max is {}; refusing {peer}",
+                    cfg.max_cnxns
+                );
+                drop(stream);
+                continue;
+            }
+            Err(Refused::PerIp(_)) => {
+                warn!(
+                    "too many connections from {} - max is {}; refusing {peer}",
+                    peer.ip(),
+                    cfg.max_cnxns_per_ip
+                );
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
@@ -538,9 +583,90 @@ mod tests {
             addr: "127.0.0.1:0".parse().expect("addr"),
             max_buffer: 1000,
             max_cnxns_per_ip,
+            max_cnxns: 0,
             out_queue_bytes_max: 1 << 20,
             tls: None,
         }
+    }
+
+    /// A connection from loopback address `from` (127.0.0.x).
+    async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind(format!("{from}:0").parse().expect("addr"))
+            .expect("bind");
+        sock.connect(to).await.expect("connect")
+    }
+
+    async fn closed_by_server(s: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("in time")
+            .unwrap_or(0);
+        n == 0
+    }
+
+    #[test]
+    fn counts_check_the_total_then_the_address() {
+        let counts = Arc::new(IpCounts::default());
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let g1 = counts.try_add(a, 0, 2).expect("first");
+        let _g2 = counts.try_add(b, 0, 2).expect("second");
+        assert_eq!(counts.try_add(b, 0, 2).err(), Some(Refused::Total(2)));
+        assert_eq!(counts.try_add(b, 1, 3).err(), Some(Refused::PerIp(1)));
+        drop(g1);
+        let _g3 = counts.try_add(b, 0, 2).expect("a slot came free");
+        assert_eq!(counts.inner.lock().unwrap().total, 2);
+    }
+
+    // Goal: maxCnxns counts connections from every address; one past it
+    // is closed at once, and a slot that comes free is taken again.
+    #[tokio::test]
+    async fn total_limit_refuses_connections_from_any_address() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let l = ClientListener::bind(
+            ListenerConfig {
+                max_cnxns: 2,
+                ..cfg(0)
+            },
+            tx,
+        )
+        .await
+        .expect("bind");
+        let mut a = connect_from("127.0.0.1", l.local_addr()).await;
+        a.write_all(&[0, 0, 0, 0]).await.expect("write");
+        let NetEvent::Connected { handle: ha, .. } = next(&mut rx).await else {
+            panic!("connected")
+        };
+        let NetEvent::Frame { .. } = next(&mut rx).await else {
+            panic!("frame")
+        };
+        let mut b = connect_from("127.0.0.2", l.local_addr()).await;
+        b.write_all(&[0, 0, 0, 0]).await.expect("write");
+        let NetEvent::Connected { handle: _hb, .. } = next(&mut rx).await else {
+            panic!("connected")
+        };
+        let NetEvent::Frame { .. } = next(&mut rx).await else {
+            panic!("frame")
+        };
+        let mut c = connect_from("127.0.0.3", l.local_addr()).await;
+        assert!(
+            closed_by_server(&mut c).await,
+            "a third connection is closed"
+        );
+        // The first one ends; its slot is free once its task is done.
+        ha.kill();
+        assert!(closed_by_server(&mut a).await);
+        loop {
+            if let NetEvent::Closed { .. } = next(&mut rx).await {
+                break;
+            }
+        }
+        let mut d = connect_from("127.0.0.3", l.local_addr()).await;
+        d.write_all(&[0, 0, 0, 0]).await.expect("write");
+        let NetEvent::Connected { .. } = next(&mut rx).await else {
+            panic!("the freed slot is taken")
+        };
     }
 
     async fn next(rx: &mut mpsc::Receiver<NetEvent>) -> NetEvent {

@@ -31,7 +31,6 @@ const KNOWN_IGNORED: &[&str] = &[
     "cnxTimeout",
     "clientPortListenBacklog",
     "dynamicConfigFile",
-    "maxCnxns",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "serverCnxnFactory",
@@ -133,6 +132,9 @@ pub struct ServerConfig {
     /// `clientPortAddress`; all interfaces when absent, as ZooKeeper does.
     pub client_port_address: Option<IpAddr>,
     pub max_client_cnxns: u32,
+    /// `maxCnxns` / `zookeeper.maxCnxns`: client connections in all (per
+    /// client port), 0 = no limit.
+    pub max_cnxns: u32,
     pub min_session_timeout_ms: Option<u32>,
     pub max_session_timeout_ms: Option<u32>,
     pub jute_max_buffer: u32,
@@ -183,6 +185,7 @@ impl Default for ServerConfig {
             client_port: 2181,
             client_port_address: None,
             max_client_cnxns: 60,
+            max_cnxns: 0,
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             jute_max_buffer: 0xfffff,
@@ -317,6 +320,10 @@ impl ServerConfig {
                 "clientPort" => cfg.client_port = parse_num(&key, v)?,
                 "clientPortAddress" => cfg.client_port_address = Some(parse_num(&key, v)?),
                 "maxClientCnxns" => cfg.max_client_cnxns = parse_num(&key, v)?,
+                // ZooKeeper takes a negative value as 0: no limit.
+                "maxCnxns" => {
+                    cfg.max_cnxns = parse_num::<i64>(&key, v)?.clamp(0, u32::MAX as i64) as u32
+                }
                 "minSessionTimeout" => cfg.min_session_timeout_ms = Some(parse_num(&key, v)?),
                 "maxSessionTimeout" => cfg.max_session_timeout_ms = Some(parse_num(&key, v)?),
                 "jute.maxbuffer" => cfg.jute_max_buffer = parse_jute_max_buffer(&key, v)?,

@@ -283,6 +283,7 @@ async fn serve(
         addr,
         max_buffer: cfg.jute_max_buffer,
         max_cnxns_per_ip: cfg.max_client_cnxns,
+        max_cnxns: cfg.max_cnxns,
         out_queue_bytes_max: CLIENT_OUT_QUEUE_BYTES_MAX,
         tls,
     };

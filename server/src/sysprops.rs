@@ -31,6 +31,7 @@ pub const PROPERTIES: &[(&str, Treatment)] = &[
     ("znode.container.checkIntervalMs", Treatment::Honoured),
     ("znode.container.maxPerMinute", Treatment::Honoured),
     ("zookeeper.snapCount", Treatment::Honoured),
+    ("zookeeper.maxCnxns", Treatment::Honoured),
     ("jute.maxbuffer", Treatment::Honoured),
     ("zookeeper.forceSync", Treatment::Honoured),
     ("zookeeper.skipACL", Treatment::Honoured),
@@ -61,10 +62,6 @@ pub const PROPERTIES: &[(&str, Treatment)] = &[
     (
         "zookeeper.preAllocSize",
         Treatment::NoEffect("log files are appended, not preallocated"),
-    ),
-    (
-        "zookeeper.maxCnxns",
-        Treatment::NoEffect("only maxClientCnxns (per client IP) limits connections"),
     ),
     (
         "zookeeper.snapSizeLimitInKb",

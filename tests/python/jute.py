@@ -230,8 +230,11 @@ def decode_body(opcode, r):
 class Conn:
     """One TCP connection speaking the ZooKeeper client protocol."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT_S):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT_S, source=None):
+        """source: the local address to connect from (another 127.0.0.x
+        looks like another client host to the server)."""
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
         self.timeout = timeout
         self.xid = 0

@@ -113,3 +113,47 @@ def test_json_log_file_with_rolling(started, tmp_path):
     assert any(r["message"].startswith("role standalone") for r in records), records
     # Nothing but the startup line went to stderr.
     assert "serving clients" not in open(srv.log_path).read()
+
+
+def _connects(port, source="127.0.0.4"):
+    """A raw connection and whether the server answers its ConnectRequest."""
+    c = jute.Conn(port, timeout=5.0, source=source)
+    try:
+        c.connect()
+        return c, True
+    except (jute.Closed, jute.Timeout, OSError):
+        c.close_socket()
+        return None, False
+
+
+@pytest.mark.parametrize("kind", ["zookeeper", "paddock"])
+def test_max_cnxns_limits_connections_in_all(kind):
+    """maxCnxns (zookeeper.maxCnxns) caps the server's open client
+    connections, from any address: one past it is closed before its
+    ConnectRequest is answered, and a slot that comes free is taken again.
+    The same test runs against ZooKeeper, whose behaviour this mirrors."""
+    srv = Server(kind, {"maxCnxns": "3"}).start()
+    conns = []
+
+    def connect_soon(source):
+        # A slot counts until the server has seen its connection close
+        # (ZooKeeper still counts the start-up probes for a moment).
+        deadline = time.time() + 10
+        while True:
+            c, ok = _connects(srv.port, source)
+            if ok:
+                return c
+            assert time.time() < deadline, "no slot for %s" % source
+            time.sleep(0.2)
+
+    try:
+        for source in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+            conns.append(connect_soon(source))
+        _, ok = _connects(srv.port)
+        assert not ok, "a fourth connection is refused"
+        conns.pop().close_session()
+        conns.append(connect_soon("127.0.0.4"))
+    finally:
+        for c in conns:
+            c.close_socket()
+        srv.cleanup()
