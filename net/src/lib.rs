@@ -7,10 +7,12 @@
 //! - [`peer`]: the links between members of an ensemble.
 //! - [`tls`], [`keystore`]: client TLS on rustls, from ZooKeeper's `ssl.*`
 //!   settings and its PEM/PKCS12 stores.
-//! - [`client`]: the accept loop (with `maxClientCnxns` per client IP) and
-//!   one task per connection that reads frames and writes batched replies.
+//! - [`client`]: the accept loop and one task per connection that reads
+//!   frames and writes batched replies; `cnxn_limits`: its `maxCnxns` and
+//!   `maxClientCnxns` counts.
 
 pub mod client;
+mod cnxn_limits;
 pub mod framing;
 pub mod keystore;
 pub mod peer;
