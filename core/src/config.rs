@@ -23,6 +23,15 @@ pub struct Config {
     /// `X509AuthenticationProvider.superUser`: the certificate subject
     /// that is the super user.
     pub x509_super_user: Option<String>,
+    /// Client SASL (DIGEST-MD5) from the JAAS `Server` section; `None`
+    /// when not configured (a `sasl` request is then answered with no
+    /// token, as ZooKeeper answers it without a SASL login).
+    pub sasl: Option<crate::sasl::SaslConfig>,
+    /// `enforce.auth.schemes` when `enforce.auth.enabled` (or `sasl` when
+    /// `sessionRequireClientSASLAuth`): a request from a connection with
+    /// no id of these schemes is refused and the connection closed.
+    /// Empty: not enforced.
+    pub enforce_auth_schemes: Vec<String>,
     /// `extendedTypesEnabled`: TTL nodes (and the server id in session ids
     /// capped to 254, as ZooKeeper does).
     pub extended_types_enabled: bool,
@@ -74,6 +83,8 @@ impl Config {
             seed: 0x5eed,
             super_digest: None,
             x509_super_user: None,
+            sasl: None,
+            enforce_auth_schemes: Vec::new(),
             extended_types_enabled: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,

@@ -15,6 +15,7 @@ pub mod log;
 pub mod node;
 pub mod peer;
 pub mod proto;
+pub mod sasl;
 pub mod session;
 pub mod storage;
 pub mod tree;

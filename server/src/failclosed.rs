@@ -3,8 +3,9 @@
 //! before any port is bound, with a message that says what to do.
 //!
 //! - Security and enforcement keys of zoo.cfg that ask for a capability
-//!   Paddock does not have yet (quorum TLS, SASL, enforced authentication,
-//!   `ssl.*` keys other than those `crate::security` honours) are
+//!   Paddock does not have yet (quorum TLS, quorum SASL, `ssl.*` keys
+//!   other than those `crate::security` honours, unknown authentication
+//!   providers) are
 //!   refused: serving without the authentication the operator configured
 //!   would let every client in. [`REFUSED_KEYS`] is the one list to shrink
 //!   as each capability lands.
@@ -60,21 +61,6 @@ pub const REFUSED_KEYS: &[Refused] = &[
         key: Match::Prefix("authProvider."),
         harmless: Harmless::Values(crate::security::HONOURED_PROVIDERS),
         needs: "an authentication provider paddock does not implement",
-    },
-    Refused {
-        key: Match::Key("enforce.auth.enabled"),
-        harmless: Harmless::WhenFalse,
-        needs: "enforced client authentication",
-    },
-    Refused {
-        key: Match::Key("enforce.auth.schemes"),
-        harmless: Harmless::Never,
-        needs: "enforced client authentication",
-    },
-    Refused {
-        key: Match::Key("sessionRequireClientSASLAuth"),
-        harmless: Harmless::WhenFalse,
-        needs: "SASL authentication of clients",
     },
     Refused {
         key: Match::Key("requireClientAuthScheme"),
@@ -198,10 +184,7 @@ mod tests {
             "zookeeper.ssl.crl=true\n",
             "ssl.context.supplier.class=x.Y\n",
             "sslQuorum=true\n",
-            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
             "authProvider.2=com.example.Custom\n",
-            "enforce.auth.enabled=true\n",
-            "zookeeper.sessionRequireClientSASLAuth=true\n",
             "requireClientAuthScheme=sasl\n",
             "quorum.auth.enableSasl=true\n",
         ] {
@@ -219,6 +202,9 @@ mod tests {
             "ssl.keyStore.location=/k.p12\nzookeeper.ssl.trustStore.location=/t\n",
             "ssl.clientAuth=want\nssl.enabledProtocols=TLSv1.3\n",
             "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n",
+            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+            "enforce.auth.enabled=true\nenforce.auth.schemes=sasl\n",
+            "zookeeper.sessionRequireClientSASLAuth=true\n",
         ] {
             assert_eq!(refused_key(text), None, "{text}");
         }

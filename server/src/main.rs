@@ -18,6 +18,7 @@ mod fourlw;
 mod http;
 mod import;
 mod inspect;
+mod jaas;
 mod logging;
 mod member_list;
 mod metric_names;
@@ -91,6 +92,14 @@ fn main() {
 }
 
 fn load_config(args: &Args) -> Result<ServerConfig> {
+    // `-D` words ask for capabilities as zoo.cfg keys do: the same refusals.
+    let flags: String = sysprops::jvm_flag_properties(|k| std::env::var(k).ok())
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    if let Some(why) = failclosed::refused_key(&flags) {
+        anyhow::bail!("refusing to start: {why} (from SERVER_JVMFLAGS or JVMFLAGS)");
+    }
     let cfg = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -201,6 +210,16 @@ fn run(args: Args) -> Result<()> {
     // Held to the end: it flushes the log file.
     let _log_guard = logging::init(&cfg.log, cfg.my_id.filter(|_| cfg.is_ensemble()));
     report_config(&cfg)?;
+    // Authentication that cannot be honoured stops the start here, before
+    // the data directory is touched.
+    let sasl = cfg
+        .security
+        .sasl_config()
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+    let enforced = cfg
+        .security
+        .enforced_schemes()
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     let dirs = disk::Dirs {
         data: cfg.data_dir.clone(),
         log: cfg.log_dir().to_path_buf(),
@@ -214,6 +233,20 @@ fn run(args: Args) -> Result<()> {
     let _lock = disk::lock_data_dir(&dirs)?;
 
     let mut core_config = cfg.core_config(seed());
+    core_config.sasl = sasl;
+    core_config.enforce_auth_schemes = enforced;
+    if let Some(s) = &core_config.sasl {
+        info!(
+            "client SASL (DIGEST-MD5) with {} user(s) from the JAAS file",
+            s.users.len()
+        );
+    }
+    if !core_config.enforce_auth_schemes.is_empty() {
+        info!(
+            "clients must authenticate with one of {:?}",
+            core_config.enforce_auth_schemes
+        );
+    }
     // Local, as in ZooKeeper: every member writes the same list, so the
     // tree digests stay equal.
     core_config.member_list =

@@ -27,9 +27,25 @@ use std::path::PathBuf;
 pub const X509_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
 pub const DIGEST_PROVIDER: &str = "org.apache.zookeeper.server.auth.DigestAuthenticationProvider";
 pub const IP_PROVIDER: &str = "org.apache.zookeeper.server.auth.IPAuthenticationProvider";
+pub const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
 
 /// The `authProvider.N` classes that are honoured.
-pub const HONOURED_PROVIDERS: &[&str] = &[X509_PROVIDER, DIGEST_PROVIDER, IP_PROVIDER];
+pub const HONOURED_PROVIDERS: &[&str] =
+    &[X509_PROVIDER, DIGEST_PROVIDER, IP_PROVIDER, SASL_PROVIDER];
+
+/// The SASL and enforcement keys (without `zookeeper.`) in force.
+const HONOURED_AUTH: &[&str] = &[
+    "java.security.auth.login.config",
+    "sasl.serverconfig",
+    "kerberos.removeHostFromPrincipal",
+    "kerberos.removeRealmFromPrincipal",
+    "superUser",
+    "sessionRequireClientSASLAuth",
+    "enforce.auth.enabled",
+    "enforce.auth.schemes",
+    "X509AuthenticationProvider.superUser",
+    "client.portUnification",
+];
 
 /// The `ssl.*` keys (without `zookeeper.`) in force.
 const HONOURED_SSL: &[&str] = &[
@@ -49,7 +65,15 @@ const HONOURED_SSL: &[&str] = &[
 /// Whether a security key (without `zookeeper.`) is honoured, so
 /// [`crate::failclosed`] lets it through.
 pub fn is_honoured(bare: &str) -> bool {
-    HONOURED_SSL.contains(&bare) || matches!(bare, "secureClientPort" | "secureClientPortAddress")
+    HONOURED_SSL.contains(&bare)
+        || HONOURED_AUTH.contains(&bare)
+        || matches!(bare, "secureClientPort" | "secureClientPortAddress")
+}
+
+/// Whether a `-D` system property (without `zookeeper.`) is one of these
+/// keys, so `crate::sysprops` passes it on like a zoo.cfg key.
+pub fn is_sysprop(bare: &str) -> bool {
+    is_honoured(bare) || bare.starts_with("authProvider.")
 }
 
 #[derive(Clone, Debug, Default)]
@@ -76,6 +100,14 @@ pub struct SecurityConfig {
     /// `authProvider.N` -> class.
     pub auth_providers: BTreeMap<String, String>,
     pub x509_super_user: Option<String>,
+    jaas_file: Option<PathBuf>,
+    sasl_section: Option<String>,
+    remove_host: bool,
+    remove_realm: bool,
+    sasl_super_user: Option<String>,
+    require_sasl: bool,
+    enforce_enabled: bool,
+    enforce_schemes: Option<String>,
 }
 
 fn bad(key: &str, v: &str, why: impl Into<String>) -> ConfigError {
@@ -112,6 +144,17 @@ impl SecurityConfig {
             "ssl.ciphersuites" => self.ciphersuites = Some(v.to_string()),
             "ssl.authProvider" => self.ssl_auth_provider = Some(v.to_string()),
             "X509AuthenticationProvider.superUser" => self.x509_super_user = Some(v.to_string()),
+            "java.security.auth.login.config" => self.jaas_file = Some(PathBuf::from(v)),
+            "sasl.serverconfig" => self.sasl_section = Some(v.to_string()),
+            // Java's Boolean.parseBoolean / Boolean.getBoolean: "true", any case.
+            "kerberos.removeHostFromPrincipal" => self.remove_host = v.eq_ignore_ascii_case("true"),
+            "kerberos.removeRealmFromPrincipal" => {
+                self.remove_realm = v.eq_ignore_ascii_case("true")
+            }
+            "superUser" => self.sasl_super_user = Some(v.to_string()),
+            "sessionRequireClientSASLAuth" => self.require_sasl = v.eq_ignore_ascii_case("true"),
+            "enforce.auth.enabled" => self.enforce_enabled = v.eq_ignore_ascii_case("true"),
+            "enforce.auth.schemes" => self.enforce_schemes = Some(v.to_string()),
             k if k.starts_with("authProvider.") => {
                 self.auth_providers.insert(k.to_string(), v.to_string());
             }
@@ -123,6 +166,74 @@ impl SecurityConfig {
     /// Whether any client port speaks TLS.
     pub fn client_tls(&self) -> bool {
         self.secure_client_port.is_some() || self.port_unification
+    }
+
+    /// Client SASL from the JAAS file's server section; `None` without a
+    /// file or without that section (ZooKeeper then has no SASL login).
+    pub fn sasl_config(&self) -> Result<Option<paddock_core::sasl::SaslConfig>, ConfigError> {
+        let Some(path) = &self.jaas_file else {
+            return Ok(None);
+        };
+        let section = self.sasl_section.as_deref().unwrap_or("Server");
+        let users = crate::jaas::server_users(path, section).map_err(|why| {
+            bad(
+                "java.security.auth.login.config",
+                &path.display().to_string(),
+                why,
+            )
+        })?;
+        Ok(users.map(|users| paddock_core::sasl::SaslConfig {
+            users,
+            remove_host_from_principal: self.remove_host,
+            remove_realm_from_principal: self.remove_realm,
+            super_user: self.sasl_super_user.clone(),
+        }))
+    }
+
+    /// The schemes every client must hold an id of (empty: none), as
+    /// ZooKeeper's `AuthenticationHelper` reads them; a scheme without its
+    /// provider is refused at start, as ZooKeeper refuses it.
+    pub fn enforced_schemes(&self) -> Result<Vec<String>, ConfigError> {
+        let (key, schemes) = if self.require_sasl {
+            ("sessionRequireClientSASLAuth", vec!["sasl".to_string()])
+        } else if self.enforce_enabled {
+            let list: Vec<String> = self
+                .enforce_schemes
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if list.is_empty() {
+                return Err(bad(
+                    "enforce.auth.enabled",
+                    "true",
+                    "enforce.auth.schemes must name the schemes to enforce",
+                ));
+            }
+            ("enforce.auth.schemes", list)
+        } else {
+            return Ok(Vec::new());
+        };
+        for s in &schemes {
+            let provided = match s.as_str() {
+                "digest" | "ip" => true,
+                "x509" => self.x509_provider(),
+                "sasl" => self.auth_providers.values().any(|c| c == SASL_PROVIDER),
+                _ => false,
+            };
+            if !provided {
+                return Err(bad(
+                    key,
+                    &schemes.join(","),
+                    format!(
+                        "authentication scheme {s} is not available (configure its authProvider.N)"
+                    ),
+                ));
+            }
+        }
+        Ok(schemes)
     }
 
     /// Whether the x509 provider is configured.

@@ -134,7 +134,10 @@ pub fn jvm_flag_properties(var: impl Fn(&str) -> Option<String>) -> Vec<(String,
 pub fn known(props: Vec<(String, String)>) -> Vec<(String, String)> {
     props
         .into_iter()
-        .filter(|(k, _)| lookup(k.strip_prefix("zookeeper.").unwrap_or(k)).is_some())
+        .filter(|(k, _)| {
+            let bare = k.strip_prefix("zookeeper.").unwrap_or(k);
+            lookup(bare).is_some() || crate::security::is_sysprop(bare)
+        })
         .collect()
 }
 

@@ -115,6 +115,9 @@ class Server:
                    # A system property in ZooKeeper, a zoo.cfg key in paddock.
                    "-Dznode.container.checkIntervalMs=%s"
                    % self.extra.get("znode.container.checkIntervalMs", "500"),
+                   # -D words of SERVER_JVMFLAGS, as zkServer.sh passes them
+                   # (paddock reads the same variable).
+                   ] + (self.env or {}).get("SERVER_JVMFLAGS", "").split() + [
                    "-cp", ZK_CLASSPATH,
                    "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         else:

@@ -265,6 +265,12 @@ impl Node {
         let opcode = r.i32()?;
         let body = &frame[8..];
         self.touch_session(now, session, None);
+        if opcode != proto::op::AUTH
+            && opcode != proto::op::SASL
+            && !self.auth_enforced(conn, xid_v)
+        {
+            return Ok(());
+        }
         let request = match proto::decode_request(opcode, body) {
             Ok(req) => req,
             Err(DecodeError::UnknownOpcode(op)) => {
@@ -312,15 +318,7 @@ impl Node {
                     }
                 }
             }
-            Request::Sasl => {
-                let f = reply_frame(
-                    xid_v,
-                    self.log.last_applied(),
-                    ErrorCode::Unimplemented,
-                    &Response::Empty,
-                );
-                self.push_ready(conn, f, None);
-            }
+            Request::Sasl { token } => self.on_sasl(conn, xid_v, &token),
             Request::Sync { path } if matches!(self.role, Role::Learning(_)) => {
                 let id = self.next_sync_id;
                 self.next_sync_id += 1;

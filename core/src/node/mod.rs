@@ -30,6 +30,7 @@
 //! slot of a connection names a pending proposal.
 
 mod applied;
+mod auth;
 mod clients;
 mod introspect;
 mod leading;
@@ -95,6 +96,8 @@ struct Conn {
     read_only_flag: Option<bool>,
     timeout_ms: u32,
     auth: Vec<Id>,
+    /// The connection's SASL exchange, once it sent a `sasl` request.
+    sasl: Option<crate::sasl::DigestServer>,
     queue: VecDeque<Slot>,
     /// Set once the connection is being closed; nothing more is sent.
     closed: bool,
@@ -359,6 +362,7 @@ impl Node {
                         read_only_flag: None,
                         timeout_ms: 0,
                         auth,
+                        sasl: None,
                         queue: VecDeque::new(),
                         closed: false,
                         received: 0,

@@ -371,7 +371,10 @@ pub enum Request {
         scheme: String,
         auth: Vec<u8>,
     },
-    Sasl,
+    /// GetSASLRequest: the client's next SASL token.
+    Sasl {
+        token: Vec<u8>,
+    },
     CloseSession,
 }
 
@@ -632,7 +635,9 @@ pub fn decode_request(opcode: i32, body: &[u8]) -> Result<Request, DecodeError> 
             auth: r.buffer()?,
         },
         op::SASL => {
-            return Ok(Request::Sasl);
+            // GetSASLRequest { buffer token }; ZooKeeper ignores bytes after it.
+            let token = r.buffer_opt()?.map(<[u8]>::to_vec).unwrap_or_default();
+            return Ok(Request::Sasl { token });
         }
         op::CLOSE_SESSION => Request::CloseSession,
         other => return Err(DecodeError::UnknownOpcode(other)),
@@ -676,7 +681,7 @@ pub fn encode_request(xid: i32, req: &Request) -> Vec<u8> {
         Request::AddWatch { .. } => op::ADD_WATCH,
         Request::WhoAmI => op::WHO_AM_I,
         Request::Auth { .. } => op::AUTH,
-        Request::Sasl => op::SASL,
+        Request::Sasl { .. } => op::SASL,
         Request::CloseSession => op::CLOSE_SESSION,
     };
     w.i32(xid).i32(opcode);
@@ -740,11 +745,10 @@ pub fn encode_request(xid: i32, req: &Request) -> Vec<u8> {
         } => {
             w.i32(*auth_type).ustring(scheme).buffer(auth);
         }
-        Request::Ping
-        | Request::Reconfig
-        | Request::WhoAmI
-        | Request::Sasl
-        | Request::CloseSession => {}
+        Request::Ping | Request::Reconfig | Request::WhoAmI | Request::CloseSession => {}
+        Request::Sasl { token } => {
+            w.buffer(token);
+        }
     }
     w.into_vec()
 }

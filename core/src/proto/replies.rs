@@ -27,6 +27,8 @@ pub enum Response {
     WhoAmI(Vec<(String, String)>),
     /// Multi / multiRead results, one per op.
     Multi(Vec<OpResult>),
+    /// SetSASLResponse: the server's SASL token (null: none).
+    Sasl(Option<Vec<u8>>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +81,9 @@ impl Response {
             }
             Response::Number(n) => {
                 w.i32(*n);
+            }
+            Response::Sasl(token) => {
+                w.buffer_opt(token.as_deref());
             }
             Response::WhoAmI(ids) => {
                 w.i32(ids.len() as i32);

@@ -1,0 +1,218 @@
+//! The JAAS login configuration file ZooKeeper's SASL reads
+//! (`java.security.auth.login.config`): named sections of login modules,
+//! each `ModuleClass Flag key=value ...;`, with `//` and `/* */` comments,
+//! as Java's `ConfigFile` parses it.
+//!
+//! The server's section (`Server`, or `zookeeper.sasl.serverconfig`) gives
+//! the client SASL users: `org.apache.zookeeper.server.auth.DigestLoginModule`
+//! with `user_<name>="<password>"` options (DIGEST-MD5). A Kerberos module
+//! (`Krb5LoginModule`, GSSAPI) or any other module is refused at start,
+//! naming the file and the module: Paddock does not implement it and will
+//! not serve as if it did.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
+
+/// One login module entry of a section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Module {
+    pub class: String,
+    pub flag: String,
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Tok {
+    Word(String),
+    Quoted(String),
+    Punct(char),
+}
+
+fn tokens(text: &str) -> Result<Vec<Tok>, String> {
+    let cs: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < cs.len() {
+        let c = cs[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '/' && cs.get(i + 1) == Some(&'/') {
+            while i < cs.len() && cs[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && cs.get(i + 1) == Some(&'*') {
+            i += 2;
+            while i + 1 < cs.len() && !(cs[i] == '*' && cs[i + 1] == '/') {
+                i += 1;
+            }
+            if i + 1 >= cs.len() {
+                return Err("an unterminated /* comment".into());
+            }
+            i += 2;
+        } else if c == '"' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                match cs.get(i) {
+                    None => return Err("an unterminated quoted value".into()),
+                    Some('"') => break,
+                    Some('\\') if i + 1 < cs.len() => {
+                        s.push(cs[i + 1]);
+                        i += 2;
+                        continue;
+                    }
+                    Some(ch) => s.push(*ch),
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push(Tok::Quoted(s));
+        } else if matches!(c, '{' | '}' | ';' | '=') {
+            out.push(Tok::Punct(c));
+            i += 1;
+        } else {
+            let start = i;
+            while i < cs.len()
+                && !cs[i].is_whitespace()
+                && !matches!(cs[i], '{' | '}' | ';' | '=' | '"')
+            {
+                i += 1;
+            }
+            out.push(Tok::Word(cs[start..i].iter().collect()));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the whole file: section name -> its modules.
+pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Module>>, String> {
+    let toks = tokens(text)?;
+    let mut sections = BTreeMap::new();
+    let mut i = 0;
+    let word = |i: usize, what: &str| -> Result<String, String> {
+        match toks.get(i) {
+            Some(Tok::Word(w)) | Some(Tok::Quoted(w)) => Ok(w.clone()),
+            other => Err(format!("expected {what}, found {other:?}")),
+        }
+    };
+    let punct = |i: usize, p: char| -> Result<(), String> {
+        match toks.get(i) {
+            Some(Tok::Punct(c)) if *c == p => Ok(()),
+            other => Err(format!("expected '{p}', found {other:?}")),
+        }
+    };
+    while i < toks.len() {
+        let name = word(i, "a section name")?;
+        punct(i + 1, '{')?;
+        i += 2;
+        let mut modules = Vec::new();
+        while !matches!(toks.get(i), Some(Tok::Punct('}'))) {
+            let class = word(i, "a login module class")?;
+            let flag = word(
+                i + 1,
+                "a control flag (required, requisite, sufficient, optional)",
+            )?;
+            i += 2;
+            let mut options = BTreeMap::new();
+            while !matches!(toks.get(i), Some(Tok::Punct(';'))) {
+                let k = word(i, "an option name")?;
+                punct(i + 1, '=')?;
+                let v = word(i + 2, "an option value")?;
+                options.insert(k, v);
+                i += 3;
+            }
+            i += 1;
+            modules.push(Module {
+                class,
+                flag,
+                options,
+            });
+        }
+        i += 1;
+        // The `;` after a section's `}` is optional in practice.
+        if matches!(toks.get(i), Some(Tok::Punct(';'))) {
+            i += 1;
+        }
+        sections.insert(name, modules);
+    }
+    Ok(sections)
+}
+
+/// The DIGEST-MD5 users of the server section, or `None` when the file has
+/// no such section (ZooKeeper then runs without a SASL login).
+pub fn server_users(
+    path: &Path,
+    section: &str,
+) -> Result<Option<BTreeMap<String, String>>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("java.security.auth.login.config={}: {e}", path.display()))?;
+    let sections = parse(&text)
+        .map_err(|e| format!("java.security.auth.login.config={}: {e}", path.display()))?;
+    let Some(modules) = sections.get(section) else {
+        return Ok(None);
+    };
+    let mut users = BTreeMap::new();
+    for m in modules {
+        if m.class != DIGEST_LOGIN_MODULE {
+            return Err(format!(
+                "java.security.auth.login.config={}: section {section} uses login module {}, which paddock does not \
+                 implement (only {DIGEST_LOGIN_MODULE}, SASL DIGEST-MD5; Kerberos/GSSAPI is not available)",
+                path.display(),
+                m.class
+            ));
+        }
+        for (k, v) in &m.options {
+            if let Some(user) = k.strip_prefix("user_") {
+                users.insert(user.to_string(), v.clone());
+            }
+        }
+    }
+    Ok(Some(users))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zookeepers_documented_example_parses() {
+        let text = r#"
+            // the server's users
+            Server {
+                   org.apache.zookeeper.server.auth.DigestLoginModule required
+                   user_super="adminsecret"
+                   user_bob="bob\"secret";
+            };
+            /* the client's */
+            Client {
+                   org.apache.zookeeper.server.auth.DigestLoginModule required
+                   username="bob"
+                   password="bobsecret";
+            };
+        "#;
+        let s = parse(text).expect("parses");
+        let server = &s["Server"][0];
+        assert_eq!(server.class, DIGEST_LOGIN_MODULE);
+        assert_eq!(server.flag, "required");
+        assert_eq!(server.options["user_bob"], "bob\"secret");
+        assert_eq!(s["Client"][0].options["username"], "bob");
+        assert!(parse("Server { x required a=; };").is_err());
+        assert!(parse("Server { x required a=\"open; };").is_err());
+    }
+
+    #[test]
+    fn kerberos_is_refused_naming_the_module() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("jaas.conf");
+        std::fs::write(
+            &p,
+            "Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\" principal=\"zk/h@R\"; };",
+        )
+        .expect("write");
+        let e = server_users(&p, "Server").expect_err("refused");
+        assert!(e.contains("Krb5LoginModule"), "{e}");
+        assert_eq!(server_users(&p, "Other").expect("no section"), None);
+    }
+}
