@@ -246,6 +246,18 @@ fn measured(name: &str, i: &Inputs<'_>, fds: (i64, i64)) -> Option<Value> {
             Some(Value::Summary(Box::new(c.election_time.clone())))
         }
         "dbinittime" => Some(Value::Summary(Box::new(c.dbinittime.clone()))),
+        // -1 before the first proposal, as ZooKeeper's BufferStats.
+        "last_proposal_size" | "min_proposal_size" | "max_proposal_size"
+            if s.proposal_size_last == 0 =>
+        {
+            Some(Value::Int(-1))
+        }
+        "last_proposal_size" => int(s.proposal_size_last),
+        "min_proposal_size" => int(s.proposal_size_min),
+        "max_proposal_size" => int(s.proposal_size_max),
+        "diff_count" => int(s.diff_syncs),
+        "snap_count" => int(s.snap_syncs),
+        "pending_syncs" => int(s.pending_syncs),
         _ => None,
     }
 }

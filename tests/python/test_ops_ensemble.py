@@ -399,14 +399,24 @@ def test_learners_follow_a_follower_leaving_and_returning(pd_ens):
     e = pd_ens
     lp = e.client_ports[e.roles["leader"]]
     assert (mntr_value(lp, "zk_learners"), mntr_value(lp, "zk_synced_followers")) == ("2", "2")
+    syncs = lambda: int(mntr_value(lp, "zk_diff_count")) + int(mntr_value(lp, "zk_snap_count"))
+    # Both followers synced with this leader once.
+    assert syncs() >= 2, syncs()
+    before = syncs()
     gone = next(i for i in range(3) if i not in e.roles.values())
     e.kill9(gone)
     wait_for(lambda: mntr_value(lp, "zk_synced_followers") == "1", "synced_followers drops to 1")
     assert mntr_value(lp, "zk_learners") == "1"
+    e.client.create("/while_gone", b"x" * 300)
     e.start(gone)
     wait_for(lambda: mntr_value(lp, "zk_synced_followers") == "2", "synced_followers back to 2")
     assert mntr_value(lp, "zk_learners") == "2"
     assert mode(e.client_ports[gone]) == "follower"
+    assert syncs() == before + 1, (before, syncs())
+    # Proposal sizes: the 300-byte create was the largest proposal.
+    sizes = [int(mntr_value(lp, "zk_%s_proposal_size" % k)) for k in ("min", "last", "max")]
+    assert 0 < sizes[0] <= sizes[2] and sizes[2] > 300, sizes
+    assert mntr_value(lp, "zk_pending_syncs") == "0"
 
 
 def test_logs_name_the_server_and_each_role_change(pd_ens):

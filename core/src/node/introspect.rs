@@ -55,6 +55,10 @@ impl Node {
         s.watched_paths = self.watches.path_count() as u64;
         s.outstanding_requests = self.conns.values().map(|c| c.queue.len() as u64).sum();
         s.digest = self.log.state().tree.digest();
+        s.pending_syncs = match &self.role {
+            Role::Leading(l) => l.sync_waiters.len() as u64,
+            _ => 0,
+        };
         if s.latency_count == 0 {
             s.latency_min_ms = 0;
         }

@@ -213,6 +213,13 @@ impl Node {
             return;
         }
         let msg = self.sync_for(&history);
+        match &msg {
+            PeerMsg::Sync {
+                mode: SyncMode::Snap { .. },
+                ..
+            } => self.stats.snap_syncs += 1,
+            _ => self.stats.diff_syncs += 1,
+        }
         let synced_upto = self.log.last_logged();
         if let Some(l) = self.leader_mut() {
             if let Some(v) = l.learners.get_mut(&from) {
@@ -383,6 +390,7 @@ impl Node {
             .collect();
         if !followers.is_empty() {
             let bytes = crate::peer::encode_proposal(&txn);
+            self.stats.on_proposal_sent(bytes.len());
             for f in followers {
                 self.outputs.push_back(crate::node::Output::SendPeer {
                     to: f,

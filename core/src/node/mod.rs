@@ -232,6 +232,30 @@ pub struct NodeStats {
     /// request's arrival to its reply, reads and writes apart.
     pub read_latency: crate::latency::Latencies,
     pub update_latency: crate::latency::Latencies,
+    /// Leader figures, as ZooKeeper's leader keeps them: the bytes of the
+    /// last, smallest and largest proposal sent to followers (0 before the
+    /// first); learner syncs by DIFF or TRUNC (`diff_count`) and by
+    /// snapshot (`snap_count`); learners' syncs waiting for proposals to
+    /// commit (`pending_syncs`).
+    pub proposal_size_last: u64,
+    pub proposal_size_min: u64,
+    pub proposal_size_max: u64,
+    pub diff_syncs: u64,
+    pub snap_syncs: u64,
+    pub pending_syncs: u64,
+}
+
+impl NodeStats {
+    pub(crate) fn on_proposal_sent(&mut self, bytes: usize) {
+        let n = bytes as u64;
+        self.proposal_size_min = if self.proposal_size_last == 0 {
+            n
+        } else {
+            self.proposal_size_min.min(n)
+        };
+        self.proposal_size_max = self.proposal_size_max.max(n);
+        self.proposal_size_last = n;
+    }
 }
 
 /// One connection as `cons` shows it.
