@@ -117,7 +117,11 @@ def test_json_log_file_with_rolling(started, tmp_path):
 
 def _connects(port, source="127.0.0.4"):
     """A raw connection and whether the server answers its ConnectRequest."""
-    c = jute.Conn(port, timeout=5.0, source=source)
+    try:
+        c = jute.Conn(port, timeout=5.0, source=source)
+    except OSError:
+        # Refused while the socket connected (a reset), or a local port clash.
+        return None, False
     try:
         c.connect()
         return c, True
