@@ -889,7 +889,15 @@ class Run:
         self.set_watches(c, old=True)
 
     def op_unknownOp(self, c, opcode):
-        self.request(c, opcode, b"")
+        """Both servers answer Unimplemented, then close the connection; a
+        request sent before the close lands would race it, so wait for the
+        close and reopen, as a client library does after a drop."""
+        if self.request(c, opcode, b"") is None or c.conn is None:
+            return
+        self.rec(t="closed-after-unknown-op", c=c.idx, closed=c.conn.is_closed(wait=3.0))
+        c.conn.close_socket()
+        c.conn = None
+        self.reopen(c)
 
     def op_deleteContainer(self, c, p):
         self.request(c, jute.DELETE_CONTAINER, ustr(self.resolve(p)))
