@@ -479,7 +479,12 @@ async fn run_conn<R, W>(
                 if !outbuf.is_empty() {
                     let n = outbuf.len();
                     tokio::select! {
-                        r = wr.write_all(&outbuf) => if let Err(e) = r { break End::Io(e) },
+                        // The flush is a no-op on a TCP socket; a TLS stream may
+                        // hold records back until it.
+                        r = async {
+                            wr.write_all(&outbuf).await?;
+                            wr.flush().await
+                        } => if let Err(e) = r { break End::Io(e) },
                         _ = kill.notified() => break End::Killed,
                     }
                     queued.fetch_sub(n, Ordering::Relaxed);

@@ -228,3 +228,59 @@ def test_jks_refused_with_conversion_command(certs):
         s.start()
     s.cleanup()
     assert "keytool -importkeystore" in str(e.value), str(e.value)
+
+
+# Goal: a key store replaced on disk is used for the next handshakes
+# without a restart (certificate rotation), and a broken replacement keeps
+# the previous one serving.
+def test_key_store_rotation_without_restart(certs):
+    import shutil
+    d = tempfile.mkdtemp(prefix="paddock-test-rotate-")
+    live = os.path.join(d, "server.pem")
+    shutil.copy(certs.server_pem, live)
+    cfg = tls_config(certs, "none")
+    cfg["ssl.keyStore.location"] = live
+    s = TlsServer("paddock", cfg)
+
+    def served_cn():
+        c = jute.Conn(s.secure_port, timeout=5)
+        try:
+            c.sock = client_ctx(certs).wrap_socket(c.sock, server_hostname="localhost")
+            subject = dict(x[0] for x in c.sock.getpeercert()["subject"])
+            c.sock.settimeout(5)
+            assert c.connect()["timeOut"] > 0
+            return subject["commonName"]
+        finally:
+            c.close_socket()
+    try:
+        assert served_cn() == "server"
+        time.sleep(1.2)
+        shutil.copy(certs.client1_pem, live + ".new")
+        os.replace(live + ".new", live)
+        deadline = time.monotonic() + 10
+        while served_cn() != "client1":
+            assert time.monotonic() < deadline, "the new key store was not picked up"
+            time.sleep(0.3)
+        with open(live + ".new", "w") as f:
+            f.write("not a key store")
+        os.replace(live + ".new", live)
+        time.sleep(1.5)
+        assert served_cn() == "client1"
+        assert "serving with the previous one" in s.srv.log_tail(20000)
+    finally:
+        s.cleanup()
+
+
+# Goal: hostile bytes at the unified plain port and the TLS port (random,
+# mutated and truncated ClientHellos, absurd frame lengths) leave the
+# server serving plaintext and TLS clients (a few seconds here; the long
+# run is `python3 tests/python/fuzz_tls.py --minutes 10`).
+def test_hostile_bytes_at_tls_ports(certs):
+    import fuzz_tls
+    cfg = tls_config(certs, "none", unify=True)
+    s = TlsServer("paddock", cfg)
+    try:
+        sent = fuzz_tls.run(s.srv.port, s.secure_port, client_ctx(certs), 6, seed=16)
+        assert sent > 50, sent
+    finally:
+        s.cleanup()
