@@ -20,10 +20,13 @@ pub enum Canary {
     ExpireOnFollower,
     /// Watch events are sent after the reply that shows their data.
     WatchAfterData,
+    /// A learner confirms a reconnecting client's session from its own
+    /// records instead of asking the leader (REVALIDATE).
+    ConfirmSessionLocally,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 7] = [
+    pub const ALL: [Canary; 8] = [
         Canary::AckBeforePersist,
         Canary::CommitWithMinority,
         Canary::VoteWithoutEpoch,
@@ -31,6 +34,7 @@ impl Canary {
         Canary::SkipTrunc,
         Canary::ExpireOnFollower,
         Canary::WatchAfterData,
+        Canary::ConfirmSessionLocally,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Canary {
             Canary::SkipTrunc => "skip-trunc",
             Canary::ExpireOnFollower => "expire-on-follower",
             Canary::WatchAfterData => "watch-after-data",
+            Canary::ConfirmSessionLocally => "confirm-session-locally",
         }
     }
 

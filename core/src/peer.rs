@@ -135,6 +135,19 @@ pub enum PeerMsg {
     SyncDone {
         id: u64,
     },
+    /// Learner -> leader: a client reconnects here with this session; is
+    /// it live? (ZooKeeper's REVALIDATE.) A live session is touched with
+    /// `timeout_ms`, as client activity would.
+    Revalidate {
+        id: u64,
+        session: SessionId,
+        timeout_ms: u32,
+    },
+    /// Leader -> learner: the answer to `Revalidate` `id`.
+    Revalidated {
+        id: u64,
+        valid: bool,
+    },
 }
 
 impl PeerMsg {
@@ -157,6 +170,8 @@ impl PeerMsg {
             PeerMsg::PingReply { .. } => "PingReply",
             PeerMsg::SyncRequest { .. } => "SyncRequest",
             PeerMsg::SyncDone { .. } => "SyncDone",
+            PeerMsg::Revalidate { .. } => "Revalidate",
+            PeerMsg::Revalidated { .. } => "Revalidated",
         }
     }
 }

@@ -21,6 +21,10 @@ struct Cluster {
     closed: BTreeSet<u64>,
     /// conn -> node
     conn_node: BTreeMap<u64, u64>,
+    /// (from, to) links whose messages are held, not delivered, until
+    /// `release`: a silent, one-way network fault.
+    hold: BTreeSet<(u64, u64)>,
+    held: VecDeque<(u64, u64, Vec<u8>)>,
 }
 
 fn now(ms: u64) -> Now {
@@ -39,6 +43,8 @@ impl Cluster {
             inbox: BTreeMap::new(),
             closed: BTreeSet::new(),
             conn_node: BTreeMap::new(),
+            hold: BTreeSet::new(),
+            held: VecDeque::new(),
         };
         for &id in voters.iter().chain(observers) {
             let mut cfg = if voters.len() == 1 && observers.is_empty() {
@@ -144,6 +150,10 @@ impl Cluster {
             }
             while let Some((from, to, bytes)) = self.net.pop_front() {
                 progress = true;
+                if self.hold.contains(&(from, to)) {
+                    self.held.push_back((from, to, bytes));
+                    continue;
+                }
                 if let Some(n) = self.nodes.get_mut(&to) {
                     n.handle(
                         now(self.now_ms),
@@ -175,6 +185,47 @@ impl Cluster {
             }
         }
         self.pump();
+    }
+
+    /// Lifts every hold; what was held arrives first, in order.
+    fn release(&mut self) {
+        self.hold.clear();
+        let mut held = std::mem::take(&mut self.held);
+        held.append(&mut self.net);
+        self.net = held;
+        self.pump();
+    }
+
+    /// Opens `conn` on `node` with an existing session; returns what the
+    /// server answered so far (nothing while it waits for the leader).
+    fn reconnect(&mut self, conn: u64, node: u64, session: i64) -> Vec<Vec<u8>> {
+        self.conn_node.insert(conn, node);
+        let t = now(self.now_ms);
+        let n = self.nodes.get_mut(&node).unwrap();
+        n.handle(
+            t,
+            Input::ClientConnected {
+                conn: ConnId(conn),
+                addr: "127.0.0.1".into(),
+            },
+        );
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 4000,
+            session_id: session,
+            passwd: paddock_core::session::password(SessionId(session)).to_vec(),
+            read_only: None,
+        };
+        n.handle(
+            t,
+            Input::ClientFrame {
+                conn: ConnId(conn),
+                frame: req.encode(),
+            },
+        );
+        self.run_ms(20);
+        self.inbox.remove(&conn).unwrap_or_default()
     }
 
     fn leader(&self) -> Option<u64> {
@@ -694,4 +745,53 @@ fn a_voter_that_lost_records_abstains_until_it_has_synced() {
         assert_eq!((h.err, data_of(&body)), (0, b"x".to_vec()), "/n{i}");
     }
     assert!(!c.disks[&damaged].repair_mark, "the repair mark is cleared");
+}
+
+/// A follower that has not yet learned that the leader closed a session
+/// must not confirm it to a reconnecting client from its own records: it
+/// asks the leader (REVALIDATE) and answers with the leader's word. A live
+/// session is confirmed the same way, through the leader.
+#[test]
+fn a_follower_confirms_a_reconnecting_session_only_on_the_leaders_word() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.run_ms(3000);
+    let leader = c.leader().unwrap();
+    let fs: Vec<u64> = c.nodes.keys().copied().filter(|k| *k != leader).collect();
+    let (f, g) = (fs[0], fs[1]);
+    let live = c.connect(10, f);
+    let doomed = c.connect(11, g);
+
+    // A live session moves to the follower through the leader's answer.
+    let frames = c.reconnect(12, f, live);
+    let resp = proto::ConnectResponse::decode(&frames[0]).unwrap();
+    assert_eq!(
+        resp.session_id, live,
+        "the leader revalidated a live session"
+    );
+    assert!(c.closed.contains(&10), "its older connection is closed");
+
+    // The leader closes `doomed` (its client says goodbye through g) while
+    // nothing the leader sends reaches f.
+    c.hold.insert((leader, f));
+    let (h, _) = c.call(11, 1, &Request::CloseSession);
+    assert_eq!(h.err, 0, "the close commits without f");
+    assert!(
+        c.nodes[&f].sessions().iter().any(|(s, _)| s.0 == doomed),
+        "f has not applied the close yet"
+    );
+    let frames = c.reconnect(13, f, doomed);
+    assert!(
+        frames.is_empty(),
+        "f waits for the leader's word; it does not confirm from its own records"
+    );
+    assert!(!c.closed.contains(&13));
+
+    // The leader's answer (behind the close) arrives: the session is gone.
+    c.release();
+    c.run_ms(20);
+    let frames = c.inbox.remove(&13).unwrap_or_default();
+    let resp = proto::ConnectResponse::decode(&frames[0]).unwrap();
+    assert_eq!(resp.session_id, 0, "an expired session is refused");
+    assert_eq!(resp.timeout_ms, 0);
+    assert!(c.closed.contains(&13));
 }

@@ -55,6 +55,8 @@ pub struct Client {
     /// Writes acknowledged since the last `take_progress`.
     pub acked_writes: u64,
     pub last_sent_ns: u64,
+    /// When the server last sent anything on this connection.
+    pub last_heard_ns: u64,
 }
 
 fn decode_stat(r: &mut Reader) -> Result<Stat, String> {
@@ -189,6 +191,7 @@ impl Client {
             state: RecipeState::default(),
             acked_writes: 0,
             last_sent_ns: 0,
+            last_heard_ns: 0,
         }
     }
 
@@ -201,6 +204,7 @@ impl Client {
         self.conn = Some(conn);
         self.phase = Phase::Handshake;
         self.last_sent_ns = now;
+        self.last_heard_ns = now;
         let (sid, pw) = self
             .session
             .clone()
@@ -234,6 +238,7 @@ impl Client {
         hist: &mut History,
     ) -> Result<Vec<Vec<u8>>, String> {
         let conn = self.conn.expect("frames arrive on a connection");
+        self.last_heard_ns = now;
         if self.phase == Phase::Handshake {
             let resp =
                 ConnectResponse::decode(frame).map_err(|e| format!("ConnectResponse: {e}"))?;
@@ -449,6 +454,14 @@ impl Client {
         self.ops_done += 1;
         self.last_sent_ns = now;
         frame
+    }
+
+    /// ZooKeeper's client read timeout: a connected client that has heard
+    /// nothing from its server for 2/3 of the session timeout (its pings
+    /// unanswered) drops the connection and tries another server.
+    pub fn read_timed_out(&self, now: u64) -> bool {
+        self.phase == Phase::Connected
+            && now.saturating_sub(self.last_heard_ns) >= self.timeout_ms as u64 * 1_000_000 * 2 / 3
     }
 
     /// A ping, when the session would otherwise look idle.

@@ -107,6 +107,14 @@ pub enum Fault {
         side: Vec<u64>,
         ms: u64,
     },
+    /// Every link between `side` and the rest goes silent both ways for
+    /// `ms`: messages are held, not lost, and no end hears of it (no
+    /// reset), as when a switch drops a host's traffic. The ends notice
+    /// only by their own timeouts (syncLimit, the leader's quorum check).
+    SilentSplit {
+        side: Vec<u64>,
+        ms: u64,
+    },
     /// Messages from `from` to `to` are held (clogged) for `ms`.
     OneWay {
         from: u64,
@@ -127,7 +135,9 @@ impl Fault {
             Fault::ClockJump { .. } => FaultKind::ClockJump,
             Fault::ClientDrop { .. } => FaultKind::ClientDrop,
             Fault::Corrupt { .. } | Fault::CorruptNewest { .. } => FaultKind::Corrupt,
-            Fault::Split { .. } | Fault::OneWay { .. } => FaultKind::Partition,
+            Fault::Split { .. } | Fault::SilentSplit { .. } | Fault::OneWay { .. } => {
+                FaultKind::Partition
+            }
             Fault::LinkReset { .. } => FaultKind::LinkReset,
         }
     }
@@ -320,6 +330,9 @@ impl Scenario {
     /// The timed faults of the safety phase, in time order.
     fn draw_plan(&self, seed: u64) -> Vec<(u64, Fault)> {
         let mut r = SimRng::stream(seed, "plan");
+        // Whether a split of one server from the rest is silent, and for
+        // how long: its own stream, so the other draws stay as they were.
+        let mut silent = SimRng::stream(seed, "silent-split");
         let servers = self.servers();
         let n = servers.len() as u64;
         let mut plan = Vec::new();
@@ -373,7 +386,18 @@ impl Scenario {
                                 }
                             }
                             side.sort();
-                            Some(Fault::Split { side, ms })
+                            if side.len() == 1 && silent.chance(0.5) {
+                                // Long enough for a session to expire on one
+                                // side; over by the heal (held messages are
+                                // delivered when it ends).
+                                let ms = silent
+                                    .range(2_000, 12_000)
+                                    .min(self.safety_ms.saturating_sub(t))
+                                    .max(1);
+                                Some(Fault::SilentSplit { side, ms })
+                            } else {
+                                Some(Fault::Split { side, ms })
+                            }
                         }
                     }
                     FaultKind::LinkReset => {

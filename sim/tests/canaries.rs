@@ -74,10 +74,18 @@ fn watch_after_data_is_caught() {
     caught("watch-after-data", 0..5, Kind::Safety);
 }
 
+/// A learner that confirms a reconnecting client's session from its own
+/// records (no REVALIDATE) tells a client its session lives while the
+/// leader has already closed it; the live checker's session rule sees it.
+#[test]
+fn confirm_session_locally_is_caught() {
+    caught("confirm-session-locally", 482..483, Kind::Safety);
+}
+
 /// The canaries are off unless asked for: the same seeds pass clean.
 #[test]
 fn the_same_seeds_pass_without_a_canary() {
-    for seed in [0, 1, 3, 4, 9, 14, 38, 347] {
+    for seed in [0, 1, 3, 4, 9, 14, 38, 347, 482] {
         let r = run(seed, &Overrides::default(), false);
         assert!(r.verdict.is_ok(), "seed {seed}: {:?}", r.verdict);
     }

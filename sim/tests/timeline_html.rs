@@ -90,9 +90,9 @@ fn a_multi_server_timeline_has_message_arrows_and_role_bands() {
             "--canary",
             "commit-with-minority",
             "--only-faults",
-            "32",
+            "29,32,41",
             "--ops",
-            "388",
+            "392",
             "--html",
         ])
         .arg(&page)

@@ -10,6 +10,7 @@ use crate::proto::{
 use crate::session;
 use crate::tree::acl;
 use crate::txn::{TxnHeader, TxnKind, TxnTag};
+use crate::zab::learner::Reconnect;
 use crate::zab::Role;
 use tracing::info;
 
@@ -40,17 +41,34 @@ impl Node {
             self.close(conn, format!("frame of {len} bytes exceeds jute.maxbuffer"));
             return;
         }
-        if c.queue.len()
+        if c.queue.len() + c.held.len()
             >= self
                 .config
                 .outstanding_per_conn_max
                 .min(QUEUED_PER_CONN_MAX)
         {
-            let n = c.queue.len();
+            let n = c.queue.len() + c.held.len();
             self.close(
                 conn,
                 format!("{n} requests outstanding: over the per-connection limit"),
             );
+            return;
+        }
+        if c.revalidating {
+            // The session is being revalidated: ZooKeeper reads nothing
+            // more from the socket until then; hold the frames.
+            c.held.push(frame);
+            return;
+        }
+        self.dispatch_frame(now, conn, frame);
+    }
+
+    /// A counted and bounded frame: a ConnectRequest or a request.
+    fn dispatch_frame(&mut self, now: Now, conn: ConnId, frame: Vec<u8>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.closed {
             return;
         }
         match c.session {
@@ -119,33 +137,74 @@ impl Node {
             return;
         }
         let id = SessionId(req.session_id);
-        let closing = matches!(&self.role, Role::Leading(l) if l.closing.contains(&id));
-        let valid = session::password_valid(id, &req.passwd)
-            && self.log.state().sessions.contains_key(&id)
-            && !closing;
+        let password_ok = session::password_valid(id, &req.passwd);
+        let reconnect = Reconnect {
+            conn,
+            session: id,
+            timeout_ms: timeout,
+            passwd: req.passwd,
+            read_only: req.read_only,
+        };
+        let valid = match &self.role {
+            // Only the leader knows whether a session is live: this
+            // server's records may lag behind an expiry it decided.
+            Role::Learning(_) if password_ok && !self.canary(Canary::ConfirmSessionLocally) => {
+                self.conns
+                    .get_mut(&conn)
+                    .expect("connection exists")
+                    .revalidating = true;
+                self.with_learner(now, |l, _| l.revalidate(reconnect));
+                return;
+            }
+            Role::Leading(l) => {
+                password_ok
+                    && self.log.state().sessions.contains_key(&id)
+                    && !l.closing.contains(&id)
+            }
+            _ => password_ok && self.log.state().sessions.contains_key(&id),
+        };
+        self.finish_reconnect(now, reconnect, valid);
+    }
+
+    /// Answers a client that reconnected with an existing session, once
+    /// the leader (or this server, leading) has judged it; frames the
+    /// client sent meanwhile are taken in order after the answer.
+    pub(super) fn finish_reconnect(&mut self, now: Now, r: Reconnect, valid: bool) {
+        let Some(c) = self.conns.get_mut(&r.conn) else {
+            return;
+        };
+        c.revalidating = false;
+        let held = std::mem::take(&mut c.held);
+        if c.closed {
+            return;
+        }
+        let (conn, id) = (r.conn, r.session);
         if !valid {
             let resp = ConnectResponse {
                 protocol_version: 0,
                 timeout_ms: 0,
                 session_id: 0,
                 passwd: vec![0; session::PASSWORD_LEN],
-                read_only: req.read_only.map(|_| false),
+                read_only: r.read_only.map(|_| false),
             };
             info!("connection {}: session {id} invalid or expired", conn.0);
             self.send(conn, resp.encode());
             self.close(conn, format!("session {id} expired or password invalid"));
             return;
         }
-        self.attach(now, conn, id, timeout);
+        self.attach(now, conn, id, r.timeout_ms);
         let resp = ConnectResponse {
             protocol_version: 0,
-            timeout_ms: timeout as i32,
+            timeout_ms: r.timeout_ms as i32,
             session_id: id.0,
             // The password the client holds (Paddock's or ZooKeeper's).
-            passwd: req.passwd.clone(),
-            read_only: req.read_only.map(|_| false),
+            passwd: r.passwd,
+            read_only: r.read_only.map(|_| false),
         };
         self.send(conn, resp.encode());
+        for frame in held {
+            self.dispatch_frame(now, conn, frame);
+        }
     }
 
     /// Binds a session to a connection, closing any older connection of it.

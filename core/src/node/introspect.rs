@@ -139,6 +139,13 @@ impl Node {
             .collect()
     }
 
+    /// Whether a session is live here: in the applied state and, when
+    /// leading, not being closed (the simulator asks the leader this).
+    pub fn session_is_live(&self, id: SessionId) -> bool {
+        let closing = matches!(&self.role, Role::Leading(l) if l.closing.contains(&id));
+        self.log.state().sessions.contains_key(&id) && !closing
+    }
+
     /// The digest of the whole tree, for cross-replica comparison.
     pub fn digest(&self) -> u64 {
         self.log.state().tree.digest()

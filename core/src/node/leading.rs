@@ -552,6 +552,28 @@ impl Node {
         }
     }
 
+    /// A learner asks whether a reconnecting client's session is live:
+    /// it is if it exists and is not closing; a live one is touched.
+    pub(crate) fn leader_on_revalidate(
+        &mut self,
+        now: Now,
+        from: ServerId,
+        id: u64,
+        session: SessionId,
+        timeout_ms: u32,
+    ) {
+        let exists = self.log.state().sessions.contains_key(&session);
+        let Some(l) = self.leader_mut() else { return };
+        if let Some(v) = l.learners.get_mut(&from) {
+            v.last_heard = now.mono;
+        }
+        let valid = exists && !l.closing.contains(&session);
+        if valid {
+            l.expiry.touch(now.mono, session, timeout_ms);
+        }
+        self.send_peer(from, &PeerMsg::Revalidated { id, valid });
+    }
+
     pub(crate) fn leader_on_ping_reply(
         &mut self,
         now: Now,

@@ -133,6 +133,7 @@ impl Node {
                 }
                 Action::UpToDate => self.learner_up_to_date(now),
                 Action::SyncDone(id) => self.on_sync_done(now, id),
+                Action::Revalidated(r, valid) => self.finish_reconnect(now, r, valid),
                 Action::Look => {
                     self.become_looking(now);
                     return;

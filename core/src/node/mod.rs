@@ -101,6 +101,10 @@ struct Conn {
     queue: VecDeque<Slot>,
     /// Set once the connection is being closed; nothing more is sent.
     closed: bool,
+    /// A reconnect waits for the leader's word on its session.
+    revalidating: bool,
+    /// Frames that arrived while revalidating (at most the queue bound).
+    held: Vec<Vec<u8>>,
     received: u64,
     sent: u64,
     last_zxid: Zxid,
@@ -389,6 +393,8 @@ impl Node {
                         sasl: None,
                         queue: VecDeque::new(),
                         closed: false,
+                        revalidating: false,
+                        held: Vec::new(),
                         received: 0,
                         sent: 0,
                         last_zxid: Zxid::ZERO,
@@ -599,6 +605,11 @@ impl Node {
             } => self.leader_on_forward(now, from, session, cxid, kind),
             PeerMsg::PingReply { touched } => self.leader_on_ping_reply(now, from, touched),
             PeerMsg::SyncRequest { id } => self.leader_on_sync_request(now, from, id),
+            PeerMsg::Revalidate {
+                id,
+                session,
+                timeout_ms,
+            } => self.leader_on_revalidate(now, from, id, session, timeout_ms),
             other => self.learner_on_message(now, from, other),
         }
     }

@@ -78,6 +78,23 @@ pub struct Learner {
     /// Sessions of local clients seen since the last leader ping, with
     /// their timeouts (sent in the PingReply).
     pub touched: BTreeMap<SessionId, u32>,
+    /// Reconnects waiting for the leader's word on their session, by
+    /// request id. At most one per client connection being opened (the
+    /// shell bounds connections), and dropped with the learner (every
+    /// connection is closed when it leaves the role).
+    revalidating: BTreeMap<u64, Reconnect>,
+    next_revalidation: u64,
+}
+
+/// A client reconnecting with an existing session, waiting for the
+/// leader to say whether that session is live.
+#[derive(Debug, Clone)]
+pub struct Reconnect {
+    pub conn: ConnId,
+    pub session: SessionId,
+    pub timeout_ms: u32,
+    pub passwd: Vec<u8>,
+    pub read_only: Option<bool>,
 }
 
 /// What the learner sees of its server when it decides.
@@ -127,6 +144,8 @@ pub enum Action {
     UpToDate,
     /// A client's `sync` is answered.
     SyncDone(u64),
+    /// The leader's word on a reconnecting client's session.
+    Revalidated(Reconnect, bool),
     /// Back to election (the reason is logged).
     Look,
 }
@@ -154,6 +173,8 @@ impl Learner {
             next_info: now.add_millis(FOLLOWER_INFO_RESEND_MS.min(tick)),
             acked: Zxid::ZERO,
             touched: BTreeMap::new(),
+            revalidating: BTreeMap::new(),
+            next_revalidation: 1,
         }
     }
 
@@ -311,6 +332,11 @@ impl Learner {
                 step.push(Action::Send(PeerMsg::PingReply { touched }));
             }
             PeerMsg::SyncDone { id } => step.push(Action::SyncDone(id)),
+            PeerMsg::Revalidated { id, valid } => {
+                if let Some(r) = self.revalidating.remove(&id) {
+                    step.push(Action::Revalidated(r, valid));
+                }
+            }
             _ => {}
         }
         step
@@ -324,6 +350,25 @@ impl Learner {
             last_zxid: cx.log.last_logged(),
             history: history(cx.log, cx.need_snap),
         })
+    }
+
+    /// A client reconnects with an existing session: only the leader may
+    /// say whether it is live (this server's records may lag behind an
+    /// expiry the leader already decided), so ask it.
+    pub fn revalidate(&mut self, r: Reconnect) -> Step {
+        assert!(
+            self.is_serving(),
+            "a learner that is not serving takes no connections"
+        );
+        let id = self.next_revalidation;
+        self.next_revalidation += 1;
+        let msg = PeerMsg::Revalidate {
+            id,
+            session: r.session,
+            timeout_ms: r.timeout_ms,
+        };
+        self.revalidating.insert(id, r);
+        vec![Action::Send(msg)]
     }
 
     /// Persistence completed through `done`.

@@ -5,7 +5,8 @@ use super::{ConnState, Ev, World};
 use crate::client::Phase;
 use crate::profile;
 use crate::scenario::FaultKind;
-use paddock_core::{ConnId, Input};
+use paddock_core::proto::ConnectResponse;
+use paddock_core::{ConnId, Input, SessionId};
 
 impl World {
     pub(super) fn client_latency(&mut self) -> u64 {
@@ -37,6 +38,35 @@ impl World {
         let t = (self.now + lat).max(c.last_to_server);
         c.last_to_server = t;
         self.at(t, Ev::ToServer { conn, frame });
+    }
+
+    /// Judges a server's first frame on a connection, its ConnectResponse:
+    /// a session it confirms must be live at the current leader.
+    pub(super) fn on_server_frame(&mut self, s: u64, conn: u64, frame: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if std::mem::replace(&mut c.answered, true) || self.scn.voters <= 1 {
+            return;
+        }
+        let Ok(resp) = ConnectResponse::decode(frame) else {
+            return;
+        };
+        if resp.session_id == 0 || resp.timeout_ms <= 0 {
+            return;
+        }
+        let servers = self
+            .servers
+            .iter()
+            .filter_map(|(id, v)| v.node.as_ref().map(|n| (*id, n)));
+        if let Some(why) = super::live::confirmed_session(
+            s,
+            SessionId(resp.session_id),
+            self.checker.leaders(),
+            servers,
+        ) {
+            self.fail_safety(why);
+        }
     }
 
     pub(super) fn on_to_client(&mut self, conn: u64, frame: Vec<u8>) {
@@ -97,6 +127,7 @@ impl World {
                 server_inc: self.servers[&s].inc,
                 open_server: true,
                 open_client: true,
+                answered: false,
                 last_to_client: 0,
                 last_to_server: 0,
             },
@@ -119,6 +150,13 @@ impl World {
             return;
         }
         let conn = cl.conn.expect("connected");
+        if cl.read_timed_out(self.now) {
+            self.log(format!(
+                "client {c} conn {conn}: nothing heard for 2/3 of the session timeout; reconnecting"
+            ));
+            self.drop_client_conn(c);
+            return;
+        }
         let mut frames = Vec::new();
         if !self.quiet {
             while let Some(f) = cl.next_request(self.now, &mut self.hist) {

@@ -119,6 +119,15 @@ impl World {
                 }
                 self.at(self.now + ms * MS, Ev::Unsplit { side });
             }
+            Fault::SilentSplit { side, ms } => {
+                for a in self.scn.servers() {
+                    for b in self.scn.servers() {
+                        if side.contains(&a) != side.contains(&b) {
+                            self.net.clog(a, b, self.now + ms * MS);
+                        }
+                    }
+                }
+            }
             Fault::OneWay { from, to, ms } => self.net.clog(from, to, self.now + ms * MS),
             Fault::LinkReset { a, b } => self.reset_link(a, b),
         }

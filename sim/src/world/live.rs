@@ -8,6 +8,10 @@
 //!   replaced by snapshots, so the final disks alone cannot say what was
 //!   committed);
 //! - equal tree digests at equal zxids;
+//! - a server confirms a session to a reconnecting client (a
+//!   ConnectResponse with the session's id) only while that session is
+//!   live at the leader of the current epoch (`confirmed_session`, called
+//!   when the server emits the response);
 //! - the core's whole-tree check (`DataTree::check_invariants`: parent
 //!   links, child counts, the digest recomputed) every
 //!   `TREE_CHECK_EVERY_ZXIDS` applied txns (and at the end of every run),
@@ -17,7 +21,7 @@
 
 use crate::zxid_map::ZxidMap;
 use paddock_core::txn::Txn;
-use paddock_core::{Node, ServerRole, Zxid};
+use paddock_core::{Node, ServerRole, SessionId, Zxid};
 use std::collections::BTreeMap;
 
 /// Applied txns between whole-tree checks of a serving server: a check
@@ -107,4 +111,33 @@ impl LiveChecker {
         }
         bad
     }
+}
+
+/// A server may confirm a session to a client only while that session is
+/// live at the leader of the current epoch: the newest epoch that any
+/// leader has established (`leaders`), judged at that leader while it is
+/// up and still leads it. When it is not (it died, perhaps with its answer
+/// in flight, or stepped down), nothing is judged; a stale leader of an
+/// older epoch is no authority.
+pub fn confirmed_session<'a>(
+    s: u64,
+    session: SessionId,
+    leaders: &BTreeMap<u32, u64>,
+    mut servers: impl Iterator<Item = (u64, &'a Node)>,
+) -> Option<String> {
+    let (&epoch, &l) = leaders.last_key_value()?;
+    let (_, node) = servers.find(|(id, _)| *id == l)?;
+    if node.role() != ServerRole::Leader || node.leader().is_none() || node.epochs().1 != epoch {
+        return None;
+    }
+    (!node.session_is_live(session)).then(|| {
+        format!(
+            "server {s} confirmed session {session} to a client while leader {l} (epoch {epoch}) has it {}",
+            if node.state().sessions.contains_key(&session) {
+                "closing"
+            } else {
+                "gone"
+            }
+        )
+    })
 }

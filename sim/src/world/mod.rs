@@ -176,6 +176,8 @@ pub struct ConnState {
     pub server_inc: u32,
     pub open_server: bool,
     pub open_client: bool,
+    /// The server has answered the ConnectRequest (its first frame).
+    answered: bool,
     last_to_client: u64,
     last_to_server: u64,
 }
@@ -432,7 +434,10 @@ impl World {
 
     fn on_output(&mut self, s: u64, out: Output) {
         match out {
-            Output::SendClient { conn, frame } => self.send_to_client(conn.0, frame),
+            Output::SendClient { conn, frame } => {
+                self.on_server_frame(s, conn.0, &frame);
+                self.send_to_client(conn.0, frame)
+            }
             Output::CloseClient { conn, reason } => {
                 self.log(format!("server {s} closes conn {}: {reason}", conn.0));
                 if let Some(c) = self.conns.get_mut(&conn.0) {
