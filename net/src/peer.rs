@@ -13,13 +13,18 @@
 //! before any message of the next connection, which is the ordering the
 //! core relies on. Garbage on the port, an unknown server id or an
 //! oversized frame closes that connection with a logged reason.
+//!
+//! With [`PeerTls`] (`sslQuorum=true`) every link is TLS with mutual
+//! authentication before the handshake above; a peer that fails it is
+//! refused with a logged reason.
 
+use crate::peer_tls::PeerTls;
 use paddock_core::ServerId;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -87,12 +92,14 @@ impl PeerNet {
         listen: Vec<SocketAddr>,
         membership: u64,
         events: mpsc::UnboundedSender<PeerEvent>,
+        tls: Option<PeerTls>,
     ) -> std::io::Result<PeerNet> {
         let senders: Senders = Arc::new(Mutex::new(BTreeMap::new()));
         for addr in listen {
             let listener = TcpListener::bind(addr).await?;
             info!("peer links: listening on {addr}");
             let (senders, events, members) = (senders.clone(), events.clone(), members.clone());
+            let tls = tls.clone();
             tokio::spawn(async move {
                 loop {
                     let (stream, from) = match listener.accept().await {
@@ -105,15 +112,42 @@ impl PeerNet {
                     };
                     let (senders, events, members) =
                         (senders.clone(), events.clone(), members.clone());
+                    let tls = tls.clone();
                     tokio::spawn(async move {
+                        let _ = stream.set_nodelay(true);
+                        let Some(tls) = tls else {
+                            match accept_handshake(stream, me, &members, membership).await {
+                                Ok((peer, stream)) => {
+                                    let (rd, wr) = stream.into_split();
+                                    run_link(peer, rd, wr, senders, events).await;
+                                }
+                                Err(e) => log_refused(from, e),
+                            }
+                            return;
+                        };
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls.acceptor.config());
+                        let stream = match tokio::time::timeout(
+                            HANDSHAKE_WAIT,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                warn!("peer connection from {from} refused: TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                warn!("peer connection from {from} refused: no TLS handshake within {} s", HANDSHAKE_WAIT.as_secs());
+                                return;
+                            }
+                        };
                         match accept_handshake(stream, me, &members, membership).await {
                             Ok((peer, stream)) => {
-                                run_link(peer, stream, senders, events).await;
+                                let (rd, wr) = tokio::io::split(stream);
+                                run_link(peer, rd, wr, senders, events).await;
                             }
-                            Err(e @ PeerLinkError::Membership { .. }) => {
-                                tracing::error!("peer connection from {from} refused: {e}")
-                            }
-                            Err(e) => warn!("peer connection from {from} refused: {e}"),
+                            Err(e) => log_refused(from, e),
                         }
                     });
                 }
@@ -121,6 +155,7 @@ impl PeerNet {
         }
         for (&peer, &addr) in members.iter().filter(|(p, _)| **p < me) {
             let (senders, events) = (senders.clone(), events.clone());
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let mut backoff = Duration::from_millis(20);
                 // A refusal is logged once until a link succeeds (the
@@ -128,19 +163,71 @@ impl PeerNet {
                 let mut refused_logged = false;
                 loop {
                     match TcpStream::connect(addr).await {
-                        Ok(mut stream) => {
+                        Ok(stream) => {
                             let _ = stream.set_nodelay(true);
                             let mut hello = Vec::with_capacity(24);
                             hello.extend_from_slice(PEER_MAGIC);
                             hello.extend_from_slice(&PEER_LINK_VERSION.to_be_bytes());
                             hello.extend_from_slice(&me.0.to_be_bytes());
                             hello.extend_from_slice(&membership.to_be_bytes());
-                            match dial_handshake(&mut stream, &hello).await {
-                                Ok(HANDSHAKE_OK) => {
-                                    backoff = Duration::from_millis(20);
-                                    refused_logged = false;
-                                    run_link(peer, stream, senders.clone(), events.clone()).await;
+                            let answer = match &tls {
+                                None => {
+                                    let mut stream = stream;
+                                    match dial_handshake(&mut stream, &hello).await {
+                                        Ok(HANDSHAKE_OK) => {
+                                            backoff = Duration::from_millis(20);
+                                            refused_logged = false;
+                                            let (rd, wr) = stream.into_split();
+                                            run_link(peer, rd, wr, senders.clone(), events.clone())
+                                                .await;
+                                            Ok(HANDSHAKE_OK)
+                                        }
+                                        other => other,
+                                    }
                                 }
+                                Some(tls) => {
+                                    let name = PeerTls::server_name(addr);
+                                    match tokio::time::timeout(
+                                        HANDSHAKE_WAIT,
+                                        tls.connector.connect(name, stream),
+                                    )
+                                    .await
+                                    {
+                                        Ok(Ok(mut stream)) => {
+                                            match dial_handshake(&mut stream, &hello).await {
+                                                Ok(HANDSHAKE_OK) => {
+                                                    backoff = Duration::from_millis(20);
+                                                    refused_logged = false;
+                                                    let (rd, wr) = tokio::io::split(stream);
+                                                    run_link(
+                                                        peer,
+                                                        rd,
+                                                        wr,
+                                                        senders.clone(),
+                                                        events.clone(),
+                                                    )
+                                                    .await;
+                                                    Ok(HANDSHAKE_OK)
+                                                }
+                                                other => other,
+                                            }
+                                        }
+                                        Ok(Err(e)) => {
+                                            if !refused_logged {
+                                                refused_logged = true;
+                                                warn!("TLS handshake with server {} at {addr} failed: {e}", peer.0);
+                                            }
+                                            Err(e)
+                                        }
+                                        Err(_) => Err(std::io::Error::new(
+                                            std::io::ErrorKind::TimedOut,
+                                            "no TLS handshake within 5 s",
+                                        )),
+                                    }
+                                }
+                            };
+                            match answer {
+                                Ok(HANDSHAKE_OK) => {}
                                 Ok(HANDSHAKE_MEMBERSHIP) if !refused_logged => {
                                     refused_logged = true;
                                     tracing::error!(
@@ -193,9 +280,25 @@ impl PeerNet {
     }
 }
 
+/// How long a peer has for the TLS handshake and for the link handshake.
+const HANDSHAKE_WAIT: Duration = Duration::from_secs(5);
+
+fn log_refused(from: SocketAddr, e: PeerLinkError) {
+    match e {
+        e @ PeerLinkError::Membership { .. } => {
+            tracing::error!("peer connection from {from} refused: {e}")
+        }
+        e => warn!("peer connection from {from} refused: {e}"),
+    }
+}
+
 /// Sends the dialler's hello and returns the acceptor's one-byte answer.
-async fn dial_handshake(stream: &mut TcpStream, hello: &[u8]) -> std::io::Result<u8> {
+async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    hello: &[u8],
+) -> std::io::Result<u8> {
     stream.write_all(hello).await?;
+    stream.flush().await?;
     let mut answer = [0u8; 1];
     tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut answer))
         .await
@@ -203,12 +306,12 @@ async fn dial_handshake(stream: &mut TcpStream, hello: &[u8]) -> std::io::Result
     Ok(answer[0])
 }
 
-async fn accept_handshake(
-    mut stream: TcpStream,
+async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     me: ServerId,
     members: &BTreeMap<ServerId, SocketAddr>,
     membership: u64,
-) -> Result<(ServerId, TcpStream), PeerLinkError> {
+) -> Result<(ServerId, S), PeerLinkError> {
     let mut hello = [0u8; 24];
     tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut hello))
         .await
@@ -231,6 +334,7 @@ async fn accept_handshake(
     let theirs = u64::from_be_bytes(hello[16..24].try_into().expect("8 bytes"));
     if theirs != membership {
         let _ = stream.write_all(&[HANDSHAKE_MEMBERSHIP]).await;
+        let _ = stream.flush().await;
         return Err(PeerLinkError::Membership {
             peer: id,
             theirs,
@@ -238,17 +342,21 @@ async fn accept_handshake(
         });
     }
     stream.write_all(&[HANDSHAKE_OK]).await?;
-    let _ = stream.set_nodelay(true);
+    stream.flush().await?;
     Ok((peer, stream))
 }
 
 /// Runs one connection until it breaks: reports Up, its messages, Down.
-async fn run_link(
+async fn run_link<R, W>(
     peer: ServerId,
-    stream: TcpStream,
+    mut rd: R,
+    wr: W,
     senders: Senders,
     events: mpsc::UnboundedSender<PeerEvent>,
-) {
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PEER_QUEUE_MAX);
     let my_gen = {
         let mut table = senders.lock().expect("peer senders lock");
@@ -263,7 +371,6 @@ async fn run_link(
         link.generation
     };
     info!("link to server {} up", peer.0);
-    let (mut rd, wr) = stream.into_split();
     let writer = tokio::spawn(async move {
         let mut w = BufWriter::new(wr);
         while let Some(msg) = rx.recv().await {

@@ -87,7 +87,8 @@ pub enum TlsError {
     Rustls(String),
 }
 
-fn provider(settings: &TlsSettings) -> Result<CryptoProvider, TlsError> {
+/// The ring provider restricted to `ssl.ciphersuites`.
+pub fn provider_for(settings: &TlsSettings) -> Result<CryptoProvider, TlsError> {
     let mut p = rustls::crypto::ring::default_provider();
     if let Some(names) = &settings.cipher_suites {
         let mut chosen = Vec::new();
@@ -130,17 +131,22 @@ pub fn offered_suites() -> Vec<String> {
         .collect()
 }
 
-/// Builds the rustls server configuration from the stores as they are now.
-pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = Arc::new(provider(settings)?);
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = settings
+/// The rustls versions of the enabled protocols.
+pub fn protocol_versions(settings: &TlsSettings) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    settings
         .protocols
         .iter()
         .map(|p| match p {
             Protocol::Tls12 => &rustls::version::TLS12,
             Protocol::Tls13 => &rustls::version::TLS13,
         })
-        .collect();
+        .collect()
+}
+
+/// Builds the rustls server configuration from the stores as they are now.
+pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(provider_for(settings)?);
+    let versions = protocol_versions(settings);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| TlsError::Rustls(format!("{e} (ssl.ciphersuites vs ssl.enabledProtocols)")))?;

@@ -180,10 +180,9 @@ mod tests {
     #[test]
     fn each_refused_key_is_named_and_false_is_harmless() {
         for text in [
-            "ssl.quorum.keyStore.location=/k.jks\n",
+            "ssl.quorum.crl=true\n",
             "zookeeper.ssl.crl=true\n",
             "ssl.context.supplier.class=x.Y\n",
-            "sslQuorum=true\n",
             "authProvider.2=com.example.Custom\n",
             "requireClientAuthScheme=sasl\n",
             "quorum.auth.enableSasl=true\n",
@@ -194,6 +193,7 @@ mod tests {
         }
         for text in [
             "sslQuorum=false\n",
+            "sslQuorum=true\nssl.quorum.keyStore.location=/k.p12\n",
             "enforce.auth.enabled=false\n",
             "quorum.auth.enableSasl=false\n",
             "sessionRequireClientSASLAuth=false\n",

@@ -181,7 +181,24 @@ async fn start_peers(
         };
         listen.push(addr);
     }
-    paddock_net::peer::PeerNet::start(paddock_core::ServerId(me), members, listen.clone(), cfg.membership_digest(), events)
+    let tls = match cfg.security.quorum_tls()? {
+        Some((settings, verify_hostname)) => {
+            info!(
+                "peer links over TLS (sslQuorum), mutual authentication{}",
+                if verify_hostname {
+                    ", peer addresses checked against their certificates"
+                } else {
+                    ""
+                }
+            );
+            Some(
+                paddock_net::peer_tls::PeerTls::new(settings, verify_hostname)
+                    .context("quorum TLS (ssl.quorum.*)")?,
+            )
+        }
+        None => None,
+    };
+    paddock_net::peer::PeerNet::start(paddock_core::ServerId(me), members, listen.clone(), cfg.membership_digest(), events, tls)
         .await
         .with_context(|| {
             format!(

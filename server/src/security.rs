@@ -67,7 +67,16 @@ const HONOURED_SSL: &[&str] = &[
 pub fn is_honoured(bare: &str) -> bool {
     HONOURED_SSL.contains(&bare)
         || HONOURED_AUTH.contains(&bare)
-        || matches!(bare, "secureClientPort" | "secureClientPortAddress")
+        || matches!(
+            bare,
+            "secureClientPort"
+                | "secureClientPortAddress"
+                | "sslQuorum"
+                | "ssl.quorum.hostnameVerification"
+        )
+        || bare.strip_prefix("ssl.quorum.").is_some_and(|rest| {
+            rest != "authProvider" && HONOURED_SSL.contains(&format!("ssl.{rest}").as_str())
+        })
 }
 
 /// Whether a `-D` system property (without `zookeeper.`) is one of these
@@ -108,6 +117,33 @@ pub struct SecurityConfig {
     require_sasl: bool,
     enforce_enabled: bool,
     enforce_schemes: Option<String>,
+    /// `sslQuorum`: TLS between the servers of an ensemble.
+    pub ssl_quorum: bool,
+    /// `ssl.quorum.hostnameVerification=false` was given (the check is on
+    /// by default).
+    quorum_hostname_verification_set_false: bool,
+    /// The `ssl.quorum.*` stores and settings, read as `ssl.*` ones.
+    quorum: Option<Box<SecurityConfig>>,
+    /// Whether this holds the `ssl.quorum.*` keys (for key names in
+    /// messages).
+    quorum_keys: bool,
+}
+
+/// A key's name as the operator wrote it: `ssl.X`, or `ssl.quorum.X`.
+fn key_name(quorum: bool, key: &'static str) -> &'static str {
+    if !quorum {
+        return key;
+    }
+    match key {
+        "ssl.keyStore" => "ssl.quorum.keyStore",
+        "ssl.trustStore" => "ssl.quorum.trustStore",
+        "ssl.keyStore.location" => "ssl.quorum.keyStore.location",
+        "ssl.clientAuth" => "ssl.quorum.clientAuth",
+        "ssl.protocol" => "ssl.quorum.protocol",
+        "ssl.enabledProtocols" => "ssl.quorum.enabledProtocols",
+        "ssl.ciphersuites" => "ssl.quorum.ciphersuites",
+        other => other,
+    }
 }
 
 fn bad(key: &str, v: &str, why: impl Into<String>) -> ConfigError {
@@ -155,6 +191,22 @@ impl SecurityConfig {
             "sessionRequireClientSASLAuth" => self.require_sasl = v.eq_ignore_ascii_case("true"),
             "enforce.auth.enabled" => self.enforce_enabled = v.eq_ignore_ascii_case("true"),
             "enforce.auth.schemes" => self.enforce_schemes = Some(v.to_string()),
+            "sslQuorum" => self.ssl_quorum = v.eq_ignore_ascii_case("true"),
+            "ssl.quorum.hostnameVerification" => {
+                self.quorum_hostname_verification_set_false = v.eq_ignore_ascii_case("false")
+            }
+            k if k.starts_with("ssl.quorum.") => {
+                let q = self.quorum.get_or_insert_with(|| {
+                    Box::new(SecurityConfig {
+                        quorum_keys: true,
+                        ..Default::default()
+                    })
+                });
+                let inner = format!("ssl.{}", &k["ssl.quorum.".len()..]);
+                if !q.set(&inner, v)? || !HONOURED_SSL.contains(&inner.as_str()) {
+                    return Err(bad(k, v, "not an ssl.quorum key paddock honours"));
+                }
+            }
             k if k.starts_with("authProvider.") => {
                 self.auth_providers.insert(k.to_string(), v.to_string());
             }
@@ -247,6 +299,48 @@ impl SecurityConfig {
         if !self.client_tls() {
             return Ok(None);
         }
+        self.build_settings().map(Some)
+    }
+
+    /// The peer TLS settings (`sslQuorum=true`) and whether the dialled
+    /// peer's address is checked against its certificate.
+    pub fn quorum_tls(&self) -> Result<Option<(TlsSettings, bool)>, ConfigError> {
+        if !self.ssl_quorum {
+            return Ok(None);
+        }
+        let q = self
+            .quorum
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| SecurityConfig {
+                quorum_keys: true,
+                ..Default::default()
+            });
+        if let Some(a) = q
+            .client_auth
+            .as_deref()
+            .filter(|a| !a.eq_ignore_ascii_case("need"))
+        {
+            return Err(bad(
+                "ssl.quorum.clientAuth",
+                a,
+                "servers always authenticate each other (need)",
+            ));
+        }
+        if q.trust_store.location.is_none() {
+            return Err(bad(
+                "ssl.quorum.trustStore.location",
+                "",
+                "sslQuorum=true needs the trust store that vouches for the other servers",
+            ));
+        }
+        let mut s = q.build_settings()?;
+        s.client_auth = ClientAuth::Need;
+        Ok(Some((s, !self.quorum_hostname_verification_set_false)))
+    }
+
+    fn build_settings(&self) -> Result<TlsSettings, ConfigError> {
+        let q = self.quorum_keys;
         let store = |s: &Store, prefix: &'static str| -> Result<Option<StoreSpec>, ConfigError> {
             let Some(path) = &s.location else {
                 return Ok(None);
@@ -269,22 +363,28 @@ impl SecurityConfig {
                 kind,
             }))
         };
-        let key_store = store(&self.key_store, "ssl.keyStore")?.ok_or_else(|| {
+        let key_store = store(&self.key_store, key_name(q, "ssl.keyStore"))?.ok_or_else(|| {
             bad(
-                "ssl.keyStore.location",
+                key_name(q, "ssl.keyStore.location"),
                 "",
-                "a TLS client port (secureClientPort or client.portUnification) needs the server's key store",
+                "TLS (secureClientPort, client.portUnification or sslQuorum) needs the server's key store",
             )
         })?;
-        let trust_store = store(&self.trust_store, "ssl.trustStore")?;
+        let trust_store = store(&self.trust_store, key_name(q, "ssl.trustStore"))?;
         let client_auth = match self.client_auth.as_deref().map(str::to_ascii_lowercase) {
             None => ClientAuth::Need,
             Some(a) if a.is_empty() || a == "need" => ClientAuth::Need,
             Some(a) if a == "want" => ClientAuth::Want,
             Some(a) if a == "none" => ClientAuth::None,
-            Some(a) => return Err(bad("ssl.clientAuth", &a, "one of need, want, none")),
+            Some(a) => {
+                return Err(bad(
+                    key_name(q, "ssl.clientAuth"),
+                    &a,
+                    "one of need, want, none",
+                ))
+            }
         };
-        if client_auth != ClientAuth::None {
+        if client_auth != ClientAuth::None && !q {
             if let Some(p) = self.ssl_auth_provider.as_deref().filter(|p| *p != "x509") {
                 return Err(bad(
                     "ssl.authProvider",
@@ -311,23 +411,23 @@ impl SecurityConfig {
                 .filter(|s| !s.is_empty())
                 .collect()
         });
-        Ok(Some(TlsSettings {
+        Ok(TlsSettings {
             key_store,
             trust_store,
             client_auth,
             protocols,
             cipher_suites,
-        }))
+        })
     }
 
     fn protocols(&self) -> Result<Vec<Protocol>, ConfigError> {
-        let parse = |key: &str, name: &str| -> Result<Vec<Protocol>, ConfigError> {
+        let parse = |key: &'static str, name: &str| -> Result<Vec<Protocol>, ConfigError> {
             match name {
                 "TLSv1.2" => Ok(vec![Protocol::Tls12]),
                 "TLSv1.3" => Ok(vec![Protocol::Tls13]),
                 "TLS" => Ok(vec![Protocol::Tls12, Protocol::Tls13]),
                 other => Err(bad(
-                    key,
+                    key_name(self.quorum_keys, key),
                     other,
                     "paddock's TLS library offers TLSv1.2 and TLSv1.3 only",
                 )),
@@ -346,7 +446,11 @@ impl SecurityConfig {
         out.sort();
         out.dedup();
         if out.is_empty() {
-            return Err(bad("ssl.enabledProtocols", "", "names no protocol"));
+            return Err(bad(
+                key_name(self.quorum_keys, "ssl.enabledProtocols"),
+                "",
+                "names no protocol",
+            ));
         }
         Ok(out)
     }
@@ -397,6 +501,36 @@ mod tests {
             .tls_settings()
             .expect_err("no key store");
         assert!(e.to_string().contains("ssl.keyStore.location"), "{e}");
-        assert!(is_honoured("ssl.clientAuth") && !is_honoured("ssl.quorum.keyStore.location"));
+        assert!(is_honoured("ssl.clientAuth") && is_honoured("ssl.quorum.keyStore.location"));
+        assert!(!is_honoured("ssl.quorum.crl") && !is_honoured("ssl.crl"));
+    }
+
+    #[test]
+    fn quorum_keys_are_read_like_client_ones_and_named_as_given() {
+        let mut c = cfg(&[("sslQuorum", "true")]);
+        let e = c.quorum_tls().expect_err("no trust store");
+        assert!(
+            e.to_string().contains("ssl.quorum.trustStore.location"),
+            "{e}"
+        );
+        c.set("ssl.quorum.trustStore.location", "/t.pem").unwrap();
+        let e = c.quorum_tls().expect_err("no key store");
+        assert!(
+            e.to_string().contains("ssl.quorum.keyStore.location"),
+            "{e}"
+        );
+        c.set("ssl.quorum.keyStore.location", "/k.p12").unwrap();
+        c.set("ssl.quorum.enabledProtocols", "TLSv1.3").unwrap();
+        let (s, verify) = c.quorum_tls().expect("ok").expect("tls");
+        assert_eq!(
+            (s.client_auth, s.protocols, verify),
+            (ClientAuth::Need, vec![Protocol::Tls13], true)
+        );
+        assert_eq!(s.key_store.key_prefix, "ssl.quorum.keyStore");
+        c.set("ssl.quorum.hostnameVerification", "false").unwrap();
+        assert!(!c.quorum_tls().expect("ok").expect("tls").1);
+        c.set("ssl.quorum.clientAuth", "none").unwrap();
+        assert!(c.quorum_tls().is_err());
+        assert!(c.set("ssl.quorum.crl", "true").is_err());
     }
 }

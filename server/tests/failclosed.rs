@@ -61,9 +61,8 @@ fn each_security_key_asking_for_a_missing_capability_is_refused_before_binding()
     let held = TcpListener::bind("127.0.0.1:0").expect("bind");
     for line in [
         "ssl.crl=true",
-        "ssl.quorum.trustStore.location=/etc/zk/trust.jks",
+        "ssl.quorum.ocsp=true",
         "authProvider.2=com.example.CustomAuthenticationProvider",
-        "sslQuorum=true",
         "enforce.auth.enabled=true",
         "sessionRequireClientSASLAuth=true",
         "zookeeper.sessionRequireClientSASLAuth=true",
