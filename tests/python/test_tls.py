@@ -284,3 +284,31 @@ def test_hostile_bytes_at_tls_ports(certs):
         assert sent > 50, sent
     finally:
         s.cleanup()
+
+
+# Goal: ZooKeeper's own Java CLI (ZooKeeperMain, zkCli.sh's class, with
+# -Dzookeeper.client.secure=true over Netty) works over mutual TLS on both
+# servers and `whoami` reports the same ids, the x509 subject included.
+def test_zookeeper_cli_over_tls_and_whoami(need_server, certs):
+    import subprocess
+    from servers import ZK_CLASSPATH
+    cert, key = certs.client("client1")
+    client_pem = os.path.join(certs.dir, "client1-ks.pem")
+    with open(client_pem, "wb") as f:
+        f.write(open(key, "rb").read() + open(cert, "rb").read())
+    cmd = ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1",
+           "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty",
+           "-Dzookeeper.client.secure=true",
+           "-Dzookeeper.ssl.keyStore.location=" + client_pem,
+           "-Dzookeeper.ssl.keyStore.type=PEM",
+           "-Dzookeeper.ssl.trustStore.location=" + certs.ca,
+           "-Dzookeeper.ssl.trustStore.type=PEM",
+           "-cp", ZK_CLASSPATH, "org.apache.zookeeper.ZooKeeperMain",
+           "-server", need_server.secure_hosts]
+    path = "/cli-tls-" + uuid.uuid4().hex[:8]
+    script = "create %s v1\nget %s\nwhoami\nquit\n" % (path, path)
+    r = subprocess.run(cmd, input=script, capture_output=True, text=True, timeout=90)
+    out = r.stdout + "\n" + r.stderr
+    assert "Created " + path in out, out[-3000:]
+    assert "\nv1\n" in out, out
+    assert "x509: " + certs.client1_dn in out, out
