@@ -31,14 +31,19 @@ impl Node {
             self.current_epoch,
             self.accepted_epoch
         );
-        if let Role::Leading(l) = &self.role {
-            if l.established {
-                assert_eq!(
-                    l.last_proposed,
-                    self.log.last_logged(),
-                    "leader's last proposal is not its last log entry"
-                );
+        match &self.role {
+            Role::Leading(l) => {
+                if l.established {
+                    assert_eq!(
+                        l.last_proposed,
+                        self.log.last_logged(),
+                        "leader's last proposal is not its last log entry"
+                    );
+                }
+                l.check();
             }
+            Role::Learning(l) => l.check(self.current_epoch, self.persisted_upto, self.planted()),
+            Role::Looking(_) => {}
         }
     }
 

@@ -4,47 +4,43 @@
 use super::*;
 use crate::ids::*;
 use crate::peer::{PeerMsg, SyncMode};
-use crate::session::ExpiryQueue;
 use crate::storage::Snapshot;
 use crate::txn::{Txn, TxnKind};
 use crate::zab::leader::*;
-use std::collections::{BTreeMap, BTreeSet};
 use tracing::{info, warn};
 
 impl Node {
     pub(crate) fn become_leader(&mut self, now: Now) {
+        let leader = self.new_leader(now);
+        self.role = crate::zab::Role::Leading(leader);
+        self.start_leading(now);
+    }
+
+    /// A leader over this server's log and sessions.
+    pub(super) fn new_leader(&self, now: Now) -> Leader {
+        let sessions = self
+            .log
+            .state()
+            .sessions
+            .iter()
+            .map(|(s, meta)| (*s, meta.timeout_ms));
+        Leader::new(
+            &self.config,
+            self.current_epoch,
+            self.log.last_logged(),
+            sessions,
+            now.mono,
+        )
+    }
+
+    /// The first steps of a leader just installed as the role.
+    pub(super) fn start_leading(&mut self, now: Now) {
         let standalone = self.config.is_standalone();
-        let tick = self.config.tick_time_ms as u64;
-        let mut expiry = ExpiryQueue::new(self.config.tick_time_ms);
-        for (s, meta) in self.log.state().sessions.iter() {
-            expiry.touch(now.mono, *s, meta.timeout_ms);
-        }
-        let leader = Leader {
-            standalone,
-            epoch: self.current_epoch,
-            epoch_chosen: standalone,
-            epoch_token: None,
-            newleader_token: None,
-            newleader_zxid: Zxid::ZERO,
-            self_acked_newleader: standalone,
-            established: false,
-            learners: BTreeMap::new(),
-            expiry,
-            closing: BTreeSet::new(),
-            next_reap: now.mono.add_millis(self.config.container_check_interval_ms),
-            next_ping: now.mono.add_millis(tick / 2),
-            establish_by: now
-                .mono
-                .add_millis(tick * self.config.init_limit_ticks as u64),
-            sync_waiters: Vec::new(),
-            last_proposed: self.log.last_logged(),
-        };
         info!(
             "server {} leading (standalone: {standalone}), last logged {}",
             self.config.server_id.0,
             self.log.last_logged()
         );
-        self.role = crate::zab::Role::Leading(leader);
         if standalone {
             self.establish(now);
         } else {

@@ -49,7 +49,7 @@ use crate::storage::{Recovered, StorageOp};
 use crate::tree::acl;
 use crate::txn::ApplyOptions;
 use crate::watch::Watches;
-use crate::zab::{Decision, Election, Role, ServerRole};
+use crate::zab::{Decision, Election, Leader, Role, ServerRole};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -306,6 +306,34 @@ impl Node {
                 }
             );
         }
+        // The first role: a standalone server leads; a member of an
+        // ensemble starts its first election round.
+        let (role, first_step, election_round) = if config.is_standalone() {
+            let sessions = log
+                .state()
+                .sessions
+                .iter()
+                .map(|(s, meta)| (*s, meta.timeout_ms));
+            let l = Leader::new(
+                &config,
+                recovered.current_epoch,
+                log.last_logged(),
+                sessions,
+                now.mono,
+            );
+            (Role::Leading(l), None, 0)
+        } else {
+            let (e, step) = start_election(
+                &config,
+                &mut rng,
+                1,
+                log.last_logged(),
+                recovered.current_epoch,
+                abstaining,
+                now,
+            );
+            (Role::Looking(e), Some(step), 1)
+        };
         let mut s = Node {
             stats: NodeStats {
                 mode: ServerRole::Looking,
@@ -316,9 +344,7 @@ impl Node {
             opts,
             rng,
             log,
-            role: Role::Looking(
-                Election::start(&Config::standalone(0), 0, Zxid::ZERO, 0, false, now.mono, 0).0,
-            ),
+            role,
             conns: BTreeMap::new(),
             session_conn: HashMap::new(),
             watches: Watches::default(),
@@ -343,13 +369,12 @@ impl Node {
             need_snap: repairs,
             repair_mark: repairs,
             abstaining,
-            election_round: 0,
+            election_round,
             next_sync_id: 1,
         };
-        if s.config.is_standalone() {
-            s.become_leader(now);
-        } else {
-            s.become_looking(now);
+        match first_step {
+            None => s.start_leading(now),
+            Some(step) => s.election_step(now, step),
         }
         s
     }
@@ -471,22 +496,14 @@ impl Node {
             self.close(c, "server lost its quorum; reconnect elsewhere".into());
         }
         self.election_round += 1;
-        let first = 20 + self.rng.gen_range(0..30);
-        let (e, step) = Election::start(
+        let (e, step) = start_election(
             &self.config,
+            &mut self.rng,
             self.election_round,
             self.log.last_logged(),
             self.current_epoch,
             self.abstaining,
-            now.mono,
-            first,
-        );
-        info!(
-            "server {} looking (round {}, last logged {}, epoch {})",
-            self.config.server_id.0,
-            self.election_round,
-            self.log.last_logged(),
-            self.current_epoch
+            now,
         );
         self.stats.mode = ServerRole::Looking;
         self.role = Role::Looking(e);
@@ -639,6 +656,33 @@ impl Node {
             bytes: peer::encode(msg),
         });
     }
+}
+
+/// Opens election round `round`: the first vote resend is jittered so
+/// that servers started together do not resend in step.
+fn start_election(
+    config: &Config,
+    rng: &mut ChaCha8Rng,
+    round: u64,
+    last_logged: Zxid,
+    current_epoch: u32,
+    abstaining: bool,
+    now: Now,
+) -> (Election, crate::zab::election::Step) {
+    let first = 20 + rng.gen_range(0..30);
+    info!(
+        "server {} looking (round {round}, last logged {last_logged}, epoch {current_epoch})",
+        config.server_id.0
+    );
+    Election::start(
+        config,
+        round,
+        last_logged,
+        current_epoch,
+        abstaining,
+        now.mono,
+        first,
+    )
 }
 
 /// ZooKeeper takes a snapshot after snapCount/2 + random(snapCount/2) txns

@@ -15,7 +15,21 @@
 //! the leader's own vote counts only after `Input::Persisted` — and
 //! commits go out strictly in zxid order. Acks are cumulative (a learner
 //! persists in order), and count only after that learner's NEWLEADER ack.
+//!
+//! Invariants (the first four checked by [`Leader::check`] after every
+//! step, in release builds too; the others asserted where they are used):
+//! - established implies the epoch is chosen and the leader's own
+//!   NEWLEADER ack is in (its currentEpoch and log durable);
+//! - an epoch being persisted (`epoch_token`) is not yet chosen;
+//! - no learner's ack of this epoch is above the last proposal (a peer
+//!   that claims one loses its link: it is network input, not a panic);
+//! - a learner that was sent its `Sync` was sent it under a chosen epoch;
+//! - once established, the last proposal is the log's last entry
+//!   (`Node::check_invariants`);
+//! - a proposal only once the epoch is established (`propose`);
+//! - commits are the next zxid after the last applied (`Log::apply_upto`).
 
+use crate::config::Config;
 use crate::ids::*;
 use crate::session::ExpiryQueue;
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,4 +85,74 @@ pub struct Leader {
     /// (learner, sync id, zxid that must be committed first).
     pub sync_waiters: Vec<(ServerId, u64, Zxid)>,
     pub last_proposed: Zxid,
+}
+
+impl Leader {
+    /// A leader of `epoch` (its currentEpoch, until it chooses the next)
+    /// whose log ends at `last_logged`, tracking the given sessions (id,
+    /// timeout) from `now`. A standalone server's epoch is chosen and its
+    /// NEWLEADER acknowledged from the start.
+    pub fn new(
+        cfg: &Config,
+        epoch: u32,
+        last_logged: Zxid,
+        sessions: impl Iterator<Item = (SessionId, u32)>,
+        now: Instant,
+    ) -> Leader {
+        let standalone = cfg.is_standalone();
+        let tick = cfg.tick_time_ms as u64;
+        let mut expiry = ExpiryQueue::new(cfg.tick_time_ms);
+        for (s, timeout_ms) in sessions {
+            expiry.touch(now, s, timeout_ms);
+        }
+        Leader {
+            standalone,
+            epoch,
+            epoch_chosen: standalone,
+            epoch_token: None,
+            newleader_token: None,
+            newleader_zxid: Zxid::ZERO,
+            self_acked_newleader: standalone,
+            established: false,
+            learners: BTreeMap::new(),
+            expiry,
+            closing: BTreeSet::new(),
+            next_reap: now.add_millis(cfg.container_check_interval_ms),
+            next_ping: now.add_millis(tick / 2),
+            establish_by: now.add_millis(tick * cfg.init_limit_ticks as u64),
+            sync_waiters: Vec::new(),
+            last_proposed: last_logged,
+        }
+    }
+}
+
+impl Leader {
+    /// Asserts the invariants listed at the top of this file.
+    pub fn check(&self) {
+        assert!(
+            !self.established || (self.epoch_chosen && self.self_acked_newleader),
+            "leader established in epoch {} before its epoch was chosen and acknowledged",
+            self.epoch
+        );
+        assert!(
+            self.epoch_token.is_none() || !self.epoch_chosen,
+            "epoch {} chosen while still being persisted",
+            self.epoch
+        );
+        for (s, v) in &self.learners {
+            assert!(
+                v.acked.epoch() != self.epoch || v.acked <= self.last_proposed,
+                "learner {} acked {} beyond the last proposal {}",
+                s.0,
+                v.acked,
+                self.last_proposed
+            );
+            assert!(
+                v.stage < Stage::Synced || self.epoch_chosen,
+                "learner {} synced before epoch {} was chosen",
+                s.0,
+                self.epoch
+            );
+        }
+    }
 }

@@ -15,17 +15,20 @@
 //! itself. Each step returns the [`Action`]s its server carries out, in
 //! order (`node/learning.rs` runs them).
 //!
-//! Invariants (asserted where they are relied on):
+//! Invariants (the first three checked by [`Learner::check`] after every
+//! step, in release builds too):
+//! - a phase that waits for a persistence token has been given one by the
+//!   end of the step that entered it;
+//! - past its sync (Syncing and later) the learner has taken the leader's
+//!   epoch as its currentEpoch;
+//! - `acked` is never above what is durable here (but under the
+//!   `AckBeforePersist` canary), and the leader is only told of it;
 //! - only the leader it chose is heard: messages from any other server are
 //!   ignored;
 //! - phases only move forward (Discovery, AcceptingEpoch, AwaitSync,
 //!   Syncing, AwaitUpToDate, Serving); going back means a new election;
-//! - a phase that waits for a persistence token has been given one before
-//!   any `Input::Persisted` can be compared with it;
-//! - `acked` never decreases and is never above what is durable here
-//!   (except under the `AckBeforePersist` canary);
-//! - `commit_upto` never decreases;
-//! - proposals are logged only for the leader's epoch, above the log's end.
+//! - `commit_upto` never decreases; proposals are logged only for the
+//!   leader's epoch, above the log's end.
 
 use crate::canary::Canary;
 use crate::config::Config;
@@ -195,6 +198,35 @@ impl Learner {
                 *token = t;
             }
             p => panic!("a persistence token issued to a learner in phase {p:?}"),
+        }
+    }
+
+    /// Asserts the invariants listed at the top of this file, given the
+    /// server's currentEpoch and durable mark.
+    pub fn check(&self, current_epoch: u32, persisted_upto: Zxid, canary: Option<Canary>) {
+        if let Phase::AcceptingEpoch { token } | Phase::Syncing { token, .. } = self.phase {
+            assert_ne!(
+                token, UNISSUED,
+                "learner phase {:?} without its token",
+                self.phase
+            );
+        }
+        if matches!(
+            self.phase,
+            Phase::Syncing { .. } | Phase::AwaitUpToDate | Phase::Serving
+        ) {
+            assert_eq!(
+                current_epoch, self.epoch,
+                "learner past its sync in epoch {} with currentEpoch {current_epoch}",
+                self.epoch
+            );
+        }
+        if canary != Some(Canary::AckBeforePersist) {
+            assert!(
+                self.acked <= persisted_upto,
+                "learner acked {} with only {persisted_upto} durable",
+                self.acked
+            );
         }
     }
 
