@@ -35,6 +35,27 @@ use std::collections::BTreeMap;
 pub const DIGEST_REALM: &str = "zk-sasl-md5";
 /// The digest-uri a ZooKeeper client sends.
 pub const DIGEST_URI: &str = "zookeeper/zk-sasl-md5";
+/// Where a DIGEST-MD5 exchange happens: ZooKeeper's server name (also
+/// the realm) and the digest-uri its clients send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Realm {
+    pub realm: &'static str,
+    pub uri: &'static str,
+}
+
+/// Clients of the `sasl` request.
+pub const CLIENT_REALM: Realm = Realm {
+    realm: DIGEST_REALM,
+    uri: DIGEST_URI,
+};
+
+/// Servers of an ensemble (ZooKeeper's quorum SASL: protocol
+/// `zookeeper-quorum`, server name `zk-quorum-sasl-md5`).
+pub const QUORUM_REALM: Realm = Realm {
+    realm: "zk-quorum-sasl-md5",
+    uri: "zookeeper-quorum/zk-quorum-sasl-md5",
+};
+
 /// The longest token taken (a digest-response is a few hundred bytes).
 pub const TOKEN_BYTES_MAX: usize = 8192;
 /// Directives in one token at most.
@@ -109,6 +130,17 @@ impl DigestServer {
         cfg: &SaslConfig,
         nonce_bytes: [u8; 30],
     ) -> Result<Step, SaslError> {
+        self.step_in(&CLIENT_REALM, token, cfg, nonce_bytes)
+    }
+
+    /// [`DigestServer::step`] in another realm (the quorum's).
+    pub fn step_in(
+        &mut self,
+        realm: &Realm,
+        token: &[u8],
+        cfg: &SaslConfig,
+        nonce_bytes: [u8; 30],
+    ) -> Result<Step, SaslError> {
         if token.len() > TOKEN_BYTES_MAX {
             return Err(SaslError::TooLong(token.len()));
         }
@@ -118,18 +150,19 @@ impl DigestServer {
                 // initial response); anything else is answered the same.
                 let nonce = base64::engine::general_purpose::STANDARD.encode(nonce_bytes);
                 let challenge = format!(
-                    "realm=\"{DIGEST_REALM}\",nonce=\"{nonce}\",charset=utf-8,algorithm=md5-sess"
+                    "realm=\"{}\",nonce=\"{nonce}\",charset=utf-8,algorithm=md5-sess",
+                    realm.realm
                 );
                 *self = DigestServer::Challenged { nonce };
                 Ok(Step::Challenge(challenge.into_bytes()))
             }
-            DigestServer::Challenged { nonce } => verify(token, &nonce, cfg),
+            DigestServer::Challenged { nonce } => verify(realm, token, &nonce, cfg),
             DigestServer::Complete => Err(SaslError::AlreadyComplete),
         }
     }
 }
 
-fn verify(token: &[u8], nonce: &str, cfg: &SaslConfig) -> Result<Step, SaslError> {
+fn verify(r: &Realm, token: &[u8], nonce: &str, cfg: &SaslConfig) -> Result<Step, SaslError> {
     let d = parse_directives(token)?;
     let get = |name: &'static str| d.get(name).ok_or(SaslError::Missing(name));
     let bad = |name: &'static str, value: &str| SaslError::BadValue {
@@ -138,7 +171,7 @@ fn verify(token: &[u8], nonce: &str, cfg: &SaslConfig) -> Result<Step, SaslError
     };
     let username = get("username")?;
     let realm = d.get("realm").map(String::as_str).unwrap_or("");
-    if !realm.is_empty() && realm != DIGEST_REALM {
+    if !realm.is_empty() && realm != r.realm {
         return Err(bad("realm", realm));
     }
     if get("nonce")? != nonce {
@@ -154,7 +187,7 @@ fn verify(token: &[u8], nonce: &str, cfg: &SaslConfig) -> Result<Step, SaslError
         return Err(bad("qop", qop));
     }
     let uri = get("digest-uri")?;
-    if uri != DIGEST_URI {
+    if uri != r.uri {
         return Err(bad("digest-uri", uri));
     }
     if let Some(c) = d.get("charset") {
@@ -181,6 +214,48 @@ fn verify(token: &[u8], nonce: &str, cfg: &SaslConfig) -> Result<Step, SaslError
         token: format!("rspauth={rspauth}").into_bytes(),
         authorization_id: authorization_id(username, cfg),
     })
+}
+
+/// The client side of one exchange (a server dialling a peer under quorum
+/// SASL): the digest-response to the server's `challenge`, and the
+/// `rspauth=` token the server must answer with.
+pub fn client_response(
+    r: &Realm,
+    challenge: &[u8],
+    user: &str,
+    password: &str,
+    cnonce: &str,
+) -> Result<(Vec<u8>, Vec<u8>), SaslError> {
+    let d = parse_directives(challenge)?;
+    let nonce = d.get("nonce").ok_or(SaslError::Missing("nonce"))?;
+    let realm = d.get("realm").map(String::as_str).unwrap_or(r.realm);
+    if realm != r.realm {
+        return Err(SaslError::BadValue {
+            name: "realm",
+            value: realm.to_string(),
+        });
+    }
+    let a1 = a1_hex(user, realm, password, nonce, cnonce, None);
+    let nc = "00000001";
+    let response = kd(
+        &a1,
+        nonce,
+        nc,
+        cnonce,
+        "auth",
+        &format!("AUTHENTICATE:{}", r.uri),
+    );
+    let rspauth = kd(&a1, nonce, nc, cnonce, "auth", &format!(":{}", r.uri));
+    let token = format!(
+        "charset=utf-8,username=\"{}\",realm=\"{realm}\",nonce=\"{nonce}\",nc={nc},cnonce=\"{cnonce}\",\
+         digest-uri=\"{}\",response={response},qop=auth",
+        user.replace('\\', "\\\\").replace('"', "\\\""),
+        r.uri
+    );
+    Ok((
+        token.into_bytes(),
+        format!("rspauth={rspauth}").into_bytes(),
+    ))
 }
 
 /// RFC 2831 says user name, realm and password are hashed in ISO 8859-1
@@ -490,6 +565,35 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    // The client side agrees with the server side, in the quorum's realm.
+    #[test]
+    fn quorum_client_and_server_agree() {
+        let mut s = DigestServer::Start;
+        let Ok(Step::Challenge(c)) = s.step_in(&QUORUM_REALM, b"", &cfg(), [3; 30]) else {
+            panic!("challenge")
+        };
+        let (resp, rspauth) =
+            super::client_response(&QUORUM_REALM, &c, "bob", "bobsecret", "abc").expect("response");
+        let Ok(Step::Success { token, .. }) = s.step_in(&QUORUM_REALM, &resp, &cfg(), [3; 30])
+        else {
+            panic!("success")
+        };
+        assert_eq!(token, rspauth);
+        let mut s = DigestServer::Start;
+        let Ok(Step::Challenge(c)) = s.step_in(&QUORUM_REALM, b"", &cfg(), [3; 30]) else {
+            panic!("challenge")
+        };
+        let (resp, _) =
+            super::client_response(&QUORUM_REALM, &c, "bob", "nope", "abc").expect("response");
+        assert!(s.step_in(&QUORUM_REALM, &resp, &cfg(), [3; 30]).is_err());
+        // A client-realm response is refused in the quorum realm.
+        let mut s = DigestServer::Start;
+        let Ok(Step::Challenge(c)) = s.step_in(&QUORUM_REALM, b"", &cfg(), [3; 30]) else {
+            panic!("challenge")
+        };
+        assert!(super::client_response(&CLIENT_REALM, &c, "bob", "bobsecret", "abc").is_err());
     }
 
     #[test]

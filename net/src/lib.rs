@@ -16,6 +16,7 @@ mod cnxn_limits;
 pub mod framing;
 pub mod keystore;
 pub mod peer;
+pub mod peer_sasl;
 pub mod peer_tls;
 pub mod tls;
 

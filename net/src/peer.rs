@@ -18,6 +18,7 @@
 //! authentication before the handshake above; a peer that fails it is
 //! refused with a logged reason.
 
+use crate::peer_sasl::{self, PeerSasl};
 use crate::peer_tls::PeerTls;
 use paddock_core::ServerId;
 use std::collections::BTreeMap;
@@ -59,6 +60,8 @@ pub enum PeerLinkError {
     UnknownPeer(u64),
     #[error("server {peer} has a different server.N list (digest {theirs:x}, ours {ours:x}): check the server.N lines of both zoo.cfg files")]
     Membership { peer: u64, theirs: u64, ours: u64 },
+    #[error("quorum SASL: {0}")]
+    Sasl(String),
     #[error("frame of {0} bytes exceeds the peer frame limit")]
     FrameTooLarge(usize),
     #[error("io: {0}")]
@@ -93,6 +96,7 @@ impl PeerNet {
         membership: u64,
         events: mpsc::UnboundedSender<PeerEvent>,
         tls: Option<PeerTls>,
+        sasl: Option<Arc<PeerSasl>>,
     ) -> std::io::Result<PeerNet> {
         let senders: Senders = Arc::new(Mutex::new(BTreeMap::new()));
         for addr in listen {
@@ -100,6 +104,7 @@ impl PeerNet {
             info!("peer links: listening on {addr}");
             let (senders, events, members) = (senders.clone(), events.clone(), members.clone());
             let tls = tls.clone();
+            let sasl = sasl.clone();
             tokio::spawn(async move {
                 loop {
                     let (stream, from) = match listener.accept().await {
@@ -113,10 +118,19 @@ impl PeerNet {
                     let (senders, events, members) =
                         (senders.clone(), events.clone(), members.clone());
                     let tls = tls.clone();
+                    let sasl = sasl.clone();
                     tokio::spawn(async move {
                         let _ = stream.set_nodelay(true);
                         let Some(tls) = tls else {
-                            match accept_handshake(stream, me, &members, membership).await {
+                            match accept_handshake(
+                                stream,
+                                me,
+                                &members,
+                                membership,
+                                sasl.as_deref(),
+                            )
+                            .await
+                            {
                                 Ok((peer, stream)) => {
                                     let (rd, wr) = stream.into_split();
                                     run_link(peer, rd, wr, senders, events).await;
@@ -142,7 +156,9 @@ impl PeerNet {
                                 return;
                             }
                         };
-                        match accept_handshake(stream, me, &members, membership).await {
+                        match accept_handshake(stream, me, &members, membership, sasl.as_deref())
+                            .await
+                        {
                             Ok((peer, stream)) => {
                                 let (rd, wr) = tokio::io::split(stream);
                                 run_link(peer, rd, wr, senders, events).await;
@@ -156,6 +172,7 @@ impl PeerNet {
         for (&peer, &addr) in members.iter().filter(|(p, _)| **p < me) {
             let (senders, events) = (senders.clone(), events.clone());
             let tls = tls.clone();
+            let sasl = sasl.clone();
             tokio::spawn(async move {
                 let mut backoff = Duration::from_millis(20);
                 // A refusal is logged once until a link succeeds (the
@@ -173,7 +190,8 @@ impl PeerNet {
                             let answer = match &tls {
                                 None => {
                                     let mut stream = stream;
-                                    match dial_handshake(&mut stream, &hello).await {
+                                    match dial_handshake(&mut stream, &hello, sasl.as_deref()).await
+                                    {
                                         Ok(HANDSHAKE_OK) => {
                                             backoff = Duration::from_millis(20);
                                             refused_logged = false;
@@ -194,7 +212,13 @@ impl PeerNet {
                                     .await
                                     {
                                         Ok(Ok(mut stream)) => {
-                                            match dial_handshake(&mut stream, &hello).await {
+                                            match dial_handshake(
+                                                &mut stream,
+                                                &hello,
+                                                sasl.as_deref(),
+                                            )
+                                            .await
+                                            {
                                                 Ok(HANDSHAKE_OK) => {
                                                     backoff = Duration::from_millis(20);
                                                     refused_logged = false;
@@ -296,6 +320,29 @@ fn log_refused(from: SocketAddr, e: PeerLinkError) {
 async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     hello: &[u8],
+    sasl: Option<&PeerSasl>,
+) -> std::io::Result<u8> {
+    let answer = dial_hello(stream, hello).await?;
+    if let (HANDSHAKE_OK, Some(sasl)) = (answer, sasl) {
+        tokio::time::timeout(HANDSHAKE_WAIT, peer_sasl::as_client(stream, sasl))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "quorum SASL: no answer within 5 s",
+                )
+            })?
+            .map_err(|e| {
+                warn!("quorum SASL with a peer failed: {e}");
+                std::io::Error::other(format!("quorum SASL: {e}"))
+            })?;
+    }
+    Ok(answer)
+}
+
+async fn dial_hello<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    hello: &[u8],
 ) -> std::io::Result<u8> {
     stream.write_all(hello).await?;
     stream.flush().await?;
@@ -307,6 +354,24 @@ async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    me: ServerId,
+    members: &BTreeMap<ServerId, SocketAddr>,
+    membership: u64,
+    sasl: Option<&PeerSasl>,
+) -> Result<(ServerId, S), PeerLinkError> {
+    let (peer, mut stream) = accept_hello(stream, me, members, membership).await?;
+    if let Some(sasl) = sasl {
+        let id = tokio::time::timeout(HANDSHAKE_WAIT, peer_sasl::as_server(&mut stream, sasl))
+            .await
+            .map_err(|_| PeerLinkError::Sasl("no answer within 5 s".into()))?
+            .map_err(PeerLinkError::Sasl)?;
+        info!("server {} authenticated by quorum SASL as {id}", peer.0);
+    }
+    Ok((peer, stream))
+}
+
+async fn accept_hello<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     me: ServerId,
     members: &BTreeMap<ServerId, SocketAddr>,

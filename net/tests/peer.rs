@@ -23,10 +23,10 @@ async fn two_servers_link_and_exchange() {
         [(ServerId(1), a1), (ServerId(2), a2)].into();
     let (tx1, mut rx1) = tokio::sync::mpsc::unbounded_channel();
     let (tx2, mut rx2) = tokio::sync::mpsc::unbounded_channel();
-    let n1 = PeerNet::start(ServerId(1), members.clone(), vec![a1], 7, tx1, None)
+    let n1 = PeerNet::start(ServerId(1), members.clone(), vec![a1], 7, tx1, None, None)
         .await
         .unwrap();
-    let n2 = PeerNet::start(ServerId(2), members.clone(), vec![a2], 7, tx2, None)
+    let n2 = PeerNet::start(ServerId(2), members.clone(), vec![a2], 7, tx2, None, None)
         .await
         .unwrap();
     let up1 = tokio::time::timeout(Duration::from_secs(3), rx1.recv())
@@ -92,10 +92,10 @@ async fn a_different_server_list_is_refused() {
         [(ServerId(1), a1), (ServerId(2), a2)].into();
     let (tx1, mut rx1) = tokio::sync::mpsc::unbounded_channel();
     let (tx2, _rx2) = tokio::sync::mpsc::unbounded_channel();
-    let _n1 = PeerNet::start(ServerId(1), members.clone(), vec![a1], 7, tx1, None)
+    let _n1 = PeerNet::start(ServerId(1), members.clone(), vec![a1], 7, tx1, None, None)
         .await
         .unwrap();
-    let _n2 = PeerNet::start(ServerId(2), members.clone(), vec![a2], 8, tx2, None)
+    let _n2 = PeerNet::start(ServerId(2), members.clone(), vec![a2], 8, tx2, None, None)
         .await
         .unwrap();
     let got = tokio::time::timeout(Duration::from_millis(500), rx1.recv()).await;

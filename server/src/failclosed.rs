@@ -3,7 +3,7 @@
 //! before any port is bound, with a message that says what to do.
 //!
 //! - Security and enforcement keys of zoo.cfg that ask for a capability
-//!   Paddock does not have yet (quorum TLS, quorum SASL, `ssl.*` keys
+//!   Paddock does not have yet (Kerberos for the quorum, `ssl.*` keys
 //!   other than those `crate::security` honours, unknown authentication
 //!   providers) are
 //!   refused: serving without the authentication the operator configured
@@ -185,7 +185,7 @@ mod tests {
             "ssl.context.supplier.class=x.Y\n",
             "authProvider.2=com.example.Custom\n",
             "requireClientAuthScheme=sasl\n",
-            "quorum.auth.enableSasl=true\n",
+            "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost\n",
         ] {
             let key = text.split('=').next().unwrap_or_default();
             let msg = refused_key(&format!("tickTime=2000\n{text}")).expect(text);

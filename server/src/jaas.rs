@@ -172,6 +172,52 @@ pub fn server_users(
     Ok(Some(users))
 }
 
+/// Quorum SASL's credentials: the users of the `QuorumServer` section and
+/// the `username`/`password` of the `QuorumLearner` section (or the
+/// sections `quorum.auth.*.saslLoginContext` names), DigestLoginModule
+/// only.
+pub fn quorum_credentials(
+    path: &Path,
+    server_section: &str,
+    learner_section: &str,
+) -> Result<(BTreeMap<String, String>, String, String), String> {
+    let users = server_users(path, server_section)?.ok_or_else(|| {
+        format!(
+            "java.security.auth.login.config={}: no {server_section} section, which quorum SASL needs",
+            path.display()
+        )
+    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("java.security.auth.login.config={}: {e}", path.display()))?;
+    let sections = parse(&text)
+        .map_err(|e| format!("java.security.auth.login.config={}: {e}", path.display()))?;
+    let learner = sections
+        .get(learner_section)
+        .and_then(|m| m.first())
+        .ok_or_else(|| {
+            format!(
+                "java.security.auth.login.config={}: no {learner_section} section, which quorum SASL needs",
+                path.display()
+            )
+        })?;
+    if learner.class != DIGEST_LOGIN_MODULE {
+        return Err(format!(
+            "java.security.auth.login.config={}: section {learner_section} uses {}, which paddock does not implement",
+            path.display(),
+            learner.class
+        ));
+    }
+    let get = |k: &str| {
+        learner.options.get(k).cloned().ok_or_else(|| {
+            format!(
+                "java.security.auth.login.config={}: section {learner_section} has no {k}",
+                path.display()
+            )
+        })
+    };
+    Ok((users, get("username")?, get("password")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

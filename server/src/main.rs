@@ -198,7 +198,11 @@ async fn start_peers(
         }
         None => None,
     };
-    paddock_net::peer::PeerNet::start(paddock_core::ServerId(me), members, listen.clone(), cfg.membership_digest(), events, tls)
+    let sasl = cfg.security.quorum_sasl()?.map(std::sync::Arc::new);
+    if sasl.is_some() {
+        info!("peer links authenticated by quorum SASL (DIGEST-MD5)");
+    }
+    paddock_net::peer::PeerNet::start(paddock_core::ServerId(me), members, listen.clone(), cfg.membership_digest(), events, tls, sasl)
         .await
         .with_context(|| {
             format!(

@@ -45,6 +45,11 @@ const HONOURED_AUTH: &[&str] = &[
     "enforce.auth.schemes",
     "X509AuthenticationProvider.superUser",
     "client.portUnification",
+    "quorum.auth.enableSasl",
+    "quorum.auth.learnerRequireSasl",
+    "quorum.auth.serverRequireSasl",
+    "quorum.auth.learner.saslLoginContext",
+    "quorum.auth.server.saslLoginContext",
 ];
 
 /// The `ssl.*` keys (without `zookeeper.`) in force.
@@ -127,6 +132,9 @@ pub struct SecurityConfig {
     /// Whether this holds the `ssl.quorum.*` keys (for key names in
     /// messages).
     quorum_keys: bool,
+    quorum_sasl: bool,
+    quorum_sasl_server_section: Option<String>,
+    quorum_sasl_learner_section: Option<String>,
 }
 
 /// A key's name as the operator wrote it: `ssl.X`, or `ssl.quorum.X`.
@@ -192,6 +200,16 @@ impl SecurityConfig {
             "enforce.auth.enabled" => self.enforce_enabled = v.eq_ignore_ascii_case("true"),
             "enforce.auth.schemes" => self.enforce_schemes = Some(v.to_string()),
             "sslQuorum" => self.ssl_quorum = v.eq_ignore_ascii_case("true"),
+            "quorum.auth.enableSasl" => self.quorum_sasl = v.eq_ignore_ascii_case("true"),
+            // With quorum SASL on, paddock always requires it both ways
+            // (stricter than ZooKeeper's rolling-upgrade modes).
+            "quorum.auth.learnerRequireSasl" | "quorum.auth.serverRequireSasl" => {}
+            "quorum.auth.server.saslLoginContext" => {
+                self.quorum_sasl_server_section = Some(v.to_string())
+            }
+            "quorum.auth.learner.saslLoginContext" => {
+                self.quorum_sasl_learner_section = Some(v.to_string())
+            }
             "ssl.quorum.hostnameVerification" => {
                 self.quorum_hostname_verification_set_false = v.eq_ignore_ascii_case("false")
             }
@@ -239,6 +257,38 @@ impl SecurityConfig {
             remove_host_from_principal: self.remove_host,
             remove_realm_from_principal: self.remove_realm,
             super_user: self.sasl_super_user.clone(),
+        }))
+    }
+
+    /// Quorum SASL's credentials (`quorum.auth.enableSasl=true`).
+    pub fn quorum_sasl(&self) -> Result<Option<paddock_net::peer_sasl::PeerSasl>, ConfigError> {
+        if !self.quorum_sasl {
+            return Ok(None);
+        }
+        let Some(path) = &self.jaas_file else {
+            return Err(bad(
+                "quorum.auth.enableSasl",
+                "true",
+                "needs a JAAS file (-Djava.security.auth.login.config=... in SERVER_JVMFLAGS) with QuorumServer and QuorumLearner sections",
+            ));
+        };
+        let (users, username, password) = crate::jaas::quorum_credentials(
+            path,
+            self.quorum_sasl_server_section
+                .as_deref()
+                .unwrap_or("QuorumServer"),
+            self.quorum_sasl_learner_section
+                .as_deref()
+                .unwrap_or("QuorumLearner"),
+        )
+        .map_err(|why| bad("quorum.auth.enableSasl", "true", why))?;
+        Ok(Some(paddock_net::peer_sasl::PeerSasl {
+            server: paddock_core::sasl::SaslConfig {
+                users,
+                ..Default::default()
+            },
+            username,
+            password,
         }))
     }
 

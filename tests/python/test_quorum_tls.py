@@ -72,3 +72,56 @@ def test_ensemble_over_tls_survives_leader_kill_and_keeps_a_foreign_cert_out():
             c.close()
     finally:
         ens.stop()
+
+
+QUORUM_JAAS = """
+QuorumServer {
+       org.apache.zookeeper.server.auth.DigestLoginModule required
+       user_peer="%s";
+};
+QuorumLearner {
+       org.apache.zookeeper.server.auth.DigestLoginModule required
+       username="peer"
+       password="%s";
+};
+"""
+
+
+# Goal: quorum SASL (DIGEST-MD5, quorum.auth.enableSasl with JAAS
+# QuorumServer/QuorumLearner sections): members with the shared password
+# form the quorum and serve; a member with a wrong password is refused with
+# a logged reason and kept out.
+def test_quorum_sasl_digest_md5_keeps_a_wrong_password_out():
+    import os
+    d = tempfile.mkdtemp(prefix="paddock-test-qsasl-")
+    files = []
+    for name, pw in (("good", "s3cret"), ("bad", "wrong")):
+        p = os.path.join(d, name + ".conf")
+        with open(p, "w") as f:
+            f.write(QUORUM_JAAS % ("s3cret", pw))
+        files.append(p)
+    ens = Ensemble("paddock", 3, extra="quorum.auth.enableSasl=true\n"
+                   "quorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n")
+    saved = os.environ.get("SERVER_JVMFLAGS")
+    try:
+        for i in range(3):
+            os.environ["SERVER_JVMFLAGS"] = "-Djava.security.auth.login.config=" + files[1 if i == 2 else 0]
+            ens.start(i)
+        ens.leader([0, 1])
+        time.sleep(2)
+        assert mode(ens.client_ports[2]) not in ("leader", "follower"), ens.log_tail()
+        logs = ens.log_tail(200000)
+        assert "authenticated by quorum SASL as peer" in logs, logs
+        assert "quorum SASL" in logs and "refused" in logs, logs
+        c = client(ens.hosts(0))
+        try:
+            c.create("/sasl-quorum", b"ok")
+        finally:
+            c.stop()
+            c.close()
+    finally:
+        if saved is None:
+            os.environ.pop("SERVER_JVMFLAGS", None)
+        else:
+            os.environ["SERVER_JVMFLAGS"] = saved
+        ens.stop()
