@@ -47,6 +47,18 @@ pub struct Refused {
 
 /// Keys Paddock refuses at start until it has what they ask for.
 pub const REFUSED_KEYS: &[Refused] = &[
+    // Host name checks of client certificates: Paddock does not do them,
+    // so only `false` is accepted.
+    Refused {
+        key: Match::Key("ssl.hostnameVerification"),
+        harmless: Harmless::WhenFalse,
+        needs: "checking client certificates against the client's host name (set it to false)",
+    },
+    Refused {
+        key: Match::Key("ssl.clientHostnameVerification"),
+        harmless: Harmless::WhenFalse,
+        needs: "checking client certificates against the client's host name (set it to false)",
+    },
     Refused {
         key: Match::Prefix("ssl."),
         harmless: Harmless::Never,
@@ -85,7 +97,7 @@ fn matches(m: Match, key: &str) -> bool {
 /// The first zoo.cfg line that asks for a capability Paddock lacks, as
 /// an error message naming the key.
 pub fn refused_key(cfg_text: &str) -> Option<String> {
-    for (key, value) in properties(cfg_text) {
+    'keys: for (key, value) in properties(cfg_text) {
         for r in REFUSED_KEYS {
             if !matches(r.key, &key) {
                 continue;
@@ -99,6 +111,10 @@ pub fn refused_key(cfg_text: &str) -> Option<String> {
                 Harmless::WhenFalse => value.is_empty() || value.eq_ignore_ascii_case("false"),
                 Harmless::Values(ok) => ok.contains(&value.trim()),
             };
+            if harmless && matches!(r.key, Match::Key(_)) {
+                // An exact entry that finds the value harmless settles it.
+                continue 'keys;
+            }
             if !harmless {
                 return Some(format!(
                     "zoo.cfg sets {key}={value}, which asks for {}; paddock does not provide it yet \
@@ -183,6 +199,7 @@ mod tests {
             "ssl.quorum.crl=true\n",
             "zookeeper.ssl.crl=true\n",
             "ssl.context.supplier.class=x.Y\n",
+            "ssl.hostnameVerification=true\n",
             "authProvider.2=com.example.Custom\n",
             "requireClientAuthScheme=sasl\n",
             "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost\n",
@@ -201,6 +218,7 @@ mod tests {
             "secureClientPort=2281\nsecureClientPortAddress=127.0.0.1\n",
             "ssl.keyStore.location=/k.p12\nzookeeper.ssl.trustStore.location=/t\n",
             "ssl.clientAuth=want\nssl.enabledProtocols=TLSv1.3\n",
+            "ssl.hostnameVerification=false\nssl.clientHostnameVerification=false\n",
             "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n",
             "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
             "enforce.auth.enabled=true\nenforce.auth.schemes=sasl\n",
