@@ -23,10 +23,13 @@ pub enum Canary {
     /// A learner confirms a reconnecting client's session from its own
     /// records instead of asking the leader (REVALIDATE).
     ConfirmSessionLocally,
+    /// A failed fsync (or write) is retried and its batch acknowledged,
+    /// though the page cache may have dropped the data ("fsyncgate").
+    RetryFailedFsync,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 8] = [
+    pub const ALL: [Canary; 9] = [
         Canary::AckBeforePersist,
         Canary::CommitWithMinority,
         Canary::VoteWithoutEpoch,
@@ -35,6 +38,7 @@ impl Canary {
         Canary::ExpireOnFollower,
         Canary::WatchAfterData,
         Canary::ConfirmSessionLocally,
+        Canary::RetryFailedFsync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Canary {
             Canary::ExpireOnFollower => "expire-on-follower",
             Canary::WatchAfterData => "watch-after-data",
             Canary::ConfirmSessionLocally => "confirm-session-locally",
+            Canary::RetryFailedFsync => "retry-failed-fsync",
         }
     }
 

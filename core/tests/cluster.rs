@@ -5,7 +5,7 @@
 //! (The fault-injecting simulator lives in `sim/`.)
 
 use paddock_core::proto::{self, op, Acl, ConnectRequest, CreateRequest, ReplyHeader, Request};
-use paddock_core::storage::{Completion, MemDir};
+use paddock_core::storage::{MemDir, StorageErrorKind};
 use paddock_core::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -25,6 +25,8 @@ struct Cluster {
     /// `release`: a silent, one-way network fault.
     hold: BTreeSet<(u64, u64)>,
     held: VecDeque<(u64, u64, Vec<u8>)>,
+    /// node -> why it stopped (`Output::Stop`)
+    stopped: BTreeMap<u64, String>,
 }
 
 fn now(ms: u64) -> Now {
@@ -45,6 +47,7 @@ impl Cluster {
             conn_node: BTreeMap::new(),
             hold: BTreeSet::new(),
             held: VecDeque::new(),
+            stopped: BTreeMap::new(),
         };
         for &id in voters.iter().chain(observers) {
             let mut cfg = if voters.len() == 1 && observers.is_empty() {
@@ -114,8 +117,7 @@ impl Cluster {
             let mut progress = false;
             let ids: Vec<u64> = self.nodes.keys().copied().collect();
             for id in ids {
-                let mut persisted = Vec::new();
-                let mut snaps = Vec::new();
+                let mut completions = Vec::new();
                 while let Some(out) = self.nodes.get_mut(&id).unwrap().poll_output() {
                     progress = true;
                     match out {
@@ -125,10 +127,12 @@ impl Cluster {
                         Output::CloseClient { conn, .. } => {
                             self.closed.insert(conn.0);
                         }
-                        Output::Storage(op) => match self.disks.get_mut(&id).unwrap().execute(op) {
-                            Completion::Persisted(token) => persisted.push(token),
-                            Completion::SnapshotWritten(zxid) => snaps.push(zxid),
-                        },
+                        Output::Storage(op) => {
+                            completions.push(self.disks.get_mut(&id).unwrap().execute(op))
+                        }
+                        Output::Stop { reason } => {
+                            self.stopped.insert(id, reason);
+                        }
                         Output::SendPeer { to, bytes } => {
                             if !self.down.contains(&to.0) {
                                 self.net.push_back((id, to.0, bytes));
@@ -141,11 +145,8 @@ impl Cluster {
                 }
                 let t = now(self.now_ms);
                 let n = self.nodes.get_mut(&id).unwrap();
-                for token in persisted {
-                    n.handle(t, Input::Persisted { token });
-                }
-                for zxid in snaps {
-                    n.handle(t, Input::SnapshotWritten { zxid });
+                for done in completions {
+                    n.handle(t, done.input());
                 }
             }
             while let Some((from, to, bytes)) = self.net.pop_front() {
@@ -794,4 +795,81 @@ fn a_follower_confirms_a_reconnecting_session_only_on_the_leaders_word() {
     assert_eq!(resp.session_id, 0, "an expired session is refused");
     assert_eq!(resp.timeout_ms, 0);
     assert!(c.closed.contains(&13));
+}
+
+/// Sends a request without waiting for its reply.
+fn send(c: &mut Cluster, conn: u64, xid: i32, req: &Request) {
+    let node = c.conn_node[&conn];
+    let t = now(c.now_ms);
+    c.nodes.get_mut(&node).unwrap().handle(
+        t,
+        Input::ClientFrame {
+            conn: ConnId(conn),
+            frame: proto::encode_request(xid, req),
+        },
+    );
+}
+
+fn replied(c: &Cluster, conn: u64, xid: i32) -> bool {
+    c.inbox
+        .get(&conn)
+        .is_some_and(|fs| fs.iter().any(|f| f[..4] == xid.to_be_bytes()))
+}
+
+// Goal: a write whose fsync failed is never acknowledged; the node stops
+// (says why, emits nothing more, wants no timer) instead of retrying; a
+// restart from the disk serves every acknowledged write.
+#[test]
+fn a_failed_fsync_acknowledges_nothing_and_stops_the_node() {
+    let mut c = Cluster::new(&[1], &[]);
+    c.run_ms(50);
+    c.connect(10, 1);
+    let (h, _) = c.call(10, 1, &create("/a", b"x", 0));
+    assert_eq!(h.err, 0);
+    c.disks.get_mut(&1).unwrap().fail_next = Some(StorageErrorKind::Fsync);
+    send(&mut c, 10, 2, &create("/b", b"y", 0));
+    c.run_ms(200);
+    assert!(!replied(&c, 10, 2), "the failed write was answered");
+    let why = c.stopped.get(&1).expect("the node stopped");
+    assert!(why.contains("fsync failed"), "{why}");
+    assert!(c.nodes[&1].stopped().is_some());
+    assert_eq!(c.nodes[&1].poll_timeout(), None);
+    // Stopped means stopped: a new request is not even read.
+    send(&mut c, 10, 3, &get("/a"));
+    c.run_ms(50);
+    assert!(!replied(&c, 10, 3));
+    c.crash(1);
+    c.start(1);
+    c.run_ms(50);
+    c.connect(11, 1);
+    let (h, body) = c.call(11, 1, &get("/a"));
+    assert_eq!((h.err, data_of(&body)), (0, b"x".to_vec()));
+}
+
+// Goal: in an ensemble a follower whose disk is full stops alone; the
+// leader and the other follower go on committing, and the follower,
+// restarted with space back, catches up.
+#[test]
+fn a_follower_with_a_full_disk_stops_alone_and_catches_up() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.run_ms(2000);
+    let leader = c.leader().expect("leader");
+    let f = *c.nodes.keys().find(|k| **k != leader).unwrap();
+    c.connect(10, leader);
+    c.disks.get_mut(&f).unwrap().fail_next = Some(StorageErrorKind::NoSpace);
+    let (h, _) = c.call(10, 1, &create("/w", b"1", 0));
+    assert_eq!(h.err, 0, "the quorum without the full disk commits");
+    assert!(c
+        .stopped
+        .get(&f)
+        .expect("the follower stopped")
+        .contains("disk full"));
+    assert!(!c.stopped.contains_key(&leader));
+    let (h, _) = c.call(10, 2, &create("/w2", b"2", 0));
+    assert_eq!(h.err, 0);
+    c.crash(f);
+    c.start(f);
+    c.run_ms(2000);
+    let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
+    assert_eq!(digests.len(), 1, "the restarted follower caught up");
 }

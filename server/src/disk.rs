@@ -75,19 +75,24 @@ impl paddock_core::boot::DataDir for Dirs {
         apply_repairs(self, repairs)
     }
     fn epoch_files(&mut self) -> io::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
-        Ok(read_epochs(self))
+        read_epochs(self)
     }
+}
+
+/// Reads one file; an error names it.
+fn read_named(dir: &Path, name: &str) -> io::Result<Vec<u8>> {
+    fs::read(dir.join(name)).map_err(|e| io::Error::new(e.kind(), format!("reading {name}: {e}")))
 }
 
 /// Reads every log and snapshot for `storage::recover`.
 pub fn load_image(dirs: &Dirs) -> io::Result<DiskImage> {
     let mut image = DiskImage::default();
     for (_, name) in list(&dirs.data, "snapshot")? {
-        let bytes = fs::read(dirs.data.join(&name))?;
+        let bytes = read_named(&dirs.data, &name)?;
         image.snapshots.push((name, bytes));
     }
     for (_, name) in list(&dirs.log, "log")? {
-        let bytes = fs::read(dirs.log.join(&name))?;
+        let bytes = read_named(&dirs.log, &name)?;
         image.logs.push((name, bytes));
     }
     Ok(image)
@@ -123,11 +128,16 @@ pub fn apply_repairs(dirs: &Dirs, repairs: &[Repair]) -> io::Result<()> {
 }
 
 /// Contents of `acceptedEpoch` and `currentEpoch`, where present.
-pub fn read_epochs(dirs: &Dirs) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
-    (
-        fs::read(dirs.data.join("acceptedEpoch")).ok(),
-        fs::read(dirs.data.join("currentEpoch")).ok(),
-    )
+/// An absent file is `None`; one that exists but cannot be read is an
+/// error (start-up then refuses rather than guess the epochs).
+#[allow(clippy::type_complexity)]
+pub fn read_epochs(dirs: &Dirs) -> io::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+    let read = |name: &str| match fs::read(dirs.data.join(name)) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io::Error::new(e.kind(), format!("reading {name}: {e}"))),
+    };
+    Ok((read("acceptedEpoch")?, read("currentEpoch")?))
 }
 
 /// Replaces a small file atomically and durably: write a temporary,

@@ -54,6 +54,8 @@ pub struct Driver {
     /// What `mntr` and `/metrics` report beyond the node's own stats.
     pub counters: Counters,
     pub shared: std::sync::Arc<Shared>,
+    /// The node stopped (`Output::Stop`): the run ends with this error.
+    stopping: Option<String>,
 }
 
 /// Why the driver stopped.
@@ -95,6 +97,7 @@ impl Driver {
             peer_net: None,
             counters: Counters::default(),
             shared: std::sync::Arc::default(),
+            stopping: None,
         }
     }
 
@@ -116,6 +119,9 @@ impl Driver {
         self.dispatch();
         self.observe_role();
         loop {
+            if let Some(why) = self.stopping.take() {
+                bail!("{why}");
+            }
             let deadline = self.deadline();
             let t = now(self.started);
             tokio::select! {
@@ -159,7 +165,15 @@ impl Driver {
         match d {
             Done::Persisted(token) => self.node.handle(t, Input::Persisted { token }),
             Done::SnapshotWritten(zxid) => self.node.handle(t, Input::SnapshotWritten { zxid }),
-            Done::Fatal(why) => bail!("{why}; stopping: durability can no longer be promised"),
+            Done::Failed { token, error } => {
+                if error.kind == paddock_core::storage::StorageErrorKind::NoSpace {
+                    tracing::error!(
+                        "the disk is full: {error}. Free space in dataDir/dataLogDir and start \
+                         the server again; it recovers from its log and rejoins"
+                    );
+                }
+                self.node.handle(t, Input::StorageFailed { token, error });
+            }
         }
         Ok(())
     }
@@ -367,6 +381,7 @@ impl Driver {
                         p.close(peer);
                     }
                 }
+                Output::Stop { reason } => self.stopping = Some(reason),
             }
         }
         let conns: Vec<ConnId> = self.pending.keys().copied().collect();

@@ -278,7 +278,10 @@ fn run(args: Args) -> Result<()> {
             "refusing to start: recovery of {} failed: {e}. Restore the missing files or move the data directory away.",
             dirs.data.display()
         ),
-        BootError::Io(e) => anyhow::anyhow!("reading or repairing the data directory {}: {e}", dirs.data.display()),
+        BootError::Io(e) => anyhow::anyhow!(
+            "refusing to start: reading or repairing the data directory {} failed: {e}. Nothing is served from a partial read; fix the disk and start again.",
+            dirs.data.display()
+        ),
     })?;
     if booted.marked {
         warn!("durable records were lost: this server syncs from a leader before it votes again");

@@ -13,12 +13,17 @@
 //! directory, then reports `SnapshotWritten`. It also runs autopurge, so
 //! purging never races a snapshot being written.
 //!
-//! Any IO error here is fatal: the server cannot promise durability any
-//! more, so the driver stops (ZooKeeper exits the same way).
+//! Any IO error here ends the thread's work: it is reported once as
+//! `Done::Failed` (the core's `Input::StorageFailed`: nothing of the batch
+//! is acknowledged), never retried, and the node stops the server, which
+//! starts again from what the log really holds. After a failed fsync the
+//! page cache no longer says what reached the disk, so a retried fsync
+//! could report success over lost pages; ZooKeeper and PostgreSQL also
+//! exit rather than retry. A full disk (ENOSPC) is reported as such.
 
 use crate::disk::{self, Dirs};
 use crate::metrics::Shared;
-use paddock_core::storage::{self, Snapshot, StorageOp};
+use paddock_core::storage::{self, Snapshot, StorageError, StorageErrorKind, StorageOp};
 use paddock_core::{PersistToken, Zxid};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -53,7 +58,29 @@ pub enum SnapJob {
 pub enum Done {
     Persisted(PersistToken),
     SnapshotWritten(Zxid),
-    Fatal(String),
+    /// The disk refused the batch with this last token (`None`: a
+    /// snapshot); the thread does nothing more.
+    Failed {
+        token: Option<PersistToken>,
+        error: StorageError,
+    },
+}
+
+/// ENOSPC on Linux.
+const ENOSPC: i32 = 28;
+
+/// An IO error as the core's `StorageError`: `kind` says which call
+/// failed, unless the disk is full, which is said whatever the call.
+pub fn refused(kind: StorageErrorKind, doing: &str, e: io::Error) -> StorageError {
+    let kind = if e.raw_os_error() == Some(ENOSPC) {
+        StorageErrorKind::NoSpace
+    } else {
+        kind
+    };
+    StorageError {
+        kind,
+        detail: format!("{doing}: {e}"),
+    }
 }
 
 struct OpenLog {
@@ -76,17 +103,21 @@ struct LogWriter {
 }
 
 impl LogWriter {
-    fn sync(&mut self) -> io::Result<()> {
+    fn sync(&mut self) -> Result<(), StorageError> {
+        use StorageErrorKind::Fsync;
         if self.force_sync {
             if self.dirty {
                 if let Some(log) = &self.current {
                     let started = std::time::Instant::now();
-                    log.file.sync_data()?;
+                    log.file
+                        .sync_data()
+                        .map_err(|e| refused(Fsync, &format!("fsync of {}", log.name), e))?;
                     Shared::record(&self.metrics.fsync, started.elapsed().as_millis() as u64);
                 }
             }
             if self.dir_dirty {
-                disk::fsync_dir(&self.dirs.log)?;
+                disk::fsync_dir(&self.dirs.log)
+                    .map_err(|e| refused(Fsync, "fsync of the log directory", e))?;
             }
         }
         self.dirty = false;
@@ -95,7 +126,7 @@ impl LogWriter {
     }
 
     /// Syncs and closes the current file; the next append starts another.
-    fn close_current(&mut self) -> io::Result<()> {
+    fn close_current(&mut self) -> Result<(), StorageError> {
         self.sync()?;
         if let Some(log) = self.current.take() {
             debug!("closed {} at {} bytes", log.name, log.len);
@@ -103,7 +134,8 @@ impl LogWriter {
         Ok(())
     }
 
-    fn append(&mut self, first_zxid: Zxid, bytes: &[u8]) -> io::Result<()> {
+    fn append(&mut self, first_zxid: Zxid, bytes: &[u8]) -> Result<(), StorageError> {
+        use StorageErrorKind::Write;
         let full = self
             .current
             .as_ref()
@@ -113,12 +145,14 @@ impl LogWriter {
             self.roll = false;
             let name = storage::log_file_name(first_zxid);
             let path = self.dirs.log.join(&name);
+            let creating = |e| refused(Write, &format!("creating {}", path.display()), e);
             let mut file = OpenOptions::new()
                 .create(true)
                 .write(true)
                 .truncate(true)
-                .open(&path)?;
-            file.write_all(storage::LOG_MAGIC)?;
+                .open(&path)
+                .map_err(creating)?;
+            file.write_all(storage::LOG_MAGIC).map_err(creating)?;
             info!("new log file {}", path.display());
             self.current = Some(OpenLog {
                 name,
@@ -132,22 +166,33 @@ impl LogWriter {
             .current
             .as_mut()
             .expect("a log file is open after the roll above");
-        log.file.write_all(bytes)?;
+        log.file.write_all(bytes).map_err(|e| {
+            refused(
+                Write,
+                &format!("writing {} bytes to {}", bytes.len(), log.name),
+                e,
+            )
+        })?;
         log.len += bytes.len() as u64;
         self.dirty = true;
         Ok(())
     }
 
-    fn truncate(&mut self, zxid: Zxid) -> io::Result<()> {
+    fn truncate(&mut self, zxid: Zxid) -> Result<(), StorageError> {
+        use StorageErrorKind::{Read, Write};
         self.close_current()?;
         self.roll = true;
         let mut logs = Vec::new();
-        for (_, name) in disk::list(&self.dirs.log, "log")? {
-            let bytes = std::fs::read(self.dirs.log.join(&name))?;
+        let listing = disk::list(&self.dirs.log, "log")
+            .map_err(|e| refused(Read, "listing the log directory", e))?;
+        for (_, name) in listing {
+            let bytes = std::fs::read(self.dirs.log.join(&name))
+                .map_err(|e| refused(Read, &format!("reading {name}"), e))?;
             logs.push((name, bytes));
         }
         let plan = storage::plan_truncate(&logs, zxid);
-        disk::apply_repairs(&self.dirs, &plan)?;
+        disk::apply_repairs(&self.dirs, &plan)
+            .map_err(|e| refused(Write, &format!("cutting the log after {zxid}"), e))?;
         info!("log truncated after zxid {zxid}");
         Ok(())
     }
@@ -173,19 +218,21 @@ pub fn spawn_log_thread(
                 dir_dirty: false,
                 metrics,
             };
-            if let Err(e) = log_loop(&mut w, &rx, &done) {
-                let _ = done.send(Done::Fatal(format!("log write failed: {e}")));
+            if let Err((token, error)) = log_loop(&mut w, &rx, &done) {
+                let _ = done.send(Done::Failed { token, error });
             }
         })
         .expect("spawning the log thread");
     (tx, handle)
 }
 
+/// Runs batches until a stop or an error; an error comes with the last
+/// token of the batch it hit (nothing of which was reported durable).
 fn log_loop(
     w: &mut LogWriter,
     rx: &mpsc::Receiver<LogJob>,
     done: &UnboundedSender<Done>,
-) -> io::Result<()> {
+) -> Result<(), (Option<PersistToken>, StorageError)> {
     let mut batch = Vec::new();
     while let Ok(first) = rx.recv() {
         batch.clear();
@@ -200,6 +247,14 @@ fn log_loop(
             .log_queue
             .fetch_sub(batch.len() as i64, std::sync::atomic::Ordering::Relaxed);
         Shared::record(&w.metrics.batch, batch.len() as u64);
+        let batch_token = batch
+            .iter()
+            .filter_map(|j| match j {
+                LogJob::Op(op) => op.token(),
+                LogJob::Stop(_) => None,
+            })
+            .next_back();
+        let failed = |e| (batch_token, e);
         let mut last_token = None;
         let mut stop = None;
         for job in batch.drain(..) {
@@ -209,7 +264,7 @@ fn log_loop(
                     first_zxid,
                     bytes,
                 }) => {
-                    w.append(first_zxid, &bytes)?;
+                    w.append(first_zxid, &bytes).map_err(failed)?;
                     last_token = Some(token);
                 }
                 LogJob::Op(StorageOp::Snapshot(_)) => w.roll = true,
@@ -221,19 +276,26 @@ fn log_loop(
                 }) => {
                     // Earlier appends first: the epoch must not be durable
                     // ahead of the records it follows.
-                    w.sync()?;
-                    disk::write_epochs(&w.dirs, accepted, current, w.force_sync)?;
-                    disk::set_repair_mark(&w.dirs, repairing, w.force_sync)?;
+                    w.sync().map_err(failed)?;
+                    let epochs = |e| {
+                        failed(refused(
+                            StorageErrorKind::Write,
+                            "writing acceptedEpoch/currentEpoch",
+                            e,
+                        ))
+                    };
+                    disk::write_epochs(&w.dirs, accepted, current, w.force_sync).map_err(epochs)?;
+                    disk::set_repair_mark(&w.dirs, repairing, w.force_sync).map_err(epochs)?;
                     last_token = Some(token);
                 }
                 LogJob::Op(StorageOp::Truncate { token, zxid }) => {
-                    w.truncate(zxid)?;
+                    w.truncate(zxid).map_err(failed)?;
                     last_token = Some(token);
                 }
                 LogJob::Stop(ack) => stop = Some(ack),
             }
         }
-        w.sync()?;
+        w.sync().map_err(failed)?;
         if let Some(t) = last_token {
             let _ = done.send(Done::Persisted(t));
         }
@@ -243,7 +305,7 @@ fn log_loop(
             return Ok(());
         }
     }
-    w.sync()
+    w.sync().map_err(|e| (None, e))
 }
 
 /// Starts the snapshot thread.
@@ -270,8 +332,10 @@ pub fn spawn_snapshot_thread(
                                 let _ = done.send(Done::SnapshotWritten(zxid));
                             }
                             Err(e) => {
-                                let _ = done
-                                    .send(Done::Fatal(format!("snapshot at {zxid} failed: {e}")));
+                                let doing =
+                                    format!("writing {}", storage::snapshot_file_name(zxid));
+                                let error = refused(StorageErrorKind::Write, &doing, e);
+                                let _ = done.send(Done::Failed { token: None, error });
                                 return;
                             }
                         }

@@ -6,11 +6,23 @@
 //! write (a prefix survives). Epoch files and snapshots are replaced
 //! atomically (old or new, never half).
 //!
+//! The disk also fails the way real disks do (`FaultKind::DiskError`,
+//! `ReadError`): an armed one-shot EIO on write or fsync, a full disk
+//! (ENOSPC) for a while, a read error at the next start. A failed log
+//! operation leaves behind what a real one may: a prefix of its bytes
+//! (the kernel wrote some pages and dropped the rest from the page cache,
+//! so nothing says which), an epoch file or truncation done or not. It is
+//! answered `StorageFailed`; a later fsync succeeds whatever was lost,
+//! which is why the core must not retry.
+//!
 //! Invariant: at most one operation is in flight, so at most one write is
 //! ever pending, and pending bytes belong to the current log file.
 
 use crate::rng::SimRng;
-use paddock_core::storage::{self, DiskImage, Repair, Snapshot, StorageOp};
+use crate::scenario::DiskFault;
+use paddock_core::storage::{
+    self, DiskImage, Repair, Snapshot, StorageError, StorageErrorKind, StorageOp,
+};
 use paddock_core::{PersistToken, Zxid};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -30,6 +42,28 @@ pub struct Disk {
     in_flight: Option<StorageOp>,
     pub fsyncs: u64,
     pub torn: u64,
+    /// The next log operation fails this way.
+    pub armed: Option<DiskFault>,
+    /// The disk is full: every log operation and snapshot fails.
+    pub full: bool,
+    /// Reading the data dir at the next start fails (once).
+    pub read_error: bool,
+    /// Operations refused so far.
+    pub failures: u64,
+}
+
+/// How the operation in flight ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Durable; answer this token, if it has one.
+    Done(Option<PersistToken>),
+    /// Refused: answer `Input::StorageFailed`.
+    Failed {
+        token: Option<PersistToken>,
+        error: StorageError,
+        /// Bytes of the failed append that reached the file anyway.
+        landed: usize,
+    },
 }
 
 /// A landed snapshot file. Its bytes are the core's encoding, made the
@@ -146,6 +180,79 @@ impl Disk {
             return true;
         }
         false
+    }
+
+    /// The operation in flight ended: durable, or refused by an armed
+    /// error or a full disk (what a refused one leaves is drawn).
+    pub fn finish(&mut self, rng: &mut SimRng) -> Outcome {
+        let Some(op) = self.in_flight.as_ref() else {
+            return Outcome::Done(None);
+        };
+        let fault = if self.full {
+            Some(StorageErrorKind::NoSpace)
+        } else {
+            self.armed.take().map(|f| match f {
+                DiskFault::WriteEio => StorageErrorKind::Write,
+                DiskFault::FsyncEio => StorageErrorKind::Fsync,
+            })
+        };
+        let Some(kind) = fault else {
+            return Outcome::Done(self.complete());
+        };
+        self.failures += 1;
+        let token = op.token();
+        let mut landed = 0;
+        let what = match op {
+            StorageOp::Append { .. } => {
+                let (file, bytes) = self.pending.take().expect("an append in flight is pending");
+                // A failed write may have been short; after a failed fsync
+                // any prefix (or all) of the dirty pages may be on disk.
+                landed = match kind {
+                    StorageErrorKind::Fsync => rng.range(0, bytes.len() as u64 + 1) as usize,
+                    _ => rng.range(0, bytes.len() as u64) as usize,
+                };
+                self.logs
+                    .get_mut(&file)
+                    .expect("pending bytes belong to an existing log")
+                    .extend_from_slice(&bytes[..landed]);
+                self.in_flight = None;
+                format!("appending {} bytes to {file}", bytes.len())
+            }
+            StorageOp::Epochs { .. } | StorageOp::Truncate { .. } => {
+                // The rename (or cut) happened and only the directory's
+                // fsync failed, or it never happened.
+                let what = match op {
+                    StorageOp::Truncate { zxid, .. } => format!("cutting the log after {zxid}"),
+                    StorageOp::Epochs {
+                        accepted_epoch,
+                        current_epoch,
+                        ..
+                    } => format!(
+                        "replacing acceptedEpoch/currentEpoch with {accepted_epoch}/{current_epoch}"
+                    ),
+                    _ => unreachable!("matched above"),
+                };
+                if kind == StorageErrorKind::Fsync && rng.chance(0.5) {
+                    self.complete();
+                } else {
+                    self.in_flight = None;
+                }
+                what
+            }
+            StorageOp::Snapshot(_) => unreachable!("a roll is never in flight"),
+        };
+        let os = match kind {
+            StorageErrorKind::NoSpace => "No space left on device (os error 28)",
+            _ => "Input/output error (os error 5)",
+        };
+        Outcome::Failed {
+            token,
+            error: StorageError {
+                kind,
+                detail: format!("{what}: {os}"),
+            },
+            landed,
+        }
     }
 
     /// The fsync of the operation in flight completed: it is durable.
@@ -340,10 +447,20 @@ impl Disk {
 }
 
 /// The simulated disk as start-up (`paddock_core::boot`) reads and repairs
-/// it; it cannot fail.
+/// it; reading fails once when `read_error` is armed.
 impl paddock_core::boot::DataDir for Disk {
-    type Error = std::convert::Infallible;
+    type Error = StorageError;
     fn image(&mut self) -> Result<DiskImage, Self::Error> {
+        if std::mem::take(&mut self.read_error) {
+            let file = self.logs.keys().next_back().cloned();
+            return Err(StorageError {
+                kind: StorageErrorKind::Read,
+                detail: format!(
+                    "reading {}: Input/output error (os error 5)",
+                    file.as_deref().unwrap_or("the data dir")
+                ),
+            });
+        }
         Ok(Disk::image(self))
     }
     fn repair_mark(&mut self) -> Result<bool, Self::Error> {

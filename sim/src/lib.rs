@@ -293,7 +293,39 @@ fn drive(w: &mut World) -> Verdict {
     final_checks(w)
 }
 
+/// A server whose disk refused an operation and that kept running (it
+/// should have stopped) must still find on its disk all it was told was
+/// durable: a retried fsync can report success over pages the kernel
+/// already dropped.
+fn refused_disks_hold_their_claims(w: &mut World) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (id, s) in w.servers.iter_mut() {
+        let Some(node) = &s.node else { continue };
+        if s.refused_in != Some(s.inc) || s.corrupted {
+            continue;
+        }
+        let opts =
+            paddock_core::txn::ApplyOptions::from_config(&paddock_core::Config::standalone(*id));
+        let claimed = node.persisted_upto();
+        match paddock_core::storage::recover(&s.disk.image(), &opts) {
+            Ok(r) if r.state.last_zxid >= claimed => {}
+            Ok(r) => bad.push(format!(
+                "server {id} kept running after its disk refused an operation; it was told zxid {claimed} was durable, but its disk recovers to {}",
+                r.state.last_zxid
+            )),
+            Err(e) => bad.push(format!(
+                "server {id} kept running after its disk refused an operation; its disk no longer recovers: {e}"
+            )),
+        }
+    }
+    bad
+}
+
 fn final_checks(w: &mut World) -> Verdict {
+    let refused = refused_disks_hold_their_claims(w);
+    if !refused.is_empty() {
+        return Verdict::Safety(refused.join("\n  "));
+    }
     // The durable logs must agree with each other and with what servers
     // applied; the history itself is what they applied while serving.
     let mut logs: BTreeMap<u64, Vec<paddock_core::txn::Txn>> = w

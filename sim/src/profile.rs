@@ -64,6 +64,13 @@ pub const SNAPSHOT_WRITE: Window = Window {
     max: 30 * MS,
 };
 
+/// A server that stopped (its disk refused an operation) or refused to
+/// start is started again after this (a supervisor's restart delay).
+pub const RESTART_AFTER_STOP: Window = Window {
+    min: 100 * MS,
+    max: 2_000 * MS,
+};
+
 // ----- peer links ------------------------------------------------------
 
 /// A (re)started server's links come up after this.

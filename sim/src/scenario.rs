@@ -36,10 +36,15 @@ pub enum FaultKind {
     LinkReset,
     /// Slow, jittery peer links.
     PeerLatency,
+    /// The disk refuses an operation: a transient EIO on write or on
+    /// fsync, or a full disk (ENOSPC) for a while.
+    DiskError,
+    /// Reading the data dir fails while a restarting server recovers.
+    ReadError,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::ClientDrop,
         FaultKind::ClientLatency,
         FaultKind::Crash,
@@ -52,7 +57,16 @@ impl FaultKind {
         FaultKind::Partition,
         FaultKind::LinkReset,
         FaultKind::PeerLatency,
+        FaultKind::DiskError,
+        FaultKind::ReadError,
     ];
+
+    /// The kinds added after the swarm's draws were fixed: switched on
+    /// from a stream of their own, so every other draw of a seed (and
+    /// the whole run of a seed with none of them) stays as it was.
+    fn drawn_apart(self) -> bool {
+        matches!(self, FaultKind::DiskError | FaultKind::ReadError)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -68,6 +82,8 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::LinkReset => "link-reset",
             FaultKind::PeerLatency => "peer-latency",
+            FaultKind::DiskError => "disk-error",
+            FaultKind::ReadError => "read-error",
         }
     }
 
@@ -125,6 +141,32 @@ pub enum Fault {
         a: u64,
         b: u64,
     },
+    /// The server's next log operation fails this way.
+    DiskError {
+        server: u64,
+        error: DiskFault,
+    },
+    /// The server's disk is full for `ms`: every write fails meanwhile.
+    DiskFull {
+        server: u64,
+        ms: u64,
+    },
+    /// The server crashes; reading its data dir at the next start fails
+    /// once, and it is started again `down_ms` after that.
+    ReadError {
+        server: u64,
+        down_ms: u64,
+    },
+}
+
+/// A one-shot error of a log operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskFault {
+    /// `write` returns EIO (part of the batch may have reached the file).
+    WriteEio,
+    /// `fsync` returns EIO: the kernel may have written some of the dirty
+    /// pages and dropped the rest.
+    FsyncEio,
 }
 
 impl Fault {
@@ -139,6 +181,8 @@ impl Fault {
                 FaultKind::Partition
             }
             Fault::LinkReset { .. } => FaultKind::LinkReset,
+            Fault::DiskError { .. } | Fault::DiskFull { .. } => FaultKind::DiskError,
+            Fault::ReadError { .. } => FaultKind::ReadError,
         }
     }
 }
@@ -281,7 +325,7 @@ impl Scenario {
         // one seed in eight runs calm (no faults at all).
         let calm = r.chance(0.125);
         let mut intensity = BTreeMap::new();
-        for k in FaultKind::ALL {
+        for k in FaultKind::ALL.into_iter().filter(|k| !k.drawn_apart()) {
             let on = !calm && r.chance(0.5);
             let level = r.range(1, 4) as u8;
             let multi_server_only = matches!(
@@ -292,6 +336,15 @@ impl Scenario {
                     | FaultKind::Corrupt
             );
             if on && !(multi_server_only && voters + observers == 1) {
+                intensity.insert(k, level);
+            }
+        }
+        // Disk errors: one seed in four each (their own stream).
+        let mut apart = SimRng::stream(seed, "disk-errors");
+        for k in FaultKind::ALL.into_iter().filter(|k| k.drawn_apart()) {
+            let on = !calm && apart.chance(0.25);
+            let level = apart.range(1, 4) as u8;
+            if on {
                 intensity.insert(k, level);
             }
         }
@@ -407,6 +460,24 @@ impl Scenario {
                             b: server.max(b),
                         })
                     }
+                    FaultKind::DiskError => Some(match r.range(0, 5) {
+                        0 | 1 => Fault::DiskError {
+                            server,
+                            error: DiskFault::FsyncEio,
+                        },
+                        2 | 3 => Fault::DiskError {
+                            server,
+                            error: DiskFault::WriteEio,
+                        },
+                        _ => Fault::DiskFull {
+                            server,
+                            ms: r.latency(50, 800, 5_000),
+                        },
+                    }),
+                    FaultKind::ReadError => Some(Fault::ReadError {
+                        server,
+                        down_ms: r.latency(10, 500, 3_000),
+                    }),
                     // Ambient kinds shape latencies and clocks, not the plan.
                     _ => None,
                 };
@@ -416,7 +487,9 @@ impl Scenario {
                 t += r.range(gap(level) / 4, gap(level) * 2);
             }
         }
-        plan.sort_by_key(|(t, _)| *t);
+        // In time order, the kinds drawn apart after all the others: the
+        // indices `--only-faults` names in a seed's older plan stay valid.
+        plan.sort_by_key(|(t, f)| (f.kind().drawn_apart(), *t));
         plan
     }
 

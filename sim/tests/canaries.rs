@@ -82,6 +82,13 @@ fn confirm_session_locally_is_caught() {
     caught("confirm-session-locally", 482..483, Kind::Safety);
 }
 
+/// Retrying a failed fsync and acknowledging its batch: the kernel may
+/// have dropped the pages, so what was acknowledged is not on the disk.
+#[test]
+fn retry_failed_fsync_is_caught() {
+    caught("retry-failed-fsync", 0..10, Kind::Safety);
+}
+
 /// The canaries are off unless asked for: the same seeds pass clean.
 #[test]
 fn the_same_seeds_pass_without_a_canary() {

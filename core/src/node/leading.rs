@@ -161,6 +161,18 @@ impl Node {
         let Some(l) = self.leader_mut() else { return };
         let epoch_chosen = l.epoch_chosen;
         let epoch = l.epoch;
+        if epoch_chosen && accepted_epoch > epoch {
+            // A learner accepted a newer epoch (a leader that failed before
+            // it was established, or a crash just after the epoch file
+            // landed) and will refuse this one: without a new election it
+            // could never join. Re-elect; the next epoch exceeds its.
+            warn!(
+                "learner {} accepted epoch {accepted_epoch}, above this leader's {epoch}; re-electing",
+                from.0
+            );
+            self.become_looking(now);
+            return;
+        }
         l.learners.insert(
             from,
             LearnerView {

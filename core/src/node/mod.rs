@@ -165,6 +165,8 @@ pub struct Node {
     pub(crate) election_round: u64,
     next_sync_id: u64,
     pub(crate) stats: NodeStats,
+    /// Set once the disk refused an operation: the node is finished.
+    stopped: Option<String>,
 }
 
 /// Something that happened outside the core.
@@ -185,6 +187,13 @@ pub enum Input {
     Persisted { token: PersistToken },
     /// A snapshot requested by `StorageOp::Snapshot` is on disk.
     SnapshotWritten { zxid: Zxid },
+    /// The disk refused a `StorageOp` (the one with this token, or a
+    /// snapshot when `None`): nothing of it is durable. The node stops
+    /// (`Output::Stop`); see `storage::StorageOp` for why it never retries.
+    StorageFailed {
+        token: Option<PersistToken>,
+        error: crate::storage::StorageError,
+    },
     /// One message from another server (the shell's framing stripped).
     PeerMessage { from: ServerId, bytes: Vec<u8> },
     /// A link to a peer is up: messages sent from now on can arrive.
@@ -210,6 +219,11 @@ pub enum Output {
     SendPeer { to: ServerId, bytes: Vec<u8> },
     /// Drop the link to a peer that broke the protocol (it is re-dialled).
     ClosePeer { peer: ServerId, reason: String },
+    /// The node can no longer promise durability (its disk refused a
+    /// write or an fsync): the shell ends the process without answering
+    /// anything more, and the server starts again from its log. The node
+    /// emits nothing after this and ignores every input.
+    Stop { reason: String },
 }
 
 /// Figures for the four-letter words and metrics.
@@ -371,6 +385,7 @@ impl Node {
             abstaining,
             election_round,
             next_sync_id: 1,
+            stopped: None,
         };
         match first_step {
             None => s.start_leading(now),
@@ -392,6 +407,17 @@ impl Node {
         }
     }
 
+    /// Why the node stopped (its disk refused an operation), if it did.
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.as_deref()
+    }
+
+    /// Highest zxid this node has been told is durable: what it may have
+    /// acknowledged (to a client or, as an ACK, to a leader).
+    pub fn persisted_upto(&self) -> Zxid {
+        self.persisted_upto
+    }
+
     /// Whether clients are served now.
     fn serving(&self) -> bool {
         match &self.role {
@@ -404,6 +430,9 @@ impl Node {
     // ----- the boundary -------------------------------------------------
 
     pub fn handle(&mut self, now: Now, input: Input) {
+        if self.stopped.is_some() {
+            return;
+        }
         match input {
             Input::ClientConnected { conn, addr } => {
                 let auth = vec![Id::new("ip", &addr)];
@@ -436,6 +465,7 @@ impl Node {
             Input::ClientFrame { conn, frame } => self.on_frame(now, conn, frame),
             Input::ClientClosed { conn } => self.on_closed(conn),
             Input::Persisted { token } => self.on_persisted(now, token),
+            Input::StorageFailed { token, error } => self.on_storage_failed(now, token, error),
             Input::SnapshotWritten { zxid } => {
                 debug!("snapshot at {zxid} written");
                 self.snapshot_pending = false;
@@ -462,6 +492,9 @@ impl Node {
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
+        if self.stopped.is_some() {
+            return;
+        }
         match &mut self.role {
             Role::Looking(e) => {
                 let step = e.on_timeout(&self.config, now.mono);
@@ -474,11 +507,16 @@ impl Node {
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.flush_persist();
+        if self.stopped.is_none() {
+            self.flush_persist();
+        }
         self.outputs.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.stopped.is_some() {
+            return None;
+        }
         match &self.role {
             Role::Looking(e) => Some(e.deadline()),
             Role::Leading(_) => self.leader_deadline(),

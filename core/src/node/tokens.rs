@@ -107,6 +107,41 @@ impl Node {
         }
     }
 
+    /// The disk refused an operation. Nothing of it is durable and,
+    /// after a failed fsync, the page cache no longer says what is: so
+    /// nothing waiting on it is acknowledged, nothing is retried, and the
+    /// node stops. The server starts again from what its log holds (as
+    /// PostgreSQL and ZooKeeper do); a learner then syncs what it lacks
+    /// from the leader.
+    pub(super) fn on_storage_failed(
+        &mut self,
+        now: Now,
+        token: Option<PersistToken>,
+        error: storage::StorageError,
+    ) {
+        if self.canary(Canary::RetryFailedFsync) {
+            // The planted bug: retry, see success, acknowledge.
+            if let Some(t) = token {
+                warn!("storage failed ({error}); retrying (canary)");
+                self.on_persisted(now, t);
+            } else {
+                self.snapshot_pending = false;
+            }
+            return;
+        }
+        let what = match token {
+            Some(t) => format!("log operation {}", t.0),
+            None => "snapshot".to_string(),
+        };
+        let reason = format!(
+            "{error} ({what}); nothing it covers was acknowledged; stopping: the server \
+             restarts from its log rather than retry"
+        );
+        tracing::error!("{reason}");
+        self.stopped = Some(reason.clone());
+        self.outputs.push_back(Output::Stop { reason });
+    }
+
     /// A snapshot of the applied state, written off the hot path.
     pub(crate) fn write_snapshot_now(&mut self) {
         self.since_snapshot = 0;

@@ -5,18 +5,34 @@
 
 use super::datadir::DataDir;
 use super::format::{log_file_name, snapshot_file_name, LOG_MAGIC};
-use super::op::StorageOp;
+use super::op::{StorageError, StorageErrorKind, StorageOp};
 use super::recover::{epoch_file_text, plan_truncate, DiskImage, Repair};
 use crate::ids::{PersistToken, Zxid};
 use std::collections::BTreeMap;
 
 /// What the node is told once an operation is durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
     /// Answer `Input::Persisted { token }`.
     Persisted(PersistToken),
     /// Answer `Input::SnapshotWritten { zxid }`.
     SnapshotWritten(Zxid),
+    /// The disk refused the operation: answer `Input::StorageFailed`.
+    Failed {
+        token: Option<PersistToken>,
+        error: StorageError,
+    },
+}
+
+impl Completion {
+    /// The input that tells the node.
+    pub fn input(self) -> crate::Input {
+        match self {
+            Completion::Persisted(token) => crate::Input::Persisted { token },
+            Completion::SnapshotWritten(zxid) => crate::Input::SnapshotWritten { zxid },
+            Completion::Failed { token, error } => crate::Input::StorageFailed { token, error },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -28,6 +44,8 @@ pub struct MemDir {
     pub repair_mark: bool,
     /// The log file appends go to; `None` starts a new one.
     current_log: Option<String>,
+    /// The next operation fails with this error, changing nothing.
+    pub fail_next: Option<StorageErrorKind>,
 }
 
 impl MemDir {
@@ -37,6 +55,15 @@ impl MemDir {
 
     /// Carries out one operation, durably, and says what to answer.
     pub fn execute(&mut self, op: StorageOp) -> Completion {
+        if let Some(kind) = self.fail_next.take() {
+            return Completion::Failed {
+                token: op.token(),
+                error: StorageError {
+                    kind,
+                    detail: "injected by MemDir::fail_next".into(),
+                },
+            };
+        }
         match op {
             StorageOp::Append {
                 token,

@@ -35,7 +35,7 @@ pub use format::{
     LogStop, Snapshot, LOG_MAGIC, RECORD_LEN_MAX, SNAP_MAGIC,
 };
 pub use mem::{Completion, MemDir};
-pub use op::StorageOp;
+pub use op::{StorageError, StorageErrorKind, StorageOp};
 pub use recover::{
     epoch_file_text, plan_truncate, recover, recover_marked, DiskImage, Recovered, RecoveryError,
     Repair,

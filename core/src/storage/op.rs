@@ -13,9 +13,49 @@
 //!   (ZOOKEEPER-4643: synced txns are durable before currentEpoch).
 //! - `Snapshot` is written off the hot path and answered with
 //!   `Input::SnapshotWritten`; appends after it go to a new log file.
+//! - An operation the disk refuses (a write or fsync error, a full disk)
+//!   is answered with `Input::StorageFailed` instead, and nothing of it
+//!   (nor of its group commit) counts as durable. The executor must not
+//!   retry the fsync itself: after a failed fsync the page cache no longer
+//!   says what is on disk ("fsyncgate"), so a second fsync can succeed
+//!   over lost data. The core answers by stopping (`Output::Stop`); the
+//!   server then starts again from what its log really holds.
 
 use super::format::Snapshot;
 use crate::ids::{PersistToken, Zxid};
+
+/// Which of the disk's errors an operation met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageErrorKind {
+    /// `write` failed (EIO and the like).
+    Write,
+    /// `fsync`/`fdatasync` failed.
+    Fsync,
+    /// The disk is full (ENOSPC), whichever call said so.
+    NoSpace,
+    /// Reading what start-up or a truncation needs failed.
+    Read,
+}
+
+/// A storage operation the disk refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageError {
+    pub kind: StorageErrorKind,
+    /// What the executor was doing and what the OS said.
+    pub detail: String,
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            StorageErrorKind::Write => "write failed",
+            StorageErrorKind::Fsync => "fsync failed",
+            StorageErrorKind::NoSpace => "disk full",
+            StorageErrorKind::Read => "read failed",
+        };
+        write!(f, "{what}: {}", self.detail)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub enum StorageOp {

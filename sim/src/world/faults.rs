@@ -20,7 +20,9 @@ impl World {
         if sv.node.is_none() {
             return;
         }
-        sv.node = None;
+        if let Some(node) = sv.node.take() {
+            sv.claimed = node.persisted_upto();
+        }
         sv.inc += 1;
         sv.crashes += 1;
         sv.paused_until = None;
@@ -130,6 +132,23 @@ impl World {
             }
             Fault::OneWay { from, to, ms } => self.net.clog(from, to, self.now + ms * MS),
             Fault::LinkReset { a, b } => self.reset_link(a, b),
+            Fault::DiskError { server, error } => {
+                self.servers.get_mut(&server).expect("server").disk.armed = Some(error);
+            }
+            Fault::DiskFull { server, ms } => {
+                self.servers.get_mut(&server).expect("server").disk.full = true;
+                self.at(self.now + ms * MS, Ev::DiskSpace { s: server });
+            }
+            Fault::ReadError { server, down_ms } => {
+                if self.alive(server) {
+                    self.servers
+                        .get_mut(&server)
+                        .expect("server")
+                        .disk
+                        .read_error = true;
+                    self.crash_for(server, down_ms);
+                }
+            }
         }
     }
 
@@ -164,6 +183,10 @@ impl World {
             self.net.set_cut(a, b, false);
         }
         for s in self.scn.servers() {
+            let disk = &mut self.servers.get_mut(&s).expect("server").disk;
+            disk.armed = None;
+            disk.full = false;
+            disk.read_error = false;
             if self.servers[&s].paused_until.is_some() {
                 self.servers.get_mut(&s).expect("server").paused_until = Some(self.now);
                 self.resume(s);

@@ -16,7 +16,7 @@
 
 use crate::client::Client;
 use crate::clock::Clock;
-use crate::disk::Disk;
+use crate::disk::{Disk, Outcome};
 use crate::history::History;
 use crate::net::{LinkModel, Net, Semantics};
 use crate::profile;
@@ -103,6 +103,10 @@ pub enum Ev {
     Unsplit {
         side: Vec<u64>,
     },
+    /// Space returns to a full disk.
+    DiskSpace {
+        s: u64,
+    },
     Heal,
     ScriptCrash {
         s: u64,
@@ -168,6 +172,11 @@ pub struct Server {
     pub corrupted: bool,
     /// How far this incarnation's applied txns are in `World::committed`.
     recorded_upto: Zxid,
+    /// What the last incarnation had been told was durable when it went
+    /// down: its restart must recover at least that far.
+    pub claimed: Zxid,
+    /// The incarnation whose disk refused an operation, if it kept running.
+    pub refused_in: Option<u32>,
 }
 
 pub struct ConnState {
@@ -258,6 +267,8 @@ impl World {
                     crashes: 0,
                     recorded_upto: Zxid::ZERO,
                     corrupted: false,
+                    claimed: Zxid::ZERO,
+                    refused_in: None,
                 },
             );
         }
@@ -496,6 +507,11 @@ impl World {
                 self.log(format!("server {s} drops link to {}: {reason}", peer.0));
                 self.reset_link(s, peer.0);
             }
+            Output::Stop { reason } => {
+                self.log(format!("server {s} stops: {reason}"));
+                let t = profile::RESTART_AFTER_STOP.draw(&mut self.rng_disk);
+                self.crash_for(s, t / MS);
+            }
         }
     }
 
@@ -629,8 +645,18 @@ impl World {
                 if sv.inc != inc || sv.node.is_none() {
                     return;
                 }
-                if let Some(token) = sv.disk.complete() {
-                    self.input(s, Input::Persisted { token });
+                match sv.disk.finish(&mut self.rng_disk) {
+                    Outcome::Done(Some(token)) => self.input(s, Input::Persisted { token }),
+                    Outcome::Done(None) => {}
+                    Outcome::Failed {
+                        token,
+                        error,
+                        landed,
+                    } => {
+                        sv.refused_in = Some(inc);
+                        self.log(format!("server {s} disk: {error} ({landed} bytes landed)"));
+                        self.input(s, Input::StorageFailed { token, error });
+                    }
                 }
                 self.kick_disk(s);
             }
@@ -640,6 +666,20 @@ impl World {
                     return;
                 }
                 let zxid = snapshot.zxid;
+                if sv.disk.full {
+                    sv.refused_in = Some(inc);
+                    sv.disk.failures += 1;
+                    let error = storage::StorageError {
+                        kind: storage::StorageErrorKind::NoSpace,
+                        detail: format!(
+                            "writing {}: No space left on device (os error 28)",
+                            storage::snapshot_file_name(zxid)
+                        ),
+                    };
+                    self.log(format!("server {s} disk: {error}"));
+                    self.input(s, Input::StorageFailed { token: None, error });
+                    return;
+                }
                 sv.disk.put_snapshot(snapshot);
                 self.input(s, Input::SnapshotWritten { zxid });
             }
@@ -675,6 +715,13 @@ impl World {
                 }
             }
             Ev::Heal => self.heal(),
+            Ev::DiskSpace { s } => {
+                let sv = self.servers.get_mut(&s).expect("server");
+                if sv.disk.full {
+                    sv.disk.full = false;
+                    self.log(format!("server {s}: disk space freed"));
+                }
+            }
             Ev::PeerDown { s, peer } => self.input(
                 s,
                 Input::PeerDisconnected {

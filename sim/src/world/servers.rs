@@ -37,6 +37,14 @@ impl World {
         let now = sv.clock.now(self.now);
         let booted = match boot::boot(cfg, &mut sv.disk, now) {
             Ok(b) => b,
+            Err(boot::BootError::Io(e)) => {
+                // It must not serve what it could read: it stays down, and
+                // is started again later (the error was transient).
+                self.log(format!("server {id} refuses to start: {e}"));
+                let t = profile::RESTART_AFTER_STOP.draw(&mut self.rng_disk);
+                self.at(self.now + t, super::Ev::Restart { s: id });
+                return;
+            }
             Err(e) => {
                 let why = format!("server {id}: recovery refused its own disk: {e}");
                 self.fail_safety(why);
@@ -59,6 +67,17 @@ impl World {
             return;
         }
         let last = booted.last_zxid;
+        let sv = self.servers.get_mut(&id).expect("server exists");
+        // What the last incarnation was told was durable (and so may have
+        // acknowledged) must come back, unless a planted corruption took it.
+        if last < sv.claimed && !sv.corrupted {
+            let why = format!(
+                "server {id} had been told zxid {} was durable, but restarts from its disk at {last}",
+                sv.claimed
+            );
+            self.fail_safety(why);
+            return;
+        }
         let sv = self.servers.get_mut(&id).expect("server exists");
         sv.inc += 1;
         sv.node = Some(booted.node);
