@@ -61,7 +61,7 @@ fn apply_before_commit_is_caught() {
 
 #[test]
 fn skip_trunc_is_caught() {
-    caught("skip-trunc", 0..10, Kind::Safety);
+    caught("skip-trunc", 0..15, Kind::Safety);
 }
 
 #[test]
