@@ -256,6 +256,20 @@ impl Cluster {
         slowdisk::set_delay(&self.servers[i].dir, delay)
     }
 
+    /// Makes every fsync and fdatasync of server i fail with EIO or ENOSPC
+    /// (None: succeed again), from its next call on, across restarts.
+    pub fn set_fsync_failure(
+        &self,
+        i: usize,
+        failure: Option<slowdisk::FsyncFailure>,
+    ) -> Result<()> {
+        anyhow::ensure!(
+            self.shim.is_some(),
+            "a failing disk needs ClusterSpec::slow_disk"
+        );
+        slowdisk::set_failure(&self.servers[i].dir, failure)
+    }
+
     /// How many fsyncs the shim has delayed in server i so far.
     pub fn delayed_fsyncs(&self, i: usize) -> u64 {
         slowdisk::delayed_fsyncs(&self.servers[i].dir).unwrap_or(0)

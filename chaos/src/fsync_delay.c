@@ -8,6 +8,11 @@
  * appends one byte to PADDOCK_CHAOS_FSYNC_COUNT_FILE, which the
  * constructor creates: its existence shows the shim was loaded.
  *
+ * PADDOCK_CHAOS_FSYNC_FAIL_FILE names a file that, while it exists and
+ * starts with "eio" or "enospc", makes every fsync and fdatasync fail with
+ * that errno (after the delay, without calling the real function): a
+ * failing disk, switched on and off while the process runs.
+ *
  * Only the call is delayed; the kernel's writeback is not. After start-up
  * the hooks use only async-signal-safe calls, and they keep errno.
  */
@@ -25,6 +30,7 @@
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static const char *delay_file;
+static const char *fail_file;
 static long fixed_ms;
 static int count_fd = -1;
 
@@ -33,6 +39,7 @@ __attribute__((constructor)) static void fsync_delay_init(void) {
     real_fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
     if (!real_fsync || !real_fdatasync) abort();
     delay_file = getenv("PADDOCK_CHAOS_FSYNC_DELAY_FILE");
+    fail_file = getenv("PADDOCK_CHAOS_FSYNC_FAIL_FILE");
     const char *ms = getenv("PADDOCK_CHAOS_FSYNC_DELAY_MS");
     fixed_ms = ms ? strtol(ms, NULL, 10) : 0;
     const char *count = getenv("PADDOCK_CHAOS_FSYNC_COUNT_FILE");
@@ -63,5 +70,32 @@ static void delay(void) {
     errno = saved;
 }
 
-int fsync(int fd) { delay(); return real_fsync(fd); }
-int fdatasync(int fd) { delay(); return real_fdatasync(fd); }
+/* The errno the fail file asks for, or 0. */
+static int failure(void) {
+    if (!fail_file) return 0;
+    int saved = errno;
+    int fd = open(fail_file, O_RDONLY | O_CLOEXEC);
+    errno = saved;
+    if (fd < 0) return 0;
+    char buf[8] = {0};
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    errno = saved;
+    if (n >= 3 && buf[0] == 'e' && buf[1] == 'i' && buf[2] == 'o') return EIO;
+    if (n >= 6 && buf[0] == 'e' && buf[1] == 'n' && buf[2] == 'o' && buf[3] == 's'
+        && buf[4] == 'p' && buf[5] == 'c') return ENOSPC;
+    return 0;
+}
+
+int fsync(int fd) {
+    delay();
+    int e = failure();
+    if (e) { errno = e; return -1; }
+    return real_fsync(fd);
+}
+int fdatasync(int fd) {
+    delay();
+    int e = failure();
+    if (e) { errno = e; return -1; }
+    return real_fdatasync(fd);
+}

@@ -25,6 +25,7 @@ const SOURCE: &str = include_str!("fsync_delay.c");
 /// Environment variables the shim reads (see `fsync_delay.c`).
 pub const ENV_DELAY_FILE: &str = "PADDOCK_CHAOS_FSYNC_DELAY_FILE";
 pub const ENV_COUNT_FILE: &str = "PADDOCK_CHAOS_FSYNC_COUNT_FILE";
+pub const ENV_FAIL_FILE: &str = "PADDOCK_CHAOS_FSYNC_FAIL_FILE";
 
 /// The longest delay the shim honours (`DELAY_MS_MAX` in the C file).
 pub const DELAY_MAX: Duration = Duration::from_secs(600);
@@ -66,6 +67,7 @@ impl Shim {
             ("LD_PRELOAD".into(), self.library.display().to_string()),
             (ENV_DELAY_FILE.into(), delay_file(dir).display().to_string()),
             (ENV_COUNT_FILE.into(), count_file(dir).display().to_string()),
+            (ENV_FAIL_FILE.into(), fail_file(dir).display().to_string()),
         ]
     }
 }
@@ -73,6 +75,41 @@ impl Shim {
 /// The file holding a server's current fsync delay in ms (absent: none).
 pub fn delay_file(dir: &Path) -> PathBuf {
     dir.join("fsync-delay-ms")
+}
+
+/// While it exists, every fsync of the server fails (see [`set_failure`]).
+pub fn fail_file(dir: &Path) -> PathBuf {
+    dir.join("fsync-fail")
+}
+
+/// How the shim's fsync fails, while switched on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncFailure {
+    Eio,
+    NoSpace,
+}
+
+/// Makes every fsync/fdatasync of the server whose control files live in
+/// `dir` fail (Some) or succeed again (None). Atomic, as `set_delay`.
+pub fn set_failure(dir: &Path, failure: Option<FsyncFailure>) -> Result<()> {
+    let path = fail_file(dir);
+    match failure {
+        Some(f) => {
+            let tmp = dir.join("fsync-fail.tmp");
+            let word = match f {
+                FsyncFailure::Eio => "eio\n",
+                FsyncFailure::NoSpace => "enospc\n",
+            };
+            std::fs::write(&tmp, word)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        None => match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(())
 }
 
 /// One byte per delayed fsync of a server; created when the shim loads.
@@ -138,5 +175,33 @@ mod tests {
         let after_slow = run(Some(Duration::from_millis(1)));
         assert!(after_slow >= 1, "dd's fsync was delayed: {after_slow}");
         assert_eq!(run(None), after_slow, "switched off again");
+    }
+
+    // Goal: switched on, the shim makes fsync fail with the asked errno
+    // (dd reports it and fails); switched off, fsync works again.
+    #[test]
+    fn the_shim_fails_fsync_only_while_switched_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shim = Shim::build(dir.path()).expect("shim");
+        let probe = dir.path().join("probe");
+        let run = |failure: Option<FsyncFailure>| {
+            set_failure(dir.path(), failure).expect("set failure");
+            let out = Command::new("dd")
+                .args(["if=/dev/zero", "bs=1", "count=1", "conv=fsync"])
+                .arg(format!("of={}", probe.display()))
+                .envs(shim.env(dir.path()))
+                .output()
+                .expect("dd");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        assert!(run(None).0, "no file, no failure");
+        let (ok, err) = run(Some(FsyncFailure::Eio));
+        assert!(!ok && err.contains("Input/output error"), "{err}");
+        let (ok, err) = run(Some(FsyncFailure::NoSpace));
+        assert!(!ok && err.contains("No space left"), "{err}");
+        assert!(run(None).0, "switched off again");
     }
 }
