@@ -572,9 +572,17 @@ impl Node {
     ) {
         let exists = self.log.state().sessions.contains_key(&session);
         let Some(l) = self.leader_mut() else { return };
-        if let Some(v) = l.learners.get_mut(&from) {
-            v.last_heard = now.mono;
+        // Only a learner this leader has brought up to date is answered: a
+        // server still serving an older epoch of this same server (the link
+        // never reset) must hear nothing, so that it gives up (syncLimit)
+        // instead of being kept alive by the answers.
+        let Some(v) = l.learners.get_mut(&from) else {
+            return;
+        };
+        if v.stage != Stage::UpToDate {
+            return;
         }
+        v.last_heard = now.mono;
         let valid = exists && !l.closing.contains(&session);
         if valid {
             l.expiry.touch(now.mono, session, timeout_ms);
