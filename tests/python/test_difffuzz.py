@@ -192,3 +192,16 @@ def _as_cesu8(body):
     out = "".join(units(c) for c in s)
     b = out.encode("utf-8", "surrogatepass")
     return jute.i32(len(b)) + b
+
+
+def test_check_watches_on_a_path_without_a_slash(pair):
+    """ZooKeeper 3.8 answers checkWatches on a non-empty path with no '/'
+    with MarshallingError (removeWatches, and "", answer NoWatcher). Found
+    by the ensemble run, seed 7400137."""
+    ops = [["checkWatches", 0, ["BAD", "noslash"], t] for t in (1, 2, 3)]
+    ops += [["checkWatches", 0, ["ABS", "a/b"], 3], ["checkWatches", 0, ["BAD", ""], 3],
+            ["removeWatches", 0, ["BAD", "noslash"], 3]]
+    seq = {"seed": 0, "clients": [{"auth": "none", "short": False}], "ops": ops}
+    a, b, d = pair.compare(seq)
+    assert d is None, difffuzz.context(a, b, d)
+    assert [r[1] for r in replies(a)][:6] == [-5, -5, -5, -121, -121, -121], replies(a)

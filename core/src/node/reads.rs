@@ -160,6 +160,12 @@ impl Node {
                 // MarshallingError and keeps the connection.
                 Err(ErrorCode::MarshallingError)
             }
+            Request::CheckWatches { path, .. } if !path.is_empty() && !path.contains('/') => {
+                // ZooKeeper 3.8's checkWatches walks the path's parents and
+                // throws on a non-empty path without a '/', which it answers
+                // as MarshallingError (removeWatches does not walk them).
+                Err(ErrorCode::MarshallingError)
+            }
             Request::CheckWatches { path, watcher_type }
             | Request::RemoveWatches { path, watcher_type } => {
                 let check_only = matches!(request, Request::CheckWatches { .. });
