@@ -153,6 +153,9 @@ def one_round(kind, binary, members, a, tag):
             zkload(hosts, "async", pids, common + ["-n", a.fill, "-p", "/fill", "-x", "create"])
             time.sleep(1)
             r["RSS with %dk more znodes MB" % (a.fill // 1000)] = rss_mb(pids)
+            # Per znode of 100 B data and an 11-15 byte path (summed over an
+            # ensemble's members: every member holds the whole tree).
+            r["RSS bytes per added znode"] = (r["RSS with %dk more znodes MB" % (a.fill // 1000)] - r["RSS after load MB"]) * 1048576 / a.fill
         return r
     finally:
         stop(procs)
