@@ -173,6 +173,7 @@ def main():
     ap.add_argument("--phase-secs", type=int, default=60, help="time bound of each phase")
     ap.add_argument("--ensemble", action="store_true", help="3 servers instead of 1")
     ap.add_argument("--ab", nargs=2, metavar=("OLD", "NEW"), help="two paddock binaries instead of paddock vs ZooKeeper")
+    ap.add_argument("--paddock", help="the paddock binary to measure against ZooKeeper (default: a fresh release build)")
     ap.add_argument("--no-build", action="store_true")
     a = ap.parse_args()
 
@@ -180,12 +181,13 @@ def main():
         os.makedirs(os.path.dirname(ZKLOAD), exist_ok=True)
         subprocess.check_call(["cc", "-O2", "-DTHREADED", "-o", ZKLOAD, os.path.join(REPO, "scripts/zkload.c"),
                                "-lzookeeper_mt", "-lpthread"])
-        if not a.ab:
+        if not a.ab and not a.paddock:
             subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "paddock-server", "--bin", "paddock"], cwd=REPO)
     if a.ab:
         sides = [("paddock", os.path.abspath(a.ab[0]), "old"), ("paddock", os.path.abspath(a.ab[1]), "new")]
     else:
-        sides = [("paddock", os.path.join(REPO, "target/release/paddock"), "paddock"), ("zookeeper", None, "zookeeper")]
+        binary = os.path.abspath(a.paddock) if a.paddock else os.path.join(REPO, "target/release/paddock")
+        sides = [("paddock", binary, "paddock"), ("zookeeper", None, "zookeeper")]
     members = 3 if a.ensemble else 1
     results = {s[2]: [] for s in sides}
     print("%s, %d round(s) each, order A B B A; load average before: %s" %
@@ -211,6 +213,7 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         main()
     finally:

@@ -7,6 +7,7 @@ each trial starts a fresh ensemble, every server in a session of its own.
 Prints every trial, then min / median / max per server.
 
 Usage: scripts/bench-failover.py [trials-per-server=7] [--paddock BIN]
+       scripts/bench-failover.py [trials] --ab OLD_BIN NEW_BIN   (two builds)
 Only processes started here are stopped, by PID."""
 
 import argparse, os, shutil, signal, statistics, sys, tempfile, time
@@ -51,20 +52,24 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("trials", type=int, nargs="?", default=7)
     ap.add_argument("--paddock", default=os.path.join(ens.REPO, "target/release/paddock"))
+    ap.add_argument("--ab", nargs=2, metavar=("OLD", "NEW"))
     a = ap.parse_args()
     print("load average before: %s" % open("/proc/loadavg").read().strip())
-    res = {"paddock": [], "zookeeper": []}
+    if a.ab:
+        sides = [("old", "paddock", os.path.abspath(a.ab[0])), ("new", "paddock", os.path.abspath(a.ab[1]))]
+    else:
+        sides = [("paddock", "paddock", os.path.abspath(a.paddock)), ("zookeeper", "zookeeper", None)]
+    res = {name: [] for name, _, _ in sides}
     for i in range(a.trials):
-        order = ["paddock", "zookeeper"] if i % 2 == 0 else ["zookeeper", "paddock"]
-        for kind in order:
-            s = trial(kind, a.paddock)
-            res[kind].append(s)
-            print("trial %d %s: %.3f s" % (i + 1, kind, s), flush=True)
+        for name, kind, binary in (sides if i % 2 == 0 else sides[::-1]):
+            s = trial(kind, binary)
+            res[name].append(s)
+            print("trial %d %s: %.3f s" % (i + 1, name, s), flush=True)
     print("\n| kill -9 of the leader until a write succeeds | min | median | max |\n|---|---|---|---|")
-    for kind, xs in res.items():
-        print("| %s | %.3f s | %.3f s | %.3f s |" % (kind, min(xs), statistics.median(xs), max(xs)))
-    pm, zm = statistics.median(res["paddock"]), statistics.median(res["zookeeper"])
-    print("\npaddock/zookeeper (medians): %.2f" % (pm / zm))
+    for name, xs in res.items():
+        print("| %s | %.3f s | %.3f s | %.3f s |" % (name, min(xs), statistics.median(xs), max(xs)))
+    (a_name, _, _), (b_name, _, _) = sides
+    print("\n%s/%s (medians): %.2f" % (a_name, b_name, statistics.median(res[a_name]) / statistics.median(res[b_name])))
     print("load average after: %s" % open("/proc/loadavg").read().strip())
 
 
