@@ -18,7 +18,10 @@ import importlib.util
 _spec = importlib.util.spec_from_file_location(
     "bench_ensemble", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-ensemble.py"))
 ens = importlib.util.module_from_spec(_spec)
+# bench-ensemble.py reads its own argument at import: hide ours from it.
+_argv, sys.argv = sys.argv, sys.argv[:1]
 _spec.loader.exec_module(ens)
+sys.argv = _argv
 
 
 def trial(kind, binary):
