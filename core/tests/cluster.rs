@@ -146,7 +146,7 @@ impl Cluster {
                 let t = now(self.now_ms);
                 let n = self.nodes.get_mut(&id).unwrap();
                 for done in completions {
-                    n.handle(t, done.input());
+                    n.handle(t, done.into());
                 }
             }
             while let Some((from, to, bytes)) = self.net.pop_front() {

@@ -169,6 +169,19 @@ pub struct Node {
     stopped: Option<String>,
 }
 
+/// What a storage executor's completion tells the node. Here, not in
+/// `storage`, so that storage does not depend on the node.
+impl From<crate::storage::Completion> for Input {
+    fn from(done: crate::storage::Completion) -> Input {
+        use crate::storage::Completion;
+        match done {
+            Completion::Persisted(token) => Input::Persisted { token },
+            Completion::SnapshotWritten(zxid) => Input::SnapshotWritten { zxid },
+            Completion::Failed { token, error } => Input::StorageFailed { token, error },
+        }
+    }
+}
+
 /// Something that happened outside the core.
 #[derive(Debug, Clone)]
 pub enum Input {

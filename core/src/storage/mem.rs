@@ -24,17 +24,6 @@ pub enum Completion {
     },
 }
 
-impl Completion {
-    /// The input that tells the node.
-    pub fn input(self) -> crate::Input {
-        match self {
-            Completion::Persisted(token) => crate::Input::Persisted { token },
-            Completion::SnapshotWritten(zxid) => crate::Input::SnapshotWritten { zxid },
-            Completion::Failed { token, error } => crate::Input::StorageFailed { token, error },
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct MemDir {
     pub logs: BTreeMap<String, Vec<u8>>,
