@@ -24,36 +24,22 @@ Usage:
 Only processes started here are stopped, by PID. Every phase is bounded in
 count and in time (zkload -t)."""
 
-import argparse, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, importlib.util, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 ZKLOAD = os.path.join(REPO, "target/zkload/zkload")
-ZK_CP = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
+# The server start-up helpers (free ports, four-letter words, the server's
+# mode, ZooKeeper's class path) are bench-ensemble.py's.
+_spec = importlib.util.spec_from_file_location(
+    "bench_ensemble", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-ensemble.py"))
+_ens = importlib.util.module_from_spec(_spec)
+# bench-ensemble.py reads its own argument at import: hide ours from it.
+_argv, sys.argv = sys.argv, sys.argv[:1]
+_spec.loader.exec_module(_ens)
+sys.argv = _argv
+free_port, four, mode, ZK_CP = _ens.free_port, _ens.four, _ens.mode, _ens.ZK_CP
 OPS = ("create", "set", "get", "delete")
 PROCS = []
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def four(port, word):
-    try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=1)
-        s.sendall(word.encode()); out = b""
-        while True:
-            c = s.recv(4096)
-            if not c: break
-            out += c
-        s.close(); return out.decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def mode(port):
-    for l in four(port, "srvr").splitlines():
-        if l.startswith("Mode: "): return l[6:]
-    return None
 
 
 def rss_mb(pids):
