@@ -9,6 +9,7 @@
 
 pub mod import;
 pub mod password;
+pub mod quorum;
 pub mod snapshot;
 pub mod tree;
 pub mod txn;

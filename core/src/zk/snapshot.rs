@@ -195,6 +195,71 @@ fn decode_stream(c: &mut Cursor, out: &mut ZkSnapshot) -> Result<(), Damage> {
     }
     out.version = c.r.i32().map_err(|e| damage(c, e))?;
     out.dbid = c.r.i64().map_err(|e| damage(c, e))?;
+    decode_tree(c, out)?;
+    seal(c)?;
+    if c.r.remaining() == 0 {
+        return Ok(());
+    }
+    let zxid = c.r.i64().map_err(|e| damage(c, e))?;
+    let version = c.r.i32().map_err(|e| damage(c, e))?;
+    let digest = if version < 2 {
+        let s = c.r.ustring().map_err(|e| damage(c, e))?;
+        u64::from_str_radix(&s, 16).unwrap_or(0)
+    } else {
+        c.r.i64().map_err(|e| damage(c, e))? as u64
+    };
+    seal(c)?;
+    if zxid > 0 {
+        out.digest = Some(ZxidDigest {
+            zxid,
+            version,
+            digest,
+        });
+    }
+    // 3.9 may add the last processed zxid with its own seal; anything
+    // else after the seals is not ZooKeeper's.
+    if c.r.remaining() >= 8 {
+        c.r.i64().map_err(|e| damage(c, e))?;
+        seal(c)?;
+    }
+    if c.r.remaining() != 0 {
+        return Err(damage(c, "trailing bytes after the last seal"));
+    }
+    Ok(())
+}
+
+/// The snapshot a ZooKeeper leader streams after a SNAP packet
+/// (`ZKDatabase.serializeSnapshot`, then the string "BenWasHere"): the
+/// same sessions, ACL cache and nodes as a file, without the file header,
+/// the seals or the digest. `bytes` must be exactly that stream.
+pub fn decode_sync_stream(bytes: &[u8]) -> Result<ZkSnapshot, Damage> {
+    let mut out = ZkSnapshot {
+        stream_len: bytes.len(),
+        ..ZkSnapshot::default()
+    };
+    let mut c = Cursor {
+        bytes,
+        r: Reader::new(bytes),
+    };
+    decode_tree(&mut c, &mut out)?;
+    let sig = c.r.ustring().map_err(|e| damage(&c, e))?;
+    if sig != SYNC_SIGNATURE {
+        return Err(damage(
+            &c,
+            "the snapshot is not followed by ZooKeeper's signature",
+        ));
+    }
+    if c.r.remaining() != 0 {
+        return Err(damage(&c, "trailing bytes after the signature"));
+    }
+    Ok(out)
+}
+
+/// What a leader writes after a streamed snapshot (`LearnerHandler`).
+pub const SYNC_SIGNATURE: &str = "BenWasHere";
+
+/// Sessions, the ACL cache and the nodes up to the "/" terminator.
+fn decode_tree(c: &mut Cursor, out: &mut ZkSnapshot) -> Result<(), Damage> {
     let n = c.r.i32().map_err(|e| damage(c, e))?;
     for _ in 0..n.max(0) {
         let id = c.r.i64().map_err(|e| damage(c, e))?;
@@ -250,35 +315,6 @@ fn decode_stream(c: &mut Cursor, out: &mut ZkSnapshot) -> Result<(), Damage> {
                 },
             )
             .map_err(|why| Damage { offset: at, why })?;
-    }
-    seal(c)?;
-    if c.r.remaining() == 0 {
-        return Ok(());
-    }
-    let zxid = c.r.i64().map_err(|e| damage(c, e))?;
-    let version = c.r.i32().map_err(|e| damage(c, e))?;
-    let digest = if version < 2 {
-        let s = c.r.ustring().map_err(|e| damage(c, e))?;
-        u64::from_str_radix(&s, 16).unwrap_or(0)
-    } else {
-        c.r.i64().map_err(|e| damage(c, e))? as u64
-    };
-    seal(c)?;
-    if zxid > 0 {
-        out.digest = Some(ZxidDigest {
-            zxid,
-            version,
-            digest,
-        });
-    }
-    // 3.9 may add the last processed zxid with its own seal; anything
-    // else after the seals is not ZooKeeper's.
-    if c.r.remaining() >= 8 {
-        c.r.i64().map_err(|e| damage(c, e))?;
-        seal(c)?;
-    }
-    if c.r.remaining() != 0 {
-        return Err(damage(c, "trailing bytes after the last seal"));
     }
     Ok(())
 }
