@@ -4,8 +4,12 @@
 //! ZooKeeper 3.8's sources and a running ensemble, are written down in
 //! `docs/ZK-QUORUM-PROTOCOL.md`.
 
+pub mod learner;
 pub mod packet;
 pub mod stream;
 
 pub use packet::{kind, PacketError, QuorumPacket};
 pub use stream::{Item, LeaderStream, StreamError};
+
+#[cfg(test)]
+mod learner_tests;
