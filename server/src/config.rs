@@ -170,6 +170,9 @@ pub struct ServerConfig {
     pub ops: crate::opsconfig::OpsConfig,
     /// TLS and authentication providers (`crate::security`).
     pub security: crate::security::SecurityConfig,
+    /// `migration.followZooKeeper`: quorum addresses (host:port) of a
+    /// ZooKeeper ensemble to follow as an observer (`crate::follow`).
+    pub follow_zookeeper: Vec<String>,
     /// Keys that were not understood, for the startup warning.
     pub unknown_keys: Vec<String>,
     /// Keys understood but without effect here.
@@ -210,6 +213,7 @@ impl Default for ServerConfig {
             system_properties: BTreeMap::new(),
             ops: crate::opsconfig::OpsConfig::default(),
             security: Default::default(),
+            follow_zookeeper: Vec::new(),
             unknown_keys: Vec::new(),
             ignored_keys: Vec::new(),
         }
@@ -276,7 +280,7 @@ impl ServerConfig {
         pairs.extend(properties(&text));
         let mut cfg = ServerConfig::from_pairs(pairs)?;
         cfg.source = Some(path.to_path_buf());
-        if !cfg.servers.is_empty() {
+        if !cfg.servers.is_empty() || !cfg.follow_zookeeper.is_empty() {
             let myid = cfg.data_dir.join("myid");
             if let Ok(text) = std::fs::read_to_string(&myid) {
                 cfg.my_id = Some(parse_num("myid", text.trim())?);
@@ -355,6 +359,9 @@ impl ServerConfig {
                     }
                 }
                 "peerType" => cfg.peer_type_observer = v == "observer",
+                "migration.followZooKeeper" => {
+                    cfg.follow_zookeeper = parse_follow_list(&key, v)?;
+                }
                 "quorumListenOnAllIPs" => {
                     cfg.quorum_listen_on_all_ips = v.eq_ignore_ascii_case("true")
                 }
@@ -527,6 +534,34 @@ impl ServerConfig {
         c.container_max_per_minute = self.container_max_per_minute;
         c
     }
+}
+
+/// `host:port,host:port,...`, each with a port.
+fn parse_follow_list(key: &str, v: &str) -> Result<Vec<String>, ConfigError> {
+    let list: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    for a in &list {
+        let port = a.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+        if !matches!(port, Some(Ok(_))) {
+            return Err(ConfigError::Value {
+                key: key.to_string(),
+                value: v.to_string(),
+                why: format!("{a:?} is not host:quorumPort"),
+            });
+        }
+    }
+    if list.is_empty() {
+        return Err(ConfigError::Value {
+            key: key.to_string(),
+            value: v.to_string(),
+            why: "no address".into(),
+        });
+    }
+    Ok(list)
 }
 
 fn parse_positive(key: &str, v: &str) -> Result<u64, ConfigError> {

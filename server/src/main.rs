@@ -14,6 +14,7 @@ mod config;
 mod disk;
 mod driver;
 mod failclosed;
+mod follow;
 mod fourlw;
 mod http;
 mod import;
@@ -231,6 +232,9 @@ fn run(args: Args) -> Result<()> {
     // Held to the end: it flushes the log file.
     let _log_guard = logging::init(&cfg.log, cfg.my_id.filter(|_| cfg.is_ensemble()));
     report_config(&cfg)?;
+    if !cfg.follow_zookeeper.is_empty() {
+        return follow::run(&cfg, &cfg.follow_zookeeper);
+    }
     // Authentication that cannot be honoured stops the start here, before
     // the data directory is touched.
     let sasl = cfg

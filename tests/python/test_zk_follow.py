@@ -1,0 +1,202 @@
+"""Follow mode against the real thing: a 3-server Apache ZooKeeper 3.8
+ensemble (Debian's) under a kazoo write load; one paddock server follows
+it as an observer (`migration.followZooKeeper`); the ZooKeeper leader is
+killed with kill -9 mid-load and paddock must find the new leader and
+catch up. Afterwards every node ZooKeeper holds under the load's root is
+compared, data and every Stat field, with what paddock holds: paddock is
+stopped and its data directory served by a standalone paddock, so what is
+compared is what follow mode made durable."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+
+from ensembles import Ensemble, distinct_ports
+from servers import PADDOCK_BIN, serving
+
+FOLLOWER_SID = 101
+WRITERS = 3
+OPS_PER_WRITER = 240
+ROOT = "/load"
+STAT_FIELDS = ("czxid", "mzxid", "pzxid", "ctime", "mtime", "version", "cversion",
+               "aversion", "ephemeralOwner", "dataLength", "numChildren")
+
+
+def read_status(data):
+    try:
+        with open(os.path.join(data, "follow.status")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_for(what, pred, timeout, diag=lambda: ""):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for %s\n%s" % (what, diag()))
+
+
+def writer(hosts, k, progress, errors, stop_at):
+    zk = KazooClient(hosts=hosts, timeout=10.0, connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1.0},
+                     command_retry={"max_tries": 50, "delay": 0.1, "max_delay": 1.0})
+    zk.start(timeout=30)
+    try:
+        zk.ensure_path("%s/w%d" % (ROOT, k))
+        lock = zk.Lock("%s/lock" % ROOT, "w%d" % k)
+        for i in range(OPS_PER_WRITER):
+            if time.time() > stop_at:
+                break
+            p = "%s/w%d/n%04d" % (ROOT, k, i)
+            try:
+                try:
+                    zk.retry(zk.create, p, b"v%d" % i, ephemeral=(i % 7 == 0))
+                except NodeExistsError:
+                    pass  # a retried create that had been applied
+                if i % 3 == 0:
+                    zk.retry(zk.set, p, b"set%d" % i)
+                if i % 5 == 0 and i % 7 != 0:
+                    try:
+                        zk.retry(zk.delete, p)
+                    except NoNodeError:
+                        pass
+                if i % 40 == 0:
+                    with lock:
+                        zk.retry(zk.set, "%s/w%d" % (ROOT, k), b"locked %d" % i)
+            except KazooException as e:
+                errors.append(repr(e))
+            progress[k] = i + 1
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def walk(zk, path, out):
+    data, stat = zk.get(path)
+    out[path] = (data, {f: getattr(stat, f) for f in STAT_FIELDS})
+    for c in zk.get_children(path):
+        walk(zk, path.rstrip("/") + "/" + c, out)
+
+
+def test_paddock_follows_zookeeper_through_a_leader_kill():
+    ens = Ensemble("zookeeper", n=3)
+    root = tempfile.mkdtemp(prefix="paddock-follow-")
+    follower = standalone = None
+    try:
+        leader = ens.start_all()
+        pre = KazooClient(hosts=ens.hosts())
+        pre.start(timeout=30)
+        pre.ensure_path(ROOT)
+        for i in range(50):
+            pre.create("%s/pre%02d" % (ROOT, i), b"before the follower")
+        pre.stop()
+        pre.close()
+
+        data = os.path.join(root, "data")
+        os.makedirs(data)
+        with open(os.path.join(data, "myid"), "w") as f:
+            f.write("%d\n" % FOLLOWER_SID)
+        client_port, = distinct_ports(1)
+        cfg = os.path.join(root, "zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write("tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"
+                    "clientPortAddress=127.0.0.1\nmigration.followZooKeeper=%s\n"
+                    % (data, client_port, ",".join("127.0.0.1:%d" % q for q in ens.quorum)))
+        log_path = os.path.join(root, "paddock.log")
+        log = open(log_path, "ab")
+        follower = subprocess.Popen([PADDOCK_BIN, cfg], stdout=log, stderr=log,
+                                    stdin=subprocess.DEVNULL, cwd=root)
+        log.close()
+
+        def diag():
+            with open(log_path, "rb") as f:
+                t = f.read().decode("utf-8", "replace")[-4000:]
+            return "status %s\n--- paddock\n%s\n%s" % (read_status(data), t, ens.log_tail())
+
+        wait_for("the first sync", lambda: read_status(data).get("phase") == "Following", 60, diag)
+        # ZooKeeper serves a learner whose sid is not in its configuration.
+        zk_log = os.path.join(os.path.dirname(ens.cfgs[leader]), "zookeeper.log")
+        with open(zk_log, "rb") as f:
+            lines = [l for l in f.read().splitlines() if b"sid: %d" % FOLLOWER_SID in l]
+        assert any(b"not in the current config" in l for l in lines), lines
+
+        progress = [0] * WRITERS
+        errors = []
+        stop_at = time.time() + 120
+        threads = [threading.Thread(target=writer, args=(ens.hosts(), k, progress, errors, stop_at))
+                   for k in range(WRITERS)]
+        for t in threads:
+            t.start()
+        wait_for("a third of the load", lambda: sum(progress) >= WRITERS * OPS_PER_WRITER // 3, 90, diag)
+        syncs_before = read_status(data).get("syncs", 0)
+        ens.kill9(leader)
+        for t in threads:
+            t.join(timeout=150)
+        assert not any(t.is_alive() for t in threads)
+        assert sum(progress) == WRITERS * OPS_PER_WRITER, (progress, errors[:5])
+        new_leader = ens.leader()
+        assert new_leader != leader
+
+        zk = KazooClient(hosts=ens.hosts(new_leader))
+        zk.start(timeout=30)
+        zk.sync(ROOT)
+        last = zk.create(ROOT + "/done", b"", ).rstrip("/")
+        last_zxid = zk.get(last)[1].czxid
+        want = {}
+        walk(zk, ROOT, want)
+
+        st = wait_for("paddock to apply and snapshot zxid %#x" % last_zxid,
+                      lambda: (lambda s: s if s.get("snapshot_zxid", 0) >= last_zxid
+                               and s.get("last_zxid") == s.get("snapshot_zxid") else None)(read_status(data)),
+                      60, diag)
+        print("follow status:", json.dumps(st))
+        assert st["syncs"] > syncs_before, "re-attached to the new leader"
+        assert st["digest_mismatches"] == 0
+        assert st["digests_checked"] > 0
+        follower.kill()
+        follower.wait(timeout=10)
+        follower = None
+
+        # What follow mode made durable, served by a plain paddock.
+        scfg = os.path.join(root, "standalone.cfg")
+        with open(scfg, "w") as f:
+            f.write("tickTime=2000\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"
+                    % (data, client_port))
+        os.remove(os.path.join(data, "myid"))
+        log = open(os.path.join(root, "standalone.log"), "ab")
+        standalone = subprocess.Popen([PADDOCK_BIN, scfg], stdout=log, stderr=log,
+                                      stdin=subprocess.DEVNULL, cwd=root)
+        log.close()
+        wait_for("the standalone paddock", lambda: serving(client_port), 30, diag)
+        pz = KazooClient(hosts="127.0.0.1:%d" % client_port)
+        pz.start(timeout=30)
+        got = {}
+        walk(pz, ROOT, got)
+        pz.stop()
+        pz.close()
+        zk.stop()
+        zk.close()
+        missing = sorted(set(want) - set(got))
+        extra = sorted(set(got) - set(want))
+        assert not missing and not extra, (missing[:10], extra[:10])
+        diff = [p for p in want if want[p] != got[p]]
+        assert not diff, [(p, want[p], got[p]) for p in diff[:5]]
+        assert len(want) > WRITERS * OPS_PER_WRITER // 2
+    finally:
+        for p in (follower, standalone):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        ens.stop()
+        shutil.rmtree(root, ignore_errors=True)
