@@ -83,6 +83,14 @@ pub fn run(cfg: &ServerConfig, addrs: &[String]) -> Result<()> {
                 }
                 learner.disconnected();
                 st.leader.clear();
+                // What arrived last is on disk before the next attempt: a
+                // takeover may start from this directory at any moment.
+                if st.snapshot_txns != learner.stats.txns_applied {
+                    learner.snapshot_now();
+                    if let Err(e) = carry_out(&mut learner, None, &dirs, &mut st) {
+                        warn!("writing the followed state: {e}");
+                    }
+                }
                 st.write(&dirs.data, &learner);
             }
             Err(e) => {
@@ -129,9 +137,8 @@ fn follow_link(
     let mut buf = vec![0u8; 256 << 10];
     let mut last_status = Instant::now();
     let mut last_txn = Instant::now();
-    let mut unsnapshotted = false;
     loop {
-        if !carry_out(learner, &mut sock, dirs, st)? {
+        if !carry_out(learner, Some(&mut sock), dirs, st)? {
             return Ok(());
         }
         match sock.read(&mut buf) {
@@ -148,14 +155,12 @@ fn follow_link(
         if st.txns != learner.stats.txns_applied {
             st.txns = learner.stats.txns_applied;
             last_txn = Instant::now();
-            unsnapshotted = true;
         }
-        if unsnapshotted
+        if st.snapshot_txns != st.txns
             && learner.phase() == Phase::Following
             && last_txn.elapsed() >= Duration::from_millis(IDLE_SNAPSHOT_MS)
         {
             learner.snapshot_now();
-            unsnapshotted = false;
         }
         if last_status.elapsed() >= Duration::from_millis(200) {
             st.write(&dirs.data, learner);
@@ -167,7 +172,7 @@ fn follow_link(
 /// Carries out the learner's outputs; false once it closed the link.
 fn carry_out(
     learner: &mut ZkLearner,
-    sock: &mut TcpStream,
+    mut sock: Option<&mut TcpStream>,
     dirs: &disk::Dirs,
     st: &mut Status,
 ) -> Result<bool> {
@@ -176,12 +181,14 @@ fn carry_out(
         match o {
             FollowOutput::Send(b) => out.extend_from_slice(&b),
             FollowOutput::Close(why) => {
-                sock.write_all(&out).ok();
                 warn!(
                     "closing the link to the ZooKeeper leader {}: {why}",
                     st.leader
                 );
-                let _ = sock.shutdown(std::net::Shutdown::Both);
+                if let Some(sock) = sock {
+                    sock.write_all(&out).ok();
+                    let _ = sock.shutdown(std::net::Shutdown::Both);
+                }
                 return Ok(false);
             }
             FollowOutput::Storage(StorageOp::Snapshot(s)) => {
@@ -189,6 +196,7 @@ fn carry_out(
                 disk::replace_file(&dirs.data, &name, &s.encode(), true)
                     .with_context(|| format!("writing {name}"))?;
                 st.snapshot_zxid = s.zxid.0 as i64;
+                st.snapshot_txns = learner.stats.txns_applied;
                 prune_snapshots(&dirs.data)?;
             }
             FollowOutput::Storage(StorageOp::Epochs {
@@ -213,7 +221,7 @@ fn carry_out(
             FollowOutput::Warn(w) => warn!("following {}: {w}", st.leader),
         }
     }
-    if !out.is_empty() {
+    if let (Some(sock), false) = (sock.as_mut(), out.is_empty()) {
         sock.write_all(&out)?;
     }
     Ok(true)
@@ -232,6 +240,8 @@ struct Status {
     leader: String,
     txns: u64,
     snapshot_zxid: i64,
+    /// `txns_applied` when the last snapshot was taken.
+    snapshot_txns: u64,
     /// ZooKeeper commit (the txn's time) to our apply, ms.
     lags: Vec<u32>,
 }
