@@ -11,6 +11,8 @@
 //!   the two newest kept) and ZooKeeper's epochs, both durable;
 //! - when the link closes (the learner's reason is logged) or the leader
 //!   dies, try the list again, so a new ZooKeeper leader is found;
+//! - at start, resume from the newest Paddock snapshot an earlier run
+//!   wrote (the leader then sends a DIFF from its zxid);
 //! - `follow.status` in the data directory (JSON, replaced atomically a
 //!   few times a second) says where it stands, for operators and tests.
 //!
@@ -21,10 +23,11 @@ use crate::config::ServerConfig;
 use crate::disk;
 use anyhow::{Context, Result};
 use paddock_core::ids::Instant as CoreInstant;
-use paddock_core::storage::{snapshot_file_name, StorageOp};
+use paddock_core::storage::{read_snapshot, snapshot_file_name, StorageOp};
 use paddock_core::zk::quorum::learner::{
     initial_tree, FollowConfig, FollowOutput, Phase, ZkLearner, SNAPSHOT_EVERY,
 };
+use paddock_core::zk::tree::ZkTree;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -62,9 +65,15 @@ pub fn run(cfg: &ServerConfig, addrs: &[String]) -> Result<()> {
         sync_limit: cfg.sync_limit as u64,
         snapshot_every: SNAPSHOT_EVERY,
     };
-    // Each start syncs from ZooKeeper afresh (DIFF or SNAP); what earlier
-    // runs wrote is replaced by the next snapshot.
-    let mut learner = ZkLearner::new(fc, initial_tree(), 0, 0);
+    let (tree, accepted, current) = recover(&dirs)?;
+    if tree.last_zxid > 0 {
+        info!(
+            "resuming from the followed state at zxid {:#x} ({} znodes, epochs {accepted}/{current})",
+            tree.last_zxid,
+            tree.node_count()
+        );
+    }
+    let mut learner = ZkLearner::new(fc, tree, accepted, current);
     info!(
         "following the ZooKeeper ensemble at {} as observer sid {sid}",
         addrs.join(",")
@@ -100,6 +109,45 @@ pub fn run(cfg: &ServerConfig, addrs: &[String]) -> Result<()> {
             }
         }
     }
+}
+
+/// The followed state an earlier run wrote: the newest Paddock snapshot
+/// that reads back whole, and ZooKeeper's epochs; ZooKeeper's empty
+/// database on a first start. The leader then sends what is missing.
+fn recover(dirs: &disk::Dirs) -> Result<(ZkTree, u32, u32)> {
+    if let Some((_, name)) = disk::list(&dirs.log, "log")?.first() {
+        anyhow::bail!(
+            "refusing to start: {} holds a paddock server's log ({name}); follow mode needs a \
+             data directory of its own",
+            dirs.log.display()
+        );
+    }
+    let mut tree = None;
+    for (_, name) in disk::list(&dirs.data, "snapshot")?.iter().rev() {
+        let bytes =
+            std::fs::read(dirs.data.join(name)).with_context(|| format!("reading {name}"))?;
+        match read_snapshot(&bytes).and_then(|s| ZkTree::from_state(&s)) {
+            Ok(t) => {
+                tree = Some(t);
+                break;
+            }
+            Err(e) => warn!("{name} is not usable ({e}); trying an older one"),
+        }
+    }
+    let tree = tree.unwrap_or_else(initial_tree);
+    let (a, c) = disk::read_epochs(dirs).context("reading the epoch files")?;
+    let parse = |b: Option<Vec<u8>>| -> Result<u32> {
+        match b {
+            None => Ok(0),
+            Some(b) => String::from_utf8_lossy(&b)
+                .trim()
+                .parse()
+                .context("an epoch file does not hold a number"),
+        }
+    };
+    let floor = (tree.last_zxid as u64 >> 32) as u32;
+    let current = parse(c)?.max(floor);
+    Ok((tree, parse(a)?.max(current), current))
 }
 
 fn connect(addr: &str) -> std::io::Result<TcpStream> {

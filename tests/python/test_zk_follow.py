@@ -164,6 +164,21 @@ def test_paddock_follows_zookeeper_through_a_leader_kill():
         assert st["syncs"] > syncs_before, "re-attached to the new leader"
         assert st["digest_mismatches"] == 0
         assert st["digests_checked"] > 0
+        # kill -9 and start again: it resumes from its own snapshot and
+        # the leader sends only a DIFF.
+        follower.kill()
+        follower.wait(timeout=10)
+        os.remove(os.path.join(data, "follow.status"))
+        log = open(log_path, "ab")
+        follower = subprocess.Popen([PADDOCK_BIN, cfg], stdout=log, stderr=log,
+                                    stdin=subprocess.DEVNULL, cwd=root)
+        log.close()
+        again = wait_for("the restarted follower", lambda: (lambda s: s if s.get("phase") == "Following"
+                                                             else None)(read_status(data)), 60, diag)
+        assert (again["diffs"], again["snaps"], again["syncs"]) == (1, 0, 1), again
+        assert again["last_zxid"] >= last_zxid
+        with open(log_path, "rb") as f:
+            assert b"resuming from the followed state at zxid" in f.read()
         follower.kill()
         follower.wait(timeout=10)
         follower = None
@@ -199,4 +214,75 @@ def test_paddock_follows_zookeeper_through_a_leader_kill():
                 p.kill()
                 p.wait(timeout=10)
         ens.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_leader_sending_malformed_packets_gets_its_link_closed_with_a_reason():
+    """A peer on a listed quorum address that answers OBSERVERINFO with a
+    valid LEADERINFO and then a packet with a hostile length: paddock
+    closes the link, logs why, keeps running and tries again."""
+    import socket
+    import struct
+
+    root = tempfile.mkdtemp(prefix="paddock-follow-bad-")
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    lsock.settimeout(30)
+    port = lsock.getsockname()[1]
+    proc = None
+    conns = []
+    try:
+        data = os.path.join(root, "data")
+        os.makedirs(data)
+        with open(os.path.join(data, "myid"), "w") as f:
+            f.write("%d\n" % FOLLOWER_SID)
+        cfg = os.path.join(root, "zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write("tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=%s\n"
+                    "migration.followZooKeeper=127.0.0.1:%d\n" % (data, port))
+        log_path = os.path.join(root, "paddock.log")
+        log = open(log_path, "ab")
+        proc = subprocess.Popen([PADDOCK_BIN, cfg], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, cwd=root)
+        log.close()
+        c, _ = lsock.accept()
+        conns.append(c)
+        c.settimeout(10)
+        hello = b""
+        while len(hello) < 4 + 8 + 4 + 20 + 4:
+            hello += c.recv(4096)
+        kind, zxid, dlen = struct.unpack(">iqi", hello[:16])
+        sid, version, _cfgver = struct.unpack(">qiq", hello[16:36])
+        # OBSERVERINFO (16) with LearnerInfo: sid, protocol 0x10000.
+        assert (kind, dlen, sid, version) == (16, 20, FOLLOWER_SID, 0x10000)
+        leaderinfo = struct.pack(">iqi", 17, 1 << 32, 4) + struct.pack(">i", 0x10000) + struct.pack(">i", -1)
+        hostile = struct.pack(">iqi", 13, 0, 0x7fffffff)
+        c.sendall(leaderinfo + hostile)
+        # The ACKEPOCH comes back, then the link is closed on us.
+        got = b""
+        while True:
+            b = c.recv(4096)
+            if not b:
+                break
+            got += b
+        assert struct.unpack(">i", got[:4])[0] == 18, got[:16]
+        # It tries again: the server keeps going.
+        c2, _ = lsock.accept()
+        conns.append(c2)
+        assert proc.poll() is None
+        deadline = time.time() + 10
+        text = ""
+        while time.time() < deadline and "exceeds the limit" not in text:
+            with open(log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            time.sleep(0.1)
+        assert "closing the link to the ZooKeeper leader" in text and "exceeds the limit" in text, text[-2000:]
+    finally:
+        for c in conns:
+            c.close()
+        lsock.close()
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
         shutil.rmtree(root, ignore_errors=True)

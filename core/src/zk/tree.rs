@@ -334,6 +334,39 @@ impl ZkTree {
             .collect()
     }
 
+    /// The ZooKeeper tree a Paddock state holds (the inverse of
+    /// `into_state`): how a follower that wrote its followed state as a
+    /// Paddock snapshot starts again from it.
+    pub fn from_state(state: &State) -> Result<ZkTree, String> {
+        let mut t = ZkTree::new();
+        // Paths in order: a parent sorts before its children.
+        for (path, n) in state.tree.iter() {
+            let acl = t.intern_acl(n.acl.as_ref().clone());
+            let node = ZkNode {
+                data: (!n.null_data).then(|| n.data.clone()),
+                acl,
+                stat: StatPersisted {
+                    czxid: n.czxid,
+                    mzxid: n.mzxid,
+                    ctime: n.ctime,
+                    mtime: n.mtime,
+                    version: n.version,
+                    cversion: n.cversion,
+                    aversion: n.aversion,
+                    ephemeral_owner: n.ephemeral_owner,
+                    pzxid: n.pzxid,
+                },
+            };
+            t.insert_loaded(path.to_string(), node)?;
+        }
+        for (id, meta) in state.sessions.iter() {
+            t.sessions
+                .insert(id.0, meta.timeout_ms.min(i32::MAX as u32) as i32);
+        }
+        t.last_zxid = state.last_zxid.0 as i64;
+        Ok(t)
+    }
+
     /// Paddock's state holding exactly this tree and these sessions.
     pub fn into_state(self) -> Result<State, String> {
         let mut nodes = Vec::with_capacity(self.nodes.len());
@@ -462,6 +495,17 @@ mod tests {
         assert_eq!((e.ephemeral_owner, e.czxid, e.null_data), (0x55, 5, false));
         assert_eq!(s.sessions[&SessionId(0x55)].timeout_ms, 4000);
         assert!(s.tree.get("/").unwrap().null_data);
+        let back = ZkTree::from_state(&s).unwrap();
+        assert_eq!(
+            (back.digest(), back.node_count()),
+            (t.digest(), t.node_count())
+        );
+        assert_eq!(
+            (back.sessions.clone(), back.last_zxid),
+            (t.sessions.clone(), 5)
+        );
+        assert_eq!(back.get("/e"), t.get("/e"));
+        assert_eq!(back.get("/").unwrap().data, None, "null data stays null");
         t.kill_session(0x55, 6, None);
         assert!(t.get("/e").is_none());
         assert_eq!(t.get("/").unwrap().stat.pzxid, 6);
