@@ -69,6 +69,9 @@ pub struct Config {
     /// The text of `/zookeeper/config` (the ensemble's member list), which
     /// every member fills locally at start, as ZooKeeper does (no txn).
     pub member_list: Option<std::sync::Arc<[u8]>>,
+    /// `readonlymode.enabled`: a member cut off from its quorum serves
+    /// reads to read-only clients (`node::readonly`).
+    pub read_only_mode: bool,
 }
 
 impl Config {
@@ -98,6 +101,7 @@ impl Config {
             election_finalize_ms: 50,
             canary: None,
             member_list: None,
+            read_only_mode: false,
         }
     }
 

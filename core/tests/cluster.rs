@@ -35,6 +35,11 @@ fn now(ms: u64) -> Now {
 
 impl Cluster {
     fn new(voters: &[u64], observers: &[u64]) -> Cluster {
+        Cluster::with(voters, observers, |_| {})
+    }
+
+    /// A cluster whose configurations `tune` adjusts before the start.
+    fn with(voters: &[u64], observers: &[u64], tune: impl Fn(&mut Config)) -> Cluster {
         let mut c = Cluster {
             nodes: BTreeMap::new(),
             disks: BTreeMap::new(),
@@ -58,6 +63,7 @@ impl Cluster {
             cfg.tick_time_ms = 100;
             cfg.min_session_timeout_ms = 200;
             cfg.max_session_timeout_ms = 2000;
+            tune(&mut cfg);
             c.configs.insert(id, cfg);
             c.disks.insert(id, MemDir::new());
             c.start(id);
@@ -872,4 +878,105 @@ fn a_follower_with_a_full_disk_stops_alone_and_catches_up() {
     c.run_ms(2000);
     let digests: BTreeSet<u64> = c.nodes.values().map(|n| n.digest()).collect();
     assert_eq!(digests.len(), 1, "the restarted follower caught up");
+}
+
+/// Opens `conn` on `node` as a client that can live with a read-only
+/// server; returns the ConnectResponse, or `None` if the server closed.
+fn connect_read_only(
+    c: &mut Cluster,
+    conn: u64,
+    node: u64,
+    read_only: bool,
+) -> Option<proto::ConnectResponse> {
+    c.conn_node.insert(conn, node);
+    let t = now(c.now_ms);
+    let n = c.nodes.get_mut(&node).unwrap();
+    n.handle(
+        t,
+        Input::ClientConnected {
+            conn: ConnId(conn),
+            addr: "127.0.0.1".into(),
+        },
+    );
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 4000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(read_only),
+    };
+    n.handle(
+        t,
+        Input::ClientFrame {
+            conn: ConnId(conn),
+            frame: req.encode(),
+        },
+    );
+    c.run_ms(20);
+    let frames = c.inbox.remove(&conn).unwrap_or_default();
+    if c.closed.contains(&conn) {
+        assert!(
+            frames.is_empty(),
+            "a refused client gets no ConnectResponse"
+        );
+        return None;
+    }
+    assert_eq!(frames.len(), 1);
+    Some(proto::ConnectResponse::decode(&frames[0]).unwrap())
+}
+
+// Goal: with readonlymode.enabled, a follower cut off from its quorum
+// serves read-only clients (after ZooKeeper's grace period) from what it
+// has committed, with a local session; refuses writes and syncs with
+// NOTREADONLY; refuses clients that are not read-only; and sends its
+// read-only clients away when the quorum is back.
+#[test]
+fn a_partitioned_member_serves_read_only_clients_until_the_quorum_returns() {
+    let mut c = Cluster::with(&[1, 2, 3], &[], |cfg| cfg.read_only_mode = true);
+    c.run_ms(2000);
+    let leader = c.leader().unwrap();
+    let f = *c.nodes.keys().find(|k| **k != leader).unwrap();
+    let gone: Vec<u64> = c.nodes.keys().copied().filter(|k| *k != f).collect();
+    c.connect(10, f);
+    assert_eq!(c.call(10, 1, &create("/a", b"committed", 0)).0.err, 0);
+    assert!(!c.nodes[&f].read_only());
+    for g in &gone {
+        c.crash(*g);
+    }
+    c.run_ms(500);
+    assert!(
+        connect_read_only(&mut c, 20, f, true).is_none(),
+        "no read-only service inside the grace period"
+    );
+    c.run_ms(2000);
+    assert!(c.nodes[&f].read_only());
+    assert_eq!(c.nodes[&f].state_name(), "read-only");
+    assert!(
+        connect_read_only(&mut c, 21, f, false).is_none(),
+        "a client that is not read-only is refused"
+    );
+    let resp = connect_read_only(&mut c, 22, f, true).expect("read-only client admitted");
+    assert_eq!(resp.read_only, Some(true));
+    assert_ne!(resp.session_id, 0);
+    let (h, body) = c.call(22, 1, &get("/a"));
+    assert_eq!(h.err, 0);
+    assert_eq!(data_of(&body), b"committed");
+    let last = c.nodes[&f].last_zxid();
+    let (h, _) = c.call(22, 2, &create("/b", b"", 0));
+    assert_eq!(h.err, proto::ErrorCode::NotReadOnly.code());
+    let (h, _) = c.call(22, 3, &Request::Sync { path: "/a".into() });
+    assert_eq!(h.err, proto::ErrorCode::NotReadOnly.code());
+    assert_eq!(c.nodes[&f].last_zxid(), last, "nothing was proposed");
+    assert!(!c.closed.contains(&22));
+    for g in &gone {
+        c.start(*g);
+    }
+    c.run_ms(3000);
+    assert!(!c.nodes[&f].read_only());
+    assert!(c.leader().is_some());
+    assert!(
+        c.closed.contains(&22),
+        "read-only clients are sent away when the quorum is back"
+    );
 }

@@ -129,7 +129,7 @@ pub fn command(
         "initial_configuration" => {
             obj(json!({"initial_configuration": initial_configuration(view)}))
         }
-        "is_read_only" => obj(json!({"read_only": false})),
+        "is_read_only" => obj(json!({"read_only": view.node.read_only()})),
         "last_snapshot" => last_snapshot(view),
         "leader" => leader(view),
         "monitor" => metrics::monitor_json(&monitor()),
@@ -340,14 +340,14 @@ fn server_stats(view: &View<'_>, with_connections: bool) -> Map<String, Value> {
     let buffers = json!({"last_buffer_size": -1, "min_buffer_size": -1, "max_buffer_size": -1});
     let mut m = obj(json!({
         "version": version(),
-        "read_only": false,
+        "read_only": view.node.read_only(),
         "server_stats": {
             "packets_sent": s.packets_sent,
             "packets_received": s.packets_received,
             "fsync_threshold_exceed_count": 0,
             "client_response_stats": buffers,
             "provider_null": false,
-            "server_state": view.node.role().zk_name(),
+            "server_state": view.node.state_name(),
             "outstanding_requests": s.outstanding_requests,
             "min_latency": s.latency_min_ms,
             "avg_latency": avg,

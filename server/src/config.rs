@@ -148,6 +148,8 @@ pub struct ServerConfig {
     pub super_digest: Option<String>,
     pub extended_types_enabled: bool,
     pub skip_acl: bool,
+    /// `readonlymode.enabled` (a Java system property in ZooKeeper).
+    pub read_only_mode: bool,
     pub init_limit: u32,
     pub sync_limit: u32,
     pub servers: BTreeMap<u64, ServerEntry>,
@@ -200,6 +202,7 @@ impl Default for ServerConfig {
             super_digest: None,
             extended_types_enabled: false,
             skip_acl: false,
+            read_only_mode: false,
             init_limit: 10,
             sync_limit: 5,
             servers: BTreeMap::new(),
@@ -344,6 +347,7 @@ impl ServerConfig {
                     cfg.extended_types_enabled = v.eq_ignore_ascii_case("true")
                 }
                 "skipACL" => cfg.skip_acl = v == "yes" || v.eq_ignore_ascii_case("true"),
+                "readonlymode.enabled" => cfg.read_only_mode = v.eq_ignore_ascii_case("true"),
                 "initLimit" => cfg.init_limit = parse_num(&key, v)?,
                 "syncLimit" => cfg.sync_limit = parse_num(&key, v)?,
                 "myid" => cfg.my_id = Some(parse_num(&key, v)?),
@@ -528,6 +532,7 @@ impl ServerConfig {
         c.extended_types_enabled = self.extended_types_enabled;
         c.snap_count = self.snap_count;
         c.skip_acl = self.skip_acl;
+        c.read_only_mode = self.read_only_mode;
         c.init_limit_ticks = self.init_limit;
         c.sync_limit_ticks = self.sync_limit;
         c.container_check_interval_ms = self.container_check_interval_ms;

@@ -285,7 +285,7 @@ impl Driver {
                 let ready = self.node.leader().is_some();
                 Answer::json(
                     if ready { 200 } else { 503 },
-                    &serde_json::json!({"ready": ready, "server_state": self.node.role().zk_name()}),
+                    &serde_json::json!({"ready": ready, "server_state": self.node.state_name()}),
                 )
             }
             Query::Command(name) if name.is_empty() => Answer {
@@ -313,7 +313,7 @@ impl Driver {
         let (observers, synced_observers) = self.node.observer_counts();
         metrics::collect(&metrics::Inputs {
             stats: &stats,
-            role: self.node.role().zk_name(),
+            role: self.node.state_name(),
             ensemble: self.config.is_ensemble(),
             version: fourlw::version(),
             uptime_ms: now_ms,
@@ -331,7 +331,7 @@ impl Driver {
 
     /// Counts role changes and applied txns; logs a role change once.
     fn observe_role(&mut self) {
-        let role = self.node.role().zk_name();
+        let role = self.node.state_name();
         let now_ms = self.started.elapsed().as_millis() as u64;
         if let Some(before) = self.counters.observe(role, self.node.last_zxid().0, now_ms) {
             let (accepted, current) = self.node.epochs();

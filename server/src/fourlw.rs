@@ -39,6 +39,10 @@ pub fn answer(word: &str, view: &View<'_>) -> String {
     }
     match word {
         "ruok" => "imok".into(),
+        // ZooKeeper's answers: "null" while no server (read-write or
+        // read-only) is running.
+        "isro" if view.node.read_only() => "ro".into(),
+        "isro" if view.node.leader().is_none() => "null".into(),
         "isro" => "rw".into(),
         "srvr" => srvr(view, false),
         "stat" => srvr(view, true),
@@ -113,7 +117,7 @@ fn conn_line(view: &View<'_>, c: &ConnInfo, brief: bool) -> String {
 }
 
 fn srvr(view: &View<'_>, with_clients: bool) -> String {
-    if view.node.leader().is_none() {
+    if view.node.leader().is_none() && !view.node.read_only() {
         // ZooKeeper's answer while an election or a sync is under way.
         return "This ZooKeeper instance is not currently serving requests\n".into();
     }
@@ -135,7 +139,7 @@ fn srvr(view: &View<'_>, with_clients: bool) -> String {
         s.connections,
         s.outstanding_requests,
         s.last_zxid.0,
-        view.node.role(),
+        view.node.state_name(),
         s.node_count,
     );
     out

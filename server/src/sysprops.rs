@@ -49,6 +49,7 @@ pub const PROPERTIES: &[(&str, Treatment)] = &[
     ("zookeeper.log.file", Treatment::Honoured),
     ("zookeeper.log.format", Treatment::Honoured),
     ("zookeeper.log.maxFiles", Treatment::Honoured),
+    ("readonlymode.enabled", Treatment::Honoured),
     (
         "zookeeper.globalOutstandingLimit",
         Treatment::NoEffect(

@@ -89,12 +89,12 @@ impl Node {
                 return;
             }
         };
-        if !self.serving() {
-            self.close(
-                conn,
-                "this server is not serving (no quorum or still syncing)".into(),
-            );
-            return;
+        let read_only = !self.serving();
+        if read_only {
+            if let Some(why) = self.ro_refusal(&req) {
+                self.close(conn, why);
+                return;
+            }
         }
         if req.last_zxid_seen > self.log.last_applied().as_i64() {
             self.close(
@@ -114,6 +114,10 @@ impl Node {
         let c = self.conns.get_mut(&conn).expect("connection exists");
         c.read_only_flag = req.read_only;
         c.timeout_ms = timeout;
+        if read_only {
+            self.ro_connect(now, conn, req, timeout);
+            return;
+        }
         if req.session_id == 0 {
             let id = self.new_session_id();
             // Bind now so further frames are requests; the ConnectResponse
@@ -378,6 +382,11 @@ impl Node {
                 }
             }
             Request::Sasl { token } => self.on_sasl(conn, xid_v, &token),
+            req if (req.is_write() || matches!(req, Request::Sync { .. }))
+                && self.ro_session(session) =>
+            {
+                self.ro_write(conn, session, xid_v, &req)
+            }
             Request::Sync { path } if matches!(self.role, Role::Learning(_)) => {
                 let id = self.next_sync_id;
                 self.next_sync_id += 1;
@@ -527,6 +536,7 @@ impl Node {
             if let Some(s) = c.session {
                 if self.session_conn.get(&s) == Some(&conn) {
                     self.session_conn.remove(&s);
+                    self.ro_on_closed(s);
                 }
             }
             self.watches.remove_conn(conn);

@@ -35,6 +35,7 @@ mod clients;
 mod introspect;
 mod leading;
 mod learning;
+mod readonly;
 mod reads;
 mod tokens;
 
@@ -165,6 +166,8 @@ pub struct Node {
     pub(crate) election_round: u64,
     next_sync_id: u64,
     pub(crate) stats: NodeStats,
+    /// Read-only mode while looking (`readonly`).
+    pub(crate) ro: readonly::ReadOnly,
     /// Set once the disk refused an operation: the node is finished.
     stopped: Option<String>,
 }
@@ -398,8 +401,12 @@ impl Node {
             abstaining,
             election_round,
             next_sync_id: 1,
+            ro: Default::default(),
             stopped: None,
         };
+        if matches!(s.role, Role::Looking(_)) {
+            s.ro_on_looking(now);
+        }
         match first_step {
             None => s.start_leading(now),
             Some(step) => s.election_step(now, step),
@@ -512,6 +519,7 @@ impl Node {
             Role::Looking(e) => {
                 let step = e.on_timeout(&self.config, now.mono);
                 self.election_step(now, step);
+                self.ro_on_timeout(now);
             }
             Role::Leading(_) => self.leader_on_timeout(now),
             Role::Learning(_) => self.learner_on_timeout(now),
@@ -531,7 +539,10 @@ impl Node {
             return None;
         }
         match &self.role {
-            Role::Looking(e) => Some(e.deadline()),
+            Role::Looking(e) => Some(match self.ro_deadline() {
+                Some(ro) => ro.min(e.deadline()),
+                None => e.deadline(),
+            }),
             Role::Leading(_) => self.leader_deadline(),
             Role::Learning(_) => self.learner_deadline(),
         }
@@ -558,6 +569,7 @@ impl Node {
         );
         self.stats.mode = ServerRole::Looking;
         self.role = Role::Looking(e);
+        self.ro_on_looking(now);
         self.election_step(now, step);
     }
 
@@ -569,6 +581,7 @@ impl Node {
             if let Role::Looking(e) = &self.role {
                 self.election_round = self.election_round.max(e.round).max(vote.round);
             }
+            self.ro_on_decided();
             match decision {
                 Decision::Lead => self.become_leader(now),
                 Decision::Follow(l) => self.become_learner(now, l, false),
