@@ -17,6 +17,9 @@ use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// The cxid of txns no client asked for (expiry, reaping): no reply.
+pub const INTERNAL_CXID: i32 = i32::MIN;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Txn {
     pub zxid: Zxid,

@@ -40,7 +40,7 @@ impl Node {
         if let Some(s) = applied.session_created {
             if let Role::Leading(l) = &mut self.role {
                 if let Some(m) = self.log.state().sessions.get(&s) {
-                    l.expiry.touch(now.mono, s, m.timeout_ms);
+                    l.session_created(now.mono, s, m.timeout_ms);
                 }
             }
         }
@@ -60,8 +60,7 @@ impl Node {
         // the close reply, as ZooKeeper does.
         if let Some(s) = applied.session_closed {
             if let Role::Leading(l) = &mut self.role {
-                l.closing.remove(&s);
-                l.expiry.remove(s);
+                l.session_closed(s);
             }
             if let Role::Learning(l) = &mut self.role {
                 l.touched.remove(&s);

@@ -161,9 +161,7 @@ impl Node {
                 return;
             }
             Role::Leading(l) => {
-                password_ok
-                    && self.log.state().sessions.contains_key(&id)
-                    && !l.closing.contains(&id)
+                password_ok && self.log.state().sessions.contains_key(&id) && !l.is_closing(id)
             }
             _ => password_ok && self.log.state().sessions.contains_key(&id),
         };
@@ -252,16 +250,7 @@ impl Node {
     pub(super) fn touch_session(&mut self, now: Now, id: SessionId, timeout: Option<u32>) {
         let timeout = timeout.or_else(|| self.log.state().sessions.get(&id).map(|m| m.timeout_ms));
         match &mut self.role {
-            Role::Leading(l) => {
-                if !l.closing.contains(&id) {
-                    match timeout {
-                        Some(t) => l.expiry.touch(now.mono, id, t),
-                        None => {
-                            l.expiry.touch_known(now.mono, id);
-                        }
-                    }
-                }
-            }
+            Role::Leading(l) => l.touch(now.mono, id, timeout),
             Role::Learning(l) => {
                 if let Some(t) = timeout {
                     l.touched.insert(id, t);
@@ -288,19 +277,7 @@ impl Node {
     /// forwarded to the leader when learning.
     pub(super) fn submit(&mut self, now: Now, session: SessionId, cxid: i32, kind: TxnKind) {
         match &mut self.role {
-            Role::Leading(l) => {
-                match &kind {
-                    TxnKind::CloseSession => {
-                        l.closing.insert(session);
-                        l.expiry.remove(session);
-                    }
-                    TxnKind::CreateSession { timeout_ms } => {
-                        l.expiry.touch(now.mono, session, *timeout_ms)
-                    }
-                    _ => {}
-                }
-                self.propose(now, session, cxid, kind);
-            }
+            Role::Leading(_) => self.leader_submit(now, session, cxid, kind),
             Role::Learning(l) => {
                 let leader = l.leader;
                 self.send_peer(

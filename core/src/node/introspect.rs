@@ -40,6 +40,11 @@ impl Node {
                         "leader's last proposal is not its last log entry"
                     );
                 }
+                assert_eq!(
+                    l.committed,
+                    self.log.last_applied(),
+                    "what the leader committed is not what its server applied"
+                );
                 l.check();
             }
             Role::Learning(l) => l.check(self.current_epoch, self.persisted_upto, self.planted()),

@@ -63,8 +63,7 @@ pub const QUEUED_PER_CONN_MAX: usize = 10_000;
 /// Applied txns between in-memory checkpoints of the state.
 const REBASE_EVERY: u64 = 1_000;
 
-/// The cxid of txns no client asked for (expiry, reaping): no reply.
-pub const INTERNAL_CXID: i32 = i32::MIN;
+pub use crate::txn::INTERNAL_CXID;
 
 #[derive(Debug)]
 enum Slot {
@@ -348,6 +347,7 @@ impl Node {
                 &config,
                 recovered.current_epoch,
                 log.last_logged(),
+                log.last_applied(),
                 sessions,
                 now.mono,
             );
@@ -652,45 +652,14 @@ impl Node {
                 let v = self.current_vote();
                 self.send_peer(from, &PeerMsg::Vote(v));
             }
-            PeerMsg::FollowerInfo {
-                accepted_epoch,
-                observer,
-                ..
-            } => {
-                if self.config.observers.contains(&from) && !observer {
-                    warn!(
-                        "server {} is an observer in the configuration but asks to follow",
-                        from.0
-                    );
-                    return;
-                }
-                if observer && !self.config.observers.contains(&from) {
-                    info!(
-                        "voter {} syncs as an observer: it is repairing lost records",
-                        from.0
-                    );
-                }
-                self.leader_on_follower_info(now, from, accepted_epoch, observer)
-            }
-            PeerMsg::AckEpoch {
-                current_epoch,
-                last_zxid,
-                history,
-            } => self.leader_on_ack_epoch(now, from, current_epoch, last_zxid, history),
-            PeerMsg::AckNewLeader { epoch } => self.leader_on_ack_newleader(now, from, epoch),
-            PeerMsg::Ack { zxid } => self.leader_on_ack(now, from, zxid),
-            PeerMsg::Forward {
-                session,
-                cxid,
-                kind,
-            } => self.leader_on_forward(now, from, session, cxid, kind),
-            PeerMsg::PingReply { touched } => self.leader_on_ping_reply(now, from, touched),
-            PeerMsg::SyncRequest { id } => self.leader_on_sync_request(now, from, id),
-            PeerMsg::Revalidate {
-                id,
-                session,
-                timeout_ms,
-            } => self.leader_on_revalidate(now, from, id, session, timeout_ms),
+            msg @ (PeerMsg::FollowerInfo { .. }
+            | PeerMsg::AckEpoch { .. }
+            | PeerMsg::AckNewLeader { .. }
+            | PeerMsg::Ack { .. }
+            | PeerMsg::Forward { .. }
+            | PeerMsg::PingReply { .. }
+            | PeerMsg::SyncRequest { .. }
+            | PeerMsg::Revalidate { .. }) => self.leader_on_message(now, from, msg),
             other => self.learner_on_message(now, from, other),
         }
     }

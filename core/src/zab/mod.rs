@@ -1,13 +1,16 @@
 //! Replication: fast leader election and ZooKeeper's atomic broadcast
-//! (discovery, synchronisation, broadcast): the roles' state types. Their
-//! steps are methods of `Node` in `node/leading.rs` and
-//! `node/learning.rs`; this module imports nothing of `node`.
+//! (discovery, synchronisation, broadcast): the roles' types. Each owns
+//! its state and decides, returning what should happen (`Step`s of
+//! `Action`s); `Node` carries those out (`node/leading.rs`,
+//! `node/learning.rs`). This module imports nothing of `node`.
 //!
 //! - `Looking`: running an election (`election`).
 //! - `Leading`: discovery with a quorum, sync of each learner, then
 //!   PROPOSAL -> ACK -> COMMIT (`leader`). Standalone is a leader of one,
 //!   established from the start, and takes exactly the same commit path.
 //! - `Learning`: a follower or an observer (`learner`).
+//!
+//! `quorum` holds the one quorum rule every leader decision asks.
 //!
 //! Durability before acknowledgement: a learner's ACK of proposals and of
 //! NEWLEADER, the leader's own vote, and every epoch change wait for
@@ -17,10 +20,12 @@
 pub mod election;
 pub mod leader;
 pub mod learner;
+pub mod quorum;
 
 pub use election::{Decision, Election};
 pub use leader::Leader;
 pub use learner::Learner;
+pub use quorum::QuorumVerifier;
 
 #[derive(Debug)]
 pub enum Role {
