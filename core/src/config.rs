@@ -72,6 +72,8 @@ pub struct Config {
     /// `readonlymode.enabled`: a member cut off from its quorum serves
     /// reads to read-only clients (`node::readonly`).
     pub read_only_mode: bool,
+    /// Bounds on what clients can make a server hold (`limits`).
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {
@@ -102,6 +104,7 @@ impl Config {
             canary: None,
             member_list: None,
             read_only_mode: false,
+            limits: crate::limits::Limits::default(),
         }
     }
 

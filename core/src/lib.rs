@@ -11,6 +11,7 @@ pub mod codec;
 pub mod config;
 pub mod ids;
 pub mod latency;
+pub mod limits;
 pub mod log;
 pub mod node;
 pub mod peer;

@@ -21,17 +21,48 @@ pub enum WatchKind {
     PersistentRecursive,
 }
 
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct Watches {
     by_kind: BTreeMap<WatchKind, BTreeMap<String, BTreeSet<ConnId>>>,
     /// conn -> (kind, path): the inverse index, for closing connections.
     by_conn: BTreeMap<ConnId, BTreeSet<(WatchKind, String)>>,
     /// Cheap test that lets triggers skip the ancestor walk.
     recursive_count: usize,
+    /// Watches one connection may hold (`limits::WATCHES_PER_CONN_MAX`).
+    per_conn_max: usize,
+    /// Connections that asked for a watch past `per_conn_max`: refused,
+    /// to be closed by the node (`take_over_limit`).
+    over: BTreeSet<ConnId>,
+}
+
+impl Default for Watches {
+    fn default() -> Watches {
+        Watches::with_limit(crate::limits::WATCHES_PER_CONN_MAX)
+    }
 }
 
 impl Watches {
+    /// No connection holds more than `per_conn_max` watches.
+    pub fn with_limit(per_conn_max: usize) -> Watches {
+        Watches {
+            by_kind: BTreeMap::new(),
+            by_conn: BTreeMap::new(),
+            recursive_count: 0,
+            per_conn_max,
+            over: BTreeSet::new(),
+        }
+    }
+
+    /// Sets a watch, unless the connection already holds its limit: then
+    /// the watch is not set and the connection is reported by
+    /// `take_over_limit`.
     pub fn add(&mut self, conn: ConnId, kind: WatchKind, path: &str) {
+        if self.by_conn.get(&conn).map_or(0, |s| s.len()) >= self.per_conn_max
+            && !self.contains(conn, kind, path)
+        {
+            self.over.insert(conn);
+            return;
+        }
         let set = self
             .by_kind
             .entry(kind)
@@ -185,6 +216,11 @@ impl Watches {
             }
         }
         any
+    }
+
+    /// Connections refused a watch at their limit since the last call.
+    pub fn take_over_limit(&mut self) -> BTreeSet<ConnId> {
+        std::mem::take(&mut self.over)
     }
 
     pub fn count(&self) -> usize {

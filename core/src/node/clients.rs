@@ -119,6 +119,16 @@ impl Node {
             return;
         }
         if req.session_id == 0 {
+            let sessions = self.log.state().sessions.len();
+            if sessions >= self.config.limits.sessions {
+                // Refused before anything is proposed: the client may
+                // retry later or elsewhere; existing sessions are served.
+                self.close(
+                    conn,
+                    format!("new session refused: {sessions} sessions live (the limit)"),
+                );
+                return;
+            }
             let id = self.new_session_id();
             // Bind now so further frames are requests; the ConnectResponse
             // waits for the CreateSession commit.
@@ -500,6 +510,19 @@ impl Node {
         s.latency_max_ms = s.latency_max_ms.max(ms);
         s.latency_total_ms += ms;
         s.latency_count += 1;
+    }
+
+    /// Closes each connection that asked for a watch past its limit (the
+    /// watch was not set); its other watches go with it.
+    pub(super) fn close_over_watch_limit(&mut self) {
+        let over = self.watches.take_over_limit();
+        for conn in over {
+            let max = self.config.limits.watches_per_conn;
+            self.close(
+                conn,
+                format!("asked for a watch past the limit of {max} per connection"),
+            );
+        }
     }
 
     pub(super) fn on_closed(&mut self, conn: ConnId) {

@@ -314,6 +314,7 @@ impl Node {
             info!("recovery: {n}");
         }
         let opts = ApplyOptions::from_config(&config);
+        let watches = Watches::with_limit(config.limits.watches_per_conn);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ config.server_id.0.rotate_left(32));
         let snapshot_threshold = snapshot_threshold(&mut rng, config.snap_count);
         let last = recovered.state.last_zxid;
@@ -377,7 +378,7 @@ impl Node {
             role,
             conns: BTreeMap::new(),
             session_conn: HashMap::new(),
-            watches: Watches::default(),
+            watches,
             next_session_id,
             persist_buf: Vec::new(),
             persist_first: None,
@@ -455,6 +456,15 @@ impl Node {
         }
         match input {
             Input::ClientConnected { conn, addr } => {
+                if self.conns.len() >= self.config.limits.conns {
+                    let reason = format!(
+                        "refused: this server holds {} connections (the limit)",
+                        self.conns.len()
+                    );
+                    warn!("connection {} ({addr}) {reason}", conn.0);
+                    self.outputs.push_back(Output::CloseClient { conn, reason });
+                    return;
+                }
                 let auth = vec![Id::new("ip", &addr)];
                 self.conns.insert(
                     conn,
@@ -508,6 +518,7 @@ impl Node {
             Input::PeerConnected { peer } => self.on_peer_connected(now, peer),
             Input::PeerDisconnected { peer } => self.on_peer_disconnected(now, peer),
         }
+        self.close_over_watch_limit();
         self.check_invariants();
     }
 
@@ -524,6 +535,7 @@ impl Node {
             Role::Leading(_) => self.leader_on_timeout(now),
             Role::Learning(_) => self.learner_on_timeout(now),
         }
+        self.close_over_watch_limit();
         self.check_invariants();
     }
 
