@@ -27,6 +27,7 @@ fn opts() -> ApplyOptions {
         extended_types_enabled: true,
         skip_acl: false,
         max_data_len: 1 << 20,
+        enforce_quota: false,
     }
 }
 

@@ -74,6 +74,9 @@ pub struct Config {
     pub read_only_mode: bool,
     /// Bounds on what clients can make a server hold (`limits`).
     pub limits: crate::limits::Limits,
+    /// `zookeeper.enforceQuota`: hard quota limits refuse writes (every
+    /// member must agree, as every member applies the check).
+    pub enforce_quota: bool,
 }
 
 impl Config {
@@ -105,6 +108,7 @@ impl Config {
             member_list: None,
             read_only_mode: false,
             limits: crate::limits::Limits::default(),
+            enforce_quota: false,
         }
     }
 

@@ -269,6 +269,7 @@ mod tests {
             extended_types_enabled: false,
             skip_acl: false,
             max_data_len: 1 << 20,
+            enforce_quota: false,
         }
     }
 

@@ -140,6 +140,8 @@ pub struct ApplyOptions {
     pub extended_types_enabled: bool,
     pub skip_acl: bool,
     pub max_data_len: usize,
+    /// `enforceQuota`: hard quota limits refuse creates and setData.
+    pub enforce_quota: bool,
 }
 
 impl ApplyOptions {
@@ -148,6 +150,7 @@ impl ApplyOptions {
             extended_types_enabled: config.extended_types_enabled,
             skip_acl: config.skip_acl,
             max_data_len: config.max_buffer as usize,
+            enforce_quota: config.enforce_quota,
         }
     }
 }
@@ -467,6 +470,10 @@ fn apply_one(
             validate(p)?;
             let node = tree.get(p).ok_or(ErrorCode::NoNode)?;
             ctx.check(&node.acl, perms::WRITE)?;
+            if ctx.opts.enforce_quota {
+                let diff = data.len() as i64 - node.data.len() as i64;
+                tree.quota_check(p, diff, 0)?;
+            }
             check_version(node.version, *version)?;
             let stat = tree.set_data(p, Arc::from(data.as_slice()), ctx.zxid, ctx.time);
             tree.mark_null_data(p, false);
@@ -558,6 +565,9 @@ fn apply_create(
     if matches!(kind_of(parent.ephemeral_owner), NodeKind::Ephemeral(_)) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
+    if ctx.opts.enforce_quota {
+        tree.quota_check(&path, req.data.len() as i64, 1)?;
+    }
     if req.data.len() > ctx.opts.max_data_len {
         return Err(ErrorCode::BadArguments);
     }
@@ -613,6 +623,7 @@ mod tests {
             extended_types_enabled: true,
             skip_acl: false,
             max_data_len: 1 << 20,
+            enforce_quota: false,
         }
     }
 

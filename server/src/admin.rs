@@ -132,7 +132,14 @@ pub fn command(
         "is_read_only" => obj(json!({"read_only": view.node.read_only()})),
         "last_snapshot" => last_snapshot(view),
         "leader" => leader(view),
-        "monitor" => metrics::monitor_json(&monitor()),
+        "monitor" => {
+            let mut m = metrics::monitor_json(&monitor());
+            let quotas = view.node.state().tree.quota_metrics();
+            for (k, v) in metrics::quota_pairs(&quotas) {
+                m.insert(k, json!(v));
+            }
+            m
+        }
         "observers" => observers(view),
         "server_stats" => server_stats(view, false),
         "stats" => server_stats(view, true),

@@ -150,6 +150,8 @@ pub struct ServerConfig {
     pub skip_acl: bool,
     /// `readonlymode.enabled` (a Java system property in ZooKeeper).
     pub read_only_mode: bool,
+    /// `enforceQuota` / `zookeeper.enforceQuota`.
+    pub enforce_quota: bool,
     pub init_limit: u32,
     pub sync_limit: u32,
     pub servers: BTreeMap<u64, ServerEntry>,
@@ -203,6 +205,7 @@ impl Default for ServerConfig {
             extended_types_enabled: false,
             skip_acl: false,
             read_only_mode: false,
+            enforce_quota: false,
             init_limit: 10,
             sync_limit: 5,
             servers: BTreeMap::new(),
@@ -348,6 +351,7 @@ impl ServerConfig {
                 }
                 "skipACL" => cfg.skip_acl = v == "yes" || v.eq_ignore_ascii_case("true"),
                 "readonlymode.enabled" => cfg.read_only_mode = v.eq_ignore_ascii_case("true"),
+                "enforceQuota" => cfg.enforce_quota = v.eq_ignore_ascii_case("true"),
                 "initLimit" => cfg.init_limit = parse_num(&key, v)?,
                 "syncLimit" => cfg.sync_limit = parse_num(&key, v)?,
                 "myid" => cfg.my_id = Some(parse_num(&key, v)?),
@@ -533,6 +537,7 @@ impl ServerConfig {
         c.snap_count = self.snap_count;
         c.skip_acl = self.skip_acl;
         c.read_only_mode = self.read_only_mode;
+        c.enforce_quota = self.enforce_quota;
         c.init_limit_ticks = self.init_limit;
         c.sync_limit_ticks = self.sync_limit;
         c.container_check_interval_ms = self.container_check_interval_ms;

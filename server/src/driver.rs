@@ -247,6 +247,10 @@ impl Driver {
             }
             "mntr" if allowed => {
                 let mut text = metrics::mntr_text(&self.samples());
+                let quotas = self.node.state().tree.quota_metrics();
+                for (k, v) in metrics::quota_pairs(&quotas) {
+                    text.push_str(&format!("zk_{k}\t{v}\n"));
+                }
                 // Paddock's own: the last zxid applied and the tree digest,
                 // to compare replicas.
                 text.push_str(&format!(

@@ -343,6 +343,26 @@ pub fn mntr_text(samples: &[Sample]) -> String {
     out
 }
 
+/// ZooKeeper's quota gauge sets, by namespace, as `(key, value)` pairs
+/// under the names its `mntr` prints (`<ns>_quota_count_limit_per_namespace`
+/// and so on, without `zk_`): a set's keys go before the metric's name.
+pub fn quota_pairs(
+    figures: &std::collections::BTreeMap<String, paddock_core::tree::quota::QuotaFigures>,
+) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for (ns, f) in figures {
+        for (name, v) in [
+            ("quota_count_limit_per_namespace", f.count_limit),
+            ("quota_bytes_limit_per_namespace", f.bytes_limit),
+            ("quota_count_usage_per_namespace", f.count_usage),
+            ("quota_bytes_usage_per_namespace", f.bytes_usage),
+        ] {
+            out.push((format!("{ns}_{name}"), v));
+        }
+    }
+    out
+}
+
 /// The same samples as (key, JSON value) pairs, as the AdminServer's
 /// `monitor` answers them (summaries flattened as in `mntr`).
 pub fn monitor_json(samples: &[Sample]) -> serde_json::Map<String, serde_json::Value> {

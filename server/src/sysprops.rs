@@ -50,6 +50,7 @@ pub const PROPERTIES: &[(&str, Treatment)] = &[
     ("zookeeper.log.format", Treatment::Honoured),
     ("zookeeper.log.maxFiles", Treatment::Honoured),
     ("readonlymode.enabled", Treatment::Honoured),
+    ("zookeeper.enforceQuota", Treatment::Honoured),
     (
         "zookeeper.globalOutstandingLimit",
         Treatment::NoEffect(

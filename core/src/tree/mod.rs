@@ -18,6 +18,7 @@
 
 pub mod acl;
 pub mod path;
+pub mod quota;
 
 use crate::proto::{Acl, Stat, CONTAINER_EPHEMERAL_OWNER, TTL_MASK};
 use imbl::{OrdMap, OrdSet};
@@ -339,6 +340,7 @@ impl DataTree {
         zxid: i64,
         time: i64,
     ) -> Stat {
+        let len = data.len();
         let node = Znode::new(zxid, time, owner, data, acl);
         let stat = node.stat();
         let key: Name = Arc::from(path);
@@ -362,6 +364,7 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
+        self.quota_on_create(path, len);
         stat
     }
 
@@ -398,17 +401,22 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
+        self.quota_on_delete(path, node.data.len());
     }
 
     pub fn set_data(&mut self, path: &str, data: Arc<[u8]>, zxid: i64, time: i64) -> Stat {
         let mut stat = Stat::default();
+        let mut before = 0;
+        let after = data.len();
         self.update(path, |n| {
+            before = n.data.len();
             n.data = data;
             n.version = next_version(n.version);
             n.mzxid = zxid;
             n.mtime = time;
             stat = n.stat();
         });
+        self.quota_on_set(path, before, after);
         stat
     }
 

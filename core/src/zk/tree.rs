@@ -392,7 +392,10 @@ impl ZkTree {
                 },
             ));
         }
-        let tree = DataTree::from_nodes(nodes)?;
+        let mut tree = DataTree::from_nodes(nodes)?;
+        // ZooKeeper recomputes its quota figures when it loads a database:
+        // those in a (fuzzy) snapshot need not match the replayed txns.
+        tree.quota_recount_all();
         let sessions = self
             .sessions
             .iter()
