@@ -96,6 +96,12 @@ def drive(port):
         t.commit()
         # Churn: enough txns (snapCount=50) for several snapshots and logs.
         c.create("/churn", b"")
+        # A quota on it, as zkCli's setquota writes one: ZooKeeper keeps its
+        # zookeeper_stats through the churn; the import must carry them
+        # (a fuzzy snapshot's figures are recounted, as ZooKeeper does).
+        c.create("/zookeeper/quota/churn", b"")
+        c.create("/zookeeper/quota/churn/zookeeper_limits", b"count=100,bytes=-1")
+        c.create("/zookeeper/quota/churn/zookeeper_stats", b"count=0,bytes=0")
         for i in range(240):
             p = "/churn/n%d" % (i % 17)
             if c.exists(p):
@@ -311,6 +317,8 @@ def test_import_serves_the_same_tree_and_resumes_the_session(killed_zk, tmp_path
     try:
         after = dump(port)
         assert sorted(after) == sorted(before)
+        stats = before["/zookeeper/quota/churn/zookeeper_stats"][0]
+        assert stats.startswith(b"count=") and stats != b"count=0,bytes=0", stats
         for p in before:
             assert after[p] == before[p], (p, before[p], after[p])
 
