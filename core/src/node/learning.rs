@@ -10,7 +10,15 @@ use crate::zab::Role;
 use tracing::info;
 
 impl Node {
-    pub(crate) fn become_learner(&mut self, now: Now, leader: ServerId, observer: bool) {
+    /// Follows (or observes) `leader`, which leads in election round
+    /// `leader_round` as far as this server knows.
+    pub(crate) fn become_learner(
+        &mut self,
+        now: Now,
+        leader: ServerId,
+        observer: bool,
+        leader_round: u64,
+    ) {
         info!(
             "server {} {} {}",
             self.config.server_id.0,
@@ -21,6 +29,7 @@ impl Node {
             &self.config,
             leader,
             observer,
+            leader_round,
             self.log.last_applied(),
             now.mono,
         );
@@ -204,7 +213,7 @@ impl Node {
     }
 
     pub(crate) fn learner_leader_moved_on(&self, from: ServerId, v: &Vote) -> bool {
-        matches!(&self.role, Role::Learning(l) if l.leader_moved_on(from, v, self.election_round))
+        matches!(&self.role, Role::Learning(l) if l.leader_moved_on(from, v))
     }
 
     pub(crate) fn learner_is_serving(&self) -> bool {

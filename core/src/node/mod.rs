@@ -594,10 +594,11 @@ impl Node {
                 self.election_round = self.election_round.max(e.round).max(vote.round);
             }
             self.ro_on_decided();
+            let leader_round = step.leader_round;
             match decision {
                 Decision::Lead => self.become_leader(now),
-                Decision::Follow(l) => self.become_learner(now, l, false),
-                Decision::Observe(l) => self.become_learner(now, l, true),
+                Decision::Follow(l) => self.become_learner(now, l, false, leader_round),
+                Decision::Observe(l) => self.become_learner(now, l, true, leader_round),
             }
         }
     }

@@ -51,6 +51,12 @@ pub struct Election {
 pub struct Step {
     pub send: Vec<(ServerId, Vote)>,
     pub decided: Option<(Decision, Vote)>,
+    /// With a decision: the round the chosen leader leads in, as far as
+    /// this server knows (the round of its own leading report, or this
+    /// round when it won among this round's votes). A later vote of the
+    /// leader's from a higher round that is not a leading one shows it
+    /// gave that leadership up.
+    pub leader_round: u64,
 }
 
 impl Election {
@@ -97,7 +103,7 @@ impl Election {
         }
         let step = Step {
             send: e.broadcast(cfg),
-            decided: None,
+            ..Step::default()
         };
         (e, step)
     }
@@ -177,10 +183,12 @@ impl Election {
             .iter()
             .filter(|(s, v)| cfg.voters.contains(s) && v.leader == leader)
             .count();
-        let leader_says_leading = self
+        let leader_report = self
             .out_of_election
             .get(&leader)
-            .is_some_and(|v| v.state == PeerState::Leading && v.leader == leader);
+            .filter(|v| v.state == PeerState::Leading && v.leader == leader)
+            .map(|v| v.round);
+        let leader_says_leading = leader_report.is_some();
         // As ZooKeeper does, reports from this round count together with
         // the looking votes of this round (this server's own included): a
         // lone looker whose vote already names the leader joins it.
@@ -194,6 +202,7 @@ impl Election {
                 Decision::Follow(leader)
             };
             step.decided = Some((decision, n));
+            step.leader_round = leader_report.unwrap_or(self.round);
         }
         step
     }
@@ -221,6 +230,7 @@ impl Election {
                     Decision::Follow(self.vote.leader)
                 };
                 step.decided = Some((decision, self.vote));
+                step.leader_round = self.round;
                 return step;
             }
         }

@@ -69,6 +69,10 @@ pub enum Phase {
 pub struct Learner {
     pub leader: ServerId,
     pub observer: bool,
+    /// The election round the leader leads in (its own report, or the
+    /// round this server decided in): a vote of the leader's from a later
+    /// round that is not a leading one means it gave that leadership up.
+    pub leader_round: u64,
     pub epoch: u32,
     pub phase: Phase,
     pub commit_upto: Zxid,
@@ -161,6 +165,7 @@ impl Learner {
         cfg: &Config,
         leader: ServerId,
         observer: bool,
+        leader_round: u64,
         commit_upto: Zxid,
         now: Instant,
     ) -> Learner {
@@ -168,6 +173,7 @@ impl Learner {
         Learner {
             leader,
             observer,
+            leader_round,
             epoch: 0,
             phase: Phase::Discovery,
             commit_upto,
@@ -481,15 +487,17 @@ impl Learner {
         }
     }
 
-    /// Whether `v`, from the leader this learner is still discovering,
-    /// shows that server has moved on: not leading, in a later round than
-    /// the one this learner decided in (an older vote may be one sent
-    /// before it won, still in flight).
-    pub fn leader_moved_on(&self, from: ServerId, v: &Vote, election_round: u64) -> bool {
-        self.leader == from
-            && self.phase == Phase::Discovery
-            && v.state != PeerState::Leading
-            && v.round > election_round
+    /// Whether `v`, from this learner's leader, shows that server has
+    /// moved on: not leading, in a later round than the one it leads in
+    /// (an older vote may be one sent before it won, still in flight).
+    /// A leader that steps down (it re-elects, or gives up on its quorum)
+    /// broadcasts its new round's vote at once, and answers FOLLOWERINFO
+    /// with it: its learners leave now, in any phase, instead of waiting
+    /// out initLimit or syncLimit. The leader's round, not this server's:
+    /// rounds are each server's own count, and a learner that joined an
+    /// established leader may be many rounds ahead of it.
+    pub fn leader_moved_on(&self, from: ServerId, v: &Vote) -> bool {
+        self.leader == from && v.state != PeerState::Leading && v.round > self.leader_round
     }
 
     /// The link to `peer` is up: a leader still being discovered hears
