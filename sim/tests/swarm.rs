@@ -107,3 +107,41 @@ fn regression_seed_4169_a_learner_leaves_a_leader_that_moved_on() {
     let r = run(4169, &Overrides::default(), false);
     assert!(r.verdict.is_ok(), "{:?}", r.verdict);
 }
+
+/// Found by the 10,000-seed swarm once disk errors were drawn: a leader
+/// that steps down (here it re-elects because a returning learner had
+/// accepted a newer epoch) broadcast its new round's vote, but its
+/// learners only left a leader whose vote was from a round above their
+/// *own* round, and only while still in Discovery. A serving follower
+/// waited out syncLimit and a discovering one initLimit (it may be many
+/// rounds ahead of a leader it joined), past the liveness bound. A learner
+/// now compares with the round its leader leads in, in every phase.
+/// - 1549, 4641, 6271: a learner stays in Discovery with a former leader
+///   that is now itself a follower;
+/// - 3326: both at once; it also needs the leader's round, when a learner
+///   won among its own round's votes, to be that round (not an older
+///   "leading" report of the same server, against which the winner's
+///   still-looking answer would send the learner back at once).
+#[test]
+fn regression_seeds_1549_3326_4641_6271_learners_leave_a_leader_that_stepped_down() {
+    for seed in [1549, 3326, 4641, 6271] {
+        let r = run(seed, &Overrides::default(), false);
+        assert!(r.verdict.is_ok(), "seed {seed}: {:?}", r.verdict);
+    }
+}
+
+/// Found by the same swarm: a leader sent each learner its sync as soon
+/// as that learner acknowledged the epoch, before a quorum had. A learner
+/// takes the epoch as its currentEpoch from its sync, so after the epoch
+/// failed one server held currentEpoch 4 over an older log while servers
+/// that never heard of epoch 4 established epoch 3 and committed in it.
+/// Ranked first by currentEpoch, the epoch-4 server won a later election
+/// and sent TRUNC to the servers holding epoch 3's committed txns (they
+/// refused only because the cut fell below their base snapshot, and the
+/// ensemble never formed: a liveness failure hiding a safety one). Syncs
+/// now wait for a quorum of epoch acknowledgements (`maybe_sync_learners`).
+#[test]
+fn regression_seed_7163_no_sync_before_a_quorum_acknowledged_the_epoch() {
+    let r = run(7163, &Overrides::default(), false);
+    assert!(r.verdict.is_ok(), "{:?}", r.verdict);
+}

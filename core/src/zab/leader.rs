@@ -4,7 +4,12 @@
 //! FOLLOWERINFO, the new epoch is max(acceptedEpoch) + 1; it is persisted
 //! as acceptedEpoch before LEADERINFO goes out. A learner's ACKEPOCH shows
 //! its currentEpoch and history; one ahead of the leader makes the leader
-//! abdicate. Each learner is then sent one `Sync` (DIFF, TRUNC or SNAP,
+//! abdicate. No learner is synced before a quorum of voters (this server
+//! included) has acknowledged the epoch (ZooKeeper's waitForEpochAck): a
+//! learner takes the epoch as its currentEpoch from its sync, and elections
+//! rank by currentEpoch first, so a server must never hold an epoch that a
+//! later-established, lower epoch's history could beat. Each learner is
+//! then sent one `Sync` (DIFF, TRUNC or SNAP,
 //! the committed txns, the in-flight proposals, NEWLEADER) and from that
 //! moment every proposal and commit, in order. When a quorum of voters has
 //! acknowledged NEWLEADER (the leader's own ack waits for its currentEpoch
@@ -33,7 +38,8 @@
 //!   step that asked;
 //! - no learner's ack of this epoch is above the last proposal (a peer
 //!   that claims one loses its link: it is network input, not a panic);
-//! - a learner that was sent its `Sync` was sent it under a chosen epoch;
+//! - a learner that was sent its `Sync` was sent it under a chosen epoch
+//!   that a quorum of voters has acknowledged;
 //! - nothing is committed beyond the last proposal once established, and
 //!   `committed` is the server's last applied zxid (`Node::check_invariants`);
 //! - once established, the last proposal is the log's last entry
@@ -67,7 +73,10 @@ pub enum Stage {
     Connected,
     /// LEADERINFO sent.
     EpochSent,
-    /// ACKEPOCH received and `Sync` sent: receives every proposal.
+    /// ACKEPOCH received; its `Sync` waits until a quorum of voters has
+    /// acknowledged the epoch.
+    EpochAcked,
+    /// `Sync` sent: receives every proposal.
     Synced,
     /// NEWLEADER acknowledged: its acks count.
     NewLeaderAcked,
@@ -80,6 +89,8 @@ pub struct LearnerView {
     pub observer: bool,
     pub stage: Stage,
     pub accepted_epoch: u32,
+    /// The epoch boundaries its ACKEPOCH reported, kept until its sync.
+    pub history: Vec<Zxid>,
     /// Highest zxid this learner has durable (cumulative ack).
     pub acked: Zxid,
     /// The last zxid its sync carried: its NEWLEADER ack says all of that
@@ -99,6 +110,9 @@ pub struct Leader {
     /// The log position the leader's own NEWLEADER ack covers.
     pub newleader_zxid: Zxid,
     pub self_acked_newleader: bool,
+    /// A quorum of voters (this server included) has acknowledged the
+    /// epoch; only then do syncs go out (`maybe_sync_learners`).
+    pub epoch_acked: bool,
     pub established: bool,
     pub learners: BTreeMap<ServerId, LearnerView>,
     pub expiry: ExpiryQueue,
@@ -196,6 +210,7 @@ impl Leader {
             newleader_token: None,
             newleader_zxid: Zxid::ZERO,
             self_acked_newleader: standalone,
+            epoch_acked: standalone,
             established: false,
             learners: BTreeMap::new(),
             expiry,
@@ -330,8 +345,8 @@ impl Leader {
                 self.last_proposed
             );
             assert!(
-                v.stage < Stage::Synced || self.epoch_chosen,
-                "learner {} synced before epoch {} was chosen",
+                v.stage < Stage::Synced || (self.epoch_chosen && self.epoch_acked),
+                "learner {} synced before a quorum acknowledged epoch {}",
                 s.0,
                 self.epoch
             );

@@ -121,6 +121,7 @@ impl Leader {
                     Stage::Connected
                 },
                 accepted_epoch,
+                history: Vec::new(),
                 acked: Zxid::ZERO,
                 synced_upto: Zxid::ZERO,
                 last_heard: cx.now.mono,
@@ -197,11 +198,43 @@ impl Leader {
             step.push(Action::Look);
             return;
         }
-        v.stage = Stage::Synced;
-        v.acked = Zxid::ZERO;
-        v.synced_upto = cx.log.last_logged();
-        let msg = self.sync_for(cx, history);
-        step.push(Action::Sync(from, msg));
+        v.stage = Stage::EpochAcked;
+        v.history = history.to_vec();
+        self.maybe_sync_learners(cx, step);
+    }
+
+    /// Sends each learner that acknowledged the epoch its `Sync`, once a
+    /// quorum of voters (this server, whose epoch is durable, included)
+    /// has; after that, each at once. Before it, a sync would give a
+    /// learner this epoch as its currentEpoch while the epoch may still
+    /// fail: a later leader of a lower epoch, chosen by servers that never
+    /// heard of this one, could then commit a history that this learner,
+    /// ranked first by its currentEpoch, beats in an election and TRUNCs
+    /// away (ZooKeeper's leader waits in waitForEpochAck likewise).
+    fn maybe_sync_learners(&mut self, cx: &Ctx, step: &mut Step) {
+        if !self.epoch_acked {
+            if !self.quorum_with(true, self.followers_at(Stage::EpochAcked)) {
+                return;
+            }
+            self.epoch_acked = true;
+        }
+        let ready: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, v)| v.stage == Stage::EpochAcked)
+            .map(|(s, _)| *s)
+            .collect();
+        for from in ready {
+            let Some(v) = self.learners.get_mut(&from) else {
+                continue;
+            };
+            let history = std::mem::take(&mut v.history);
+            v.stage = Stage::Synced;
+            v.acked = Zxid::ZERO;
+            v.synced_upto = cx.log.last_logged();
+            let msg = self.sync_for(cx, &history);
+            step.push(Action::Sync(from, msg));
+        }
         self.maybe_start_newleader(cx, step);
     }
 
