@@ -49,9 +49,11 @@ fn commit_with_minority_is_caught() {
 
 /// Ignoring epochs elects a server whose log lacks the new epoch's
 /// history; the others cannot sync from it and the ensemble stalls.
+/// (Since syncs wait for a quorum of epoch acknowledgements, the first
+/// catching seed in 0..1000 is 45; it was 343 before.)
 #[test]
 fn vote_without_epoch_is_caught() {
-    caught("vote-without-epoch", 340..350, Kind::Liveness);
+    caught("vote-without-epoch", 40..50, Kind::Liveness);
 }
 
 #[test]
