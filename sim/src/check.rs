@@ -239,6 +239,28 @@ pub fn ephemerals(model: &Model, hist: &History, live_sessions: &[i64]) -> Vec<S
     v
 }
 
+/// A read-only server never acknowledges a write: on a connection it
+/// admitted read-only, every write but closeSession is answered
+/// NOTREADONLY. (That it serves nothing newer than its last commit is
+/// `replay`'s rule for every read: the state at the reply's zxid, which
+/// must be in the committed history.)
+pub fn read_only_writes(hist: &History) -> Vec<String> {
+    hist.ops
+        .iter()
+        .filter(|o| hist.read_only_conns.contains(&o.conn))
+        .filter(|o| o.request.is_write() && !matches!(o.request, Request::CloseSession))
+        .filter_map(|o| match &o.outcome {
+            Outcome::Reply { err, zxid, .. } if *err != ErrorCode::NotReadOnly.code() => {
+                Some(format!(
+                    "read-only conn {}: write {:?} answered err {err} at zxid {zxid:#x}, not NOTREADONLY",
+                    o.conn, o.request
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The writes of the history a test wants to doctor: (index, request).
 pub fn write_ops(hist: &History) -> Vec<(usize, &Request)> {
     hist.ops
@@ -247,4 +269,43 @@ pub fn write_ops(hist: &History) -> Vec<(usize, &Request)> {
         .filter(|(_, o)| o.request.is_write())
         .map(|(i, o)| (i, &o.request))
         .collect()
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+    use crate::history::OpRecord;
+
+    fn op(conn: u64, err: i32) -> OpRecord {
+        OpRecord {
+            client: 0,
+            session: 1,
+            conn,
+            xid: 1,
+            opcode: 5,
+            request: Request::SetData {
+                path: "/a".into(),
+                data: vec![],
+                version: -1,
+            },
+            sent_ns: 0,
+            outcome: Outcome::Reply {
+                zxid: 7,
+                err,
+                body: None,
+                at_ns: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_write_acknowledged_on_a_read_only_connection_is_caught() {
+        let mut h = History::default();
+        h.read_only_conns.insert(3);
+        h.record(op(3, ErrorCode::NotReadOnly.code()));
+        h.record(op(4, 0));
+        assert!(read_only_writes(&h).is_empty());
+        h.record(op(3, 0));
+        assert_eq!(read_only_writes(&h).len(), 1);
+    }
 }

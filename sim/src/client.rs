@@ -57,6 +57,10 @@ pub struct Client {
     pub last_sent_ns: u64,
     /// When the server last sent anything on this connection.
     pub last_heard_ns: u64,
+    /// Asks for read-only service (`canBeReadOnly`).
+    pub read_only: bool,
+    /// Connects only to this server.
+    pub pinned: Option<u64>,
 }
 
 fn decode_stat(r: &mut Reader) -> Result<Stat, String> {
@@ -192,6 +196,8 @@ impl Client {
             acked_writes: 0,
             last_sent_ns: 0,
             last_heard_ns: 0,
+            read_only: false,
+            pinned: None,
         }
     }
 
@@ -215,7 +221,7 @@ impl Client {
             timeout_ms: self.timeout_ms as i32,
             session_id: sid,
             passwd: pw,
-            read_only: Some(false),
+            read_only: Some(self.read_only),
         }
         .encode()
     }

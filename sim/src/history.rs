@@ -58,6 +58,8 @@ pub struct History {
     /// The highest zxid of any acknowledged write (kept as replies
     /// arrive: rescanning `ops` per frame made runs quadratic).
     pub acked_max: i64,
+    /// Connections a read-only server admitted (readOnly in its answer).
+    pub read_only_conns: std::collections::BTreeSet<u64>,
 }
 
 impl History {

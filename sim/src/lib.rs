@@ -383,6 +383,7 @@ fn final_checks(w: &mut World) -> Verdict {
         v.append(&mut check::ephemerals(&model, &w.hist, &live));
     }
     v.append(&mut check::session_order(&w.hist));
+    v.append(&mut check::read_only_writes(&w.hist));
     if v.is_empty() {
         Verdict::Ok
     } else {

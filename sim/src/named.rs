@@ -79,6 +79,12 @@ pub fn all() -> Vec<Named> {
             expect: expect_4882,
         },
         Named {
+            name: "read-only",
+            about: "a member cut off from its quorum serves a read-only client (reads, NOTREADONLY for writes) until the quorum is back",
+            build: read_only,
+            expect: expect_read_only,
+        },
+        Named {
             name: "snap-lead",
             about: "a server synced by SNAP, with nothing logged since, is elected and must lead",
             build: snap_lead,
@@ -117,6 +123,7 @@ fn base(seed: u64, plan: Vec<(u64, Fault)>, intensity: &[(FaultKind, u8)]) -> Sc
         session_timeout_ms: 10_000,
         canary: None,
         snap_count: 64,
+        read_only_client_at_ms: None,
     }
 }
 
@@ -154,6 +161,51 @@ fn trace_has(w: &World, needle: &str) -> bool {
     w.trace
         .full()
         .is_some_and(|lines| lines.iter().any(|l| l.contains(needle)))
+}
+
+/// Server 3 is cut off from 1 s to 11 s; a read-only client pinned to it
+/// first connects at 6 s (a fresh client: a read-only server refuses the
+/// ensemble's sessions, as ZooKeeper's does).
+fn read_only() -> (Scenario, Vec<Trigger>) {
+    let plan = vec![(
+        1_000,
+        Fault::Split {
+            side: vec![3],
+            ms: 10_000,
+        },
+    )];
+    let mut scn = base(17, plan, &[]);
+    scn.safety_ms = 14_000;
+    scn.read_only_client_at_ms = Some(6_000);
+    (scn, vec![])
+}
+
+fn expect_read_only(w: &World) -> Result<String, String> {
+    use crate::history::Outcome;
+    let ro = &w.hist.read_only_conns;
+    if ro.is_empty() {
+        return Err("no connection was admitted read-only".into());
+    }
+    let on_ro = || w.hist.ops.iter().filter(|o| ro.contains(&o.conn));
+    let reads = on_ro()
+        .filter(|o| !o.request.is_write())
+        .filter(|o| matches!(o.outcome, Outcome::Reply { err: 0, .. }))
+        .count();
+    let refused = on_ro()
+        .filter(|o| {
+            matches!(o.outcome, Outcome::Reply { err, .. }
+                if err == paddock_core::proto::ErrorCode::NotReadOnly.code())
+        })
+        .count();
+    if reads == 0 || refused == 0 {
+        return Err(format!(
+            "read-only connections {ro:?}: {reads} reads answered, {refused} writes refused"
+        ));
+    }
+    Ok(format!(
+        "{} read-only connection(s): {reads} reads answered, {refused} writes refused with NOTREADONLY",
+        ro.len()
+    ))
 }
 
 fn zk_4643() -> (Scenario, Vec<Trigger>) {

@@ -272,6 +272,10 @@ pub struct Scenario {
     pub canary: Option<String>,
     /// The servers' snapCount (small, so snapshots and log rolls happen).
     pub snap_count: u64,
+    /// Read-only mode (named scenarios): servers run with
+    /// `readonlymode.enabled`, and client 0 asks for read-only, is pinned
+    /// to the last server and first connects at this simulated ms.
+    pub read_only_client_at_ms: Option<u64>,
 }
 
 /// Servers in an ensemble are numbered 1..=n (`server.N`).
@@ -366,6 +370,7 @@ impl Scenario {
             // exercised constantly), the rest now and then. Its own stream,
             // so the other draws stay as they were.
             snap_count: [64, 1_000, 10_000][SimRng::stream(seed, "snap_count").index(3)],
+            read_only_client_at_ms: None,
         };
         let plan = s.draw_plan(seed);
         s.plan = match &o.only_faults {

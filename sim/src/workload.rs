@@ -282,9 +282,13 @@ impl RecipeState {
     /// where the reply is kept.
     pub fn on_reply(&mut self, op: usize, req: &Request, err: i32, body: Option<&Response>) {
         const NODE_EXISTS: i32 = -110;
+        // A read-only server refuses the root's create: the recipe goes on
+        // (its reads are served; its writes are refused the same way).
+        const NOT_READ_ONLY: i32 = -119;
         match (req, body) {
             (Request::Create { req: c, .. }, _)
-                if !c.path[1..].contains('/') && (err == 0 || err == NODE_EXISTS) =>
+                if !c.path[1..].contains('/')
+                    && (err == 0 || err == NODE_EXISTS || err == NOT_READ_ONLY) =>
             {
                 self.rooted = true;
             }

@@ -55,6 +55,11 @@ impl World {
         if resp.session_id == 0 || resp.timeout_ms <= 0 {
             return;
         }
+        if resp.read_only == Some(true) {
+            // A read-only server's local session: no leader knows it.
+            self.hist.read_only_conns.insert(conn);
+            return;
+        }
         let servers = self
             .servers
             .iter()
@@ -110,8 +115,13 @@ impl World {
         if self.clients[c].conn.is_some() {
             return;
         }
-        let servers = self.scn.servers();
-        let s = servers[self.clients[c].rng.index(servers.len())];
+        let s = match self.clients[c].pinned {
+            Some(s) => s,
+            None => {
+                let servers = self.scn.servers();
+                servers[self.clients[c].rng.index(servers.len())]
+            }
+        };
         if !self.alive(s) || self.servers[&s].paused_until.is_some() {
             let t = self.now + profile::CLIENT_RETRY_UNAVAILABLE.draw(&mut self.clients[c].rng);
             self.at(t, Ev::ClientConnect { c });

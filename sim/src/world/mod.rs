@@ -331,8 +331,17 @@ impl World {
             w.at(at, Ev::Fault(i));
         }
         w.at(w.scn.safety_ms * MS, Ev::Heal);
+        let read_only_at = w.scn.read_only_client_at_ms;
         for c in 0..w.clients.len() {
-            w.at((c as u64 + 1) * MS, Ev::ClientConnect { c });
+            match read_only_at {
+                Some(at) if c == 0 => {
+                    let last = w.scn.voters + w.scn.observers;
+                    w.clients[0].read_only = true;
+                    w.clients[0].pinned = Some(last);
+                    w.at(at * MS, Ev::ClientConnect { c });
+                }
+                _ => w.at((c as u64 + 1) * MS, Ev::ClientConnect { c }),
+            }
         }
         w
     }

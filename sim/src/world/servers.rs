@@ -19,6 +19,7 @@ impl World {
         };
         c.seed = self.scn.seed ^ id;
         c.snap_count = self.scn.snap_count;
+        c.read_only_mode = self.scn.read_only_client_at_ms.is_some();
         #[cfg(feature = "canary")]
         {
             c.canary = self
