@@ -47,7 +47,7 @@ impl Node {
                 );
                 l.check();
             }
-            Role::Learning(l) => l.check(self.current_epoch, self.persisted_upto, self.planted()),
+            Role::Learning(l) => l.check(self.current_epoch, self.durable.upto(), self.planted()),
             Role::Looking(_) => {}
         }
     }
@@ -202,8 +202,8 @@ impl Node {
                 l.epoch_token,
                 l.newleader_token,
                 l.learners.iter().map(|(s, v)| (s.0, v.stage, v.acked)).collect::<Vec<_>>(),
-                self.tokens,
-                self.persisted_upto
+                self.durable.pending(),
+                self.durable.upto()
             ),
             Role::Learning(l) => format!("learning from {} epoch {} phase {:?} commit {}", l.leader.0, l.epoch, l.phase, l.commit_upto),
         }

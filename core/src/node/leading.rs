@@ -69,7 +69,7 @@ impl Node {
             now,
             accepted_epoch: self.accepted_epoch,
             current_epoch: self.current_epoch,
-            persisted_upto: self.persisted_upto,
+            persisted_upto: self.durable.upto(),
             canary,
         };
         let step = f(l, &cx);

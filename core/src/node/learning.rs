@@ -73,7 +73,7 @@ impl Node {
             now: now.mono,
             accepted_epoch: self.accepted_epoch,
             current_epoch: self.current_epoch,
-            persisted_upto: self.persisted_upto,
+            persisted_upto: self.durable.upto(),
             snapshot_pending: self.snapshot_pending,
             need_snap: self.need_snap,
             canary,

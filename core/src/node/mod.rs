@@ -110,14 +110,6 @@ struct Conn {
     last_zxid: Zxid,
 }
 
-/// What a persistence token stands for.
-#[derive(Debug, Clone, Copy)]
-enum TokenKind {
-    Append(Zxid),
-    Epochs,
-    Truncate(Zxid),
-}
-
 pub struct Node {
     pub(crate) config: Config,
     pub(crate) opts: ApplyOptions,
@@ -129,17 +121,8 @@ pub struct Node {
     session_conn: HashMap<SessionId, ConnId>,
     watches: Watches,
     next_session_id: i64,
-    persist_buf: Vec<u8>,
-    persist_first: Option<Zxid>,
-    persist_last: Zxid,
-    next_token: u64,
-    tokens: VecDeque<(PersistToken, TokenKind)>,
-    /// Highest zxid durable (in the log, or covered by a written snapshot).
-    pub(crate) persisted_upto: Zxid,
-    /// Highest zxid a written snapshot holds: a log truncation, which the
-    /// storage thread may finish after the snapshot thread, never lowers
-    /// the durable mark below it.
-    snapshot_durable: Zxid,
+    /// Persistence asked for, and the durable mark (`tokens.rs`).
+    durable: tokens::Durable,
     pub(crate) accepted_epoch: u32,
     pub(crate) current_epoch: u32,
     pub(crate) outputs: VecDeque<Output>,
@@ -380,13 +363,7 @@ impl Node {
             session_conn: HashMap::new(),
             watches,
             next_session_id,
-            persist_buf: Vec::new(),
-            persist_first: None,
-            persist_last: last,
-            next_token: 1,
-            tokens: VecDeque::new(),
-            persisted_upto: last,
-            snapshot_durable: Zxid::ZERO,
+            durable: tokens::Durable::new(last),
             accepted_epoch: recovered.accepted_epoch,
             current_epoch: recovered.current_epoch,
             outputs: VecDeque::new(),
@@ -436,7 +413,7 @@ impl Node {
     /// Highest zxid this node has been told is durable: what it may have
     /// acknowledged (to a client or, as an ACK, to a leader).
     pub fn persisted_upto(&self) -> Zxid {
-        self.persisted_upto
+        self.durable.upto()
     }
 
     /// Whether clients are served now.
@@ -499,10 +476,7 @@ impl Node {
             Input::SnapshotWritten { zxid } => {
                 debug!("snapshot at {zxid} written");
                 self.snapshot_pending = false;
-                // Everything up to the snapshot is durable (a SNAP sync may
-                // jump past what the log ever held).
-                self.persisted_upto = self.persisted_upto.max(zxid);
-                self.snapshot_durable = self.snapshot_durable.max(zxid);
+                self.durable.snapshot_written(zxid);
                 self.learner_on_snapshot_written(now);
             }
             Input::PeerMessage { from, bytes } => match peer::decode(&bytes) {
