@@ -136,11 +136,6 @@ impl Config {
         self.voters.len() > 1 || self.is_observer()
     }
 
-    /// Votes needed for a decision: a majority of voters.
-    pub fn quorum(&self) -> usize {
-        self.voters.len().max(1) / 2 + 1
-    }
-
     /// Every other member.
     pub fn peers(&self) -> impl Iterator<Item = ServerId> + '_ {
         self.voters

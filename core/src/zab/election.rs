@@ -12,6 +12,7 @@
 use crate::config::Config;
 use crate::ids::{Instant, ServerId, Zxid};
 use crate::peer::{PeerState, Vote};
+use crate::zab::quorum::QuorumVerifier;
 use std::collections::BTreeMap;
 
 /// The outcome of an election for this server.
@@ -44,6 +45,8 @@ pub struct Election {
     abstain: bool,
     /// Whether it is a voter that abstains (its votes say `Repairing`).
     repairing: bool,
+    /// Who may decide (`zab::quorum`, the one quorum rule).
+    quorum: QuorumVerifier,
 }
 
 /// What the election wants done.
@@ -93,11 +96,12 @@ impl Election {
             resend_ms: first_resend_ms.max(1),
             abstain: cfg.is_observer() || repairing,
             repairing,
+            quorum: QuorumVerifier::of(cfg),
         };
         if !e.abstain {
             e.recv.insert(me, own);
             // A lone voter (observers only besides it) is its own quorum.
-            if e.agree(cfg, me) >= cfg.quorum() {
+            if e.agree(me) {
                 e.settle_at = Some(now.add_millis(cfg.election_finalize_ms));
             }
         }
@@ -130,11 +134,14 @@ impl Election {
         cfg.peers().map(|p| (p, self.current())).collect()
     }
 
-    fn agree(&self, cfg: &Config, leader: ServerId) -> usize {
-        self.recv
+    /// Whether a quorum of voters in this round backs `leader`.
+    fn agree(&self, leader: ServerId) -> bool {
+        let backing = self
+            .recv
             .iter()
-            .filter(|(s, v)| cfg.voters.contains(s) && v.leader == leader)
-            .count()
+            .filter(|(_, v)| v.leader == leader)
+            .map(|(s, _)| *s);
+        self.quorum.contains_quorum(backing)
     }
 
     pub fn on_vote(&mut self, cfg: &Config, now: Instant, from: ServerId, n: Vote) -> Step {
@@ -163,7 +170,7 @@ impl Election {
             }
             self.recv.insert(from, n);
             self.recv.insert(cfg.server_id, self.current());
-            if self.agree(cfg, self.vote.leader) >= cfg.quorum() {
+            if self.agree(self.vote.leader) {
                 if self.settle_at.is_none() || !step.send.is_empty() {
                     self.settle_at = Some(now.add_millis(cfg.election_finalize_ms));
                 }
@@ -178,11 +185,12 @@ impl Election {
         }
         self.out_of_election.insert(from, n);
         let leader = n.leader;
-        let reporting = self
-            .out_of_election
-            .iter()
-            .filter(|(s, v)| cfg.voters.contains(s) && v.leader == leader)
-            .count();
+        let reporting = self.quorum.contains_quorum(
+            self.out_of_election
+                .iter()
+                .filter(|(_, v)| v.leader == leader)
+                .map(|(s, _)| *s),
+        );
         let leader_report = self
             .out_of_election
             .get(&leader)
@@ -192,9 +200,8 @@ impl Election {
         // As ZooKeeper does, reports from this round count together with
         // the looking votes of this round (this server's own included): a
         // lone looker whose vote already names the leader joins it.
-        let in_round = n.round == self.round && self.agree(cfg, leader) >= cfg.quorum();
-        if leader_says_leading && (reporting >= cfg.quorum() || in_round) && leader != cfg.server_id
-        {
+        let in_round = n.round == self.round && self.agree(leader);
+        if leader_says_leading && (reporting || in_round) && leader != cfg.server_id {
             self.round = self.round.max(n.round);
             let decision = if self.abstain {
                 Decision::Observe(leader)
@@ -217,7 +224,7 @@ impl Election {
     pub fn on_timeout(&mut self, cfg: &Config, now: Instant) -> Step {
         let mut step = Step::default();
         if let Some(at) = self.settle_at {
-            if now >= at && self.agree(cfg, self.vote.leader) < cfg.quorum() {
+            if now >= at && !self.agree(self.vote.leader) {
                 // Support fell below a quorum since (a voter went on to
                 // report another leader): wait for votes again, not spin.
                 self.settle_at = None;

@@ -1,9 +1,13 @@
 //! The quorum rule: which sets of servers may decide for the ensemble.
 //!
-//! Every decision of the leader that needs "a quorum" (choosing the epoch,
-//! starting NEWLEADER, being established, committing a proposal, staying
-//! leader) asks [`QuorumVerifier::contains_quorum`] and nothing else, so a
-//! change of configuration changes the rule in one place. Today the rule is
+//! Every decision that needs "a quorum" asks
+//! [`QuorumVerifier::contains_quorum`] and nothing else: the election's
+//! (a leader backed in this round, or reported by the servers outside the
+//! election) and the leader's (choosing the epoch, starting NEWLEADER,
+//! being established, committing a proposal, staying leader). A change of
+//! configuration changes the rule in one place: the verifier a `Leader`
+//! holds (`Leader::quorum`), and the one an `Election` builds from its
+//! `Config`. Today the rule is
 //! ZooKeeper's default (`QuorumMaj`): a strict majority of the voters.
 //! Observers never count, nor does a server outside the voters.
 
