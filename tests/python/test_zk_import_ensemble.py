@@ -38,14 +38,22 @@ def without_config(tree):
     return {k: v for k, v in tree.items() if k != "/zookeeper/config"}
 
 
-def wait_for_quorum(ports):
+def wait_for_quorum(ports, logs=()):
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         modes = [srvr_mode(p) for p in ports]
         if modes.count("leader") == 1 and all(m in ("leader", "follower") for m in modes):
             return modes
         time.sleep(0.2)
-    raise AssertionError("no quorum: modes %r" % [srvr_mode(p) for p in ports])
+    tails = []
+    for f in logs:
+        try:
+            with open(f, "rb") as fh:
+                lines = fh.read().decode(errors="replace").splitlines()
+            tails.append("--- %s\n%s" % (f, "\n".join(lines[-25:])))
+        except OSError as e:
+            tails.append("--- %s: %s" % (f, e))
+    raise AssertionError("no quorum: modes %r\n%s" % ([srvr_mode(p) for p in ports], "\n".join(tails)))
 
 
 class ZkEnsemble:
@@ -134,7 +142,7 @@ def test_a_zookeeper_ensemble_moves_to_a_paddock_ensemble():
             paddocks.append(subprocess.Popen([PADDOCK_BIN, cfg], stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL))
             log.close()
-        wait_for_quorum(ens.client_ports)
+        wait_for_quorum(ens.client_ports, [os.path.join(d, "paddock.log") for d in ens.dirs])
         for p in ens.client_ports:
             c = kazoo(p)
             c.sync("/")
