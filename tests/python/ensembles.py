@@ -2,6 +2,7 @@
 loopback ports, written from one member list so that both kinds get the
 same server.N lines. Only processes started here are stopped, by PID."""
 
+import json
 import os
 import shutil
 import signal
@@ -30,6 +31,27 @@ ADMIN_JARS = [
     "/usr/share/java/metrics-core.jar",
     "/usr/share/java/commons-cli.jar",
 ]
+
+
+def wait_for(what, pred, timeout, diag=lambda: ""):
+    """Polls `pred` until it returns something true (returned), or fails
+    after `timeout` seconds with `diag()` in the message."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s\n%s" % (what, diag()))
+
+
+def follow_status(data):
+    """A following server's dataDir/follow.status, or {} before it exists."""
+    try:
+        with open(os.path.join(data, "follow.status")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
 
 
 def distinct_ports(k):

@@ -19,7 +19,7 @@ import time
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
-from ensembles import Ensemble, distinct_ports
+from ensembles import Ensemble, distinct_ports, follow_status, wait_for
 from servers import PADDOCK_BIN, serving
 
 FOLLOWER_SID = 101
@@ -28,24 +28,6 @@ OPS_PER_WRITER = 240
 ROOT = "/load"
 STAT_FIELDS = ("czxid", "mzxid", "pzxid", "ctime", "mtime", "version", "cversion",
                "aversion", "ephemeralOwner", "dataLength", "numChildren")
-
-
-def read_status(data):
-    try:
-        with open(os.path.join(data, "follow.status")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-def wait_for(what, pred, timeout, diag=lambda: ""):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s\n%s" % (what, diag()))
 
 
 def writer(hosts, k, progress, errors, stop_at):
@@ -122,9 +104,9 @@ def test_paddock_follows_zookeeper_through_a_leader_kill():
         def diag():
             with open(log_path, "rb") as f:
                 t = f.read().decode("utf-8", "replace")[-4000:]
-            return "status %s\n--- paddock\n%s\n%s" % (read_status(data), t, ens.log_tail())
+            return "status %s\n--- paddock\n%s\n%s" % (follow_status(data), t, ens.log_tail())
 
-        wait_for("the first sync", lambda: read_status(data).get("phase") == "Following", 60, diag)
+        wait_for("the first sync", lambda: follow_status(data).get("phase") == "Following", 60, diag)
         # ZooKeeper serves a learner whose sid is not in its configuration.
         zk_log = os.path.join(os.path.dirname(ens.cfgs[leader]), "zookeeper.log")
         with open(zk_log, "rb") as f:
@@ -139,7 +121,7 @@ def test_paddock_follows_zookeeper_through_a_leader_kill():
         for t in threads:
             t.start()
         wait_for("a third of the load", lambda: sum(progress) >= WRITERS * OPS_PER_WRITER // 3, 90, diag)
-        syncs_before = read_status(data).get("syncs", 0)
+        syncs_before = follow_status(data).get("syncs", 0)
         ens.kill9(leader)
         for t in threads:
             t.join(timeout=150)
@@ -158,7 +140,7 @@ def test_paddock_follows_zookeeper_through_a_leader_kill():
 
         st = wait_for("paddock to apply and snapshot zxid %#x" % last_zxid,
                       lambda: (lambda s: s if s.get("snapshot_zxid", 0) >= last_zxid
-                               and s.get("last_zxid") == s.get("snapshot_zxid") else None)(read_status(data)),
+                               and s.get("last_zxid") == s.get("snapshot_zxid") else None)(follow_status(data)),
                       60, diag)
         print("follow status:", json.dumps(st))
         assert st["syncs"] > syncs_before, "re-attached to the new leader"
@@ -174,7 +156,7 @@ def test_paddock_follows_zookeeper_through_a_leader_kill():
                                     stdin=subprocess.DEVNULL, cwd=root)
         log.close()
         again = wait_for("the restarted follower", lambda: (lambda s: s if s.get("phase") == "Following"
-                                                             else None)(read_status(data)), 60, diag)
+                                                             else None)(follow_status(data)), 60, diag)
         assert (again["diffs"], again["snaps"], again["syncs"]) == (1, 0, 1), again
         assert again["last_zxid"] >= last_zxid
         with open(log_path, "rb") as f:

@@ -17,7 +17,6 @@ keeps its session id, its ephemeral node and the lock it held; writes go
 on. The unavailability window (fence to the first write acknowledged by
 paddock) is printed."""
 
-import json
 import os
 import shutil
 import signal
@@ -29,29 +28,11 @@ import time
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NodeExistsError
 
-from ensembles import Ensemble, distinct_ports, four_letter, mode
+from ensembles import Ensemble, distinct_ports, follow_status, four_letter, mode, wait_for
 from servers import PADDOCK_BIN
 
 CLIENTS = 3
 ROOT = "/app"
-
-
-def read_status(data):
-    try:
-        with open(os.path.join(data, "follow.status")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-def wait_for(what, pred, timeout, diag=lambda: ""):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s\n%s" % (what, diag()))
 
 
 def zk_zxid(port):
@@ -128,7 +109,7 @@ def test_paddock_takes_over_with_sessions_ephemerals_and_acknowledged_writes():
         def diag():
             out = ""
             for d in dirs:
-                out += "--- %s %s\n" % (d, read_status(os.path.join(d, "data")))
+                out += "--- %s %s\n" % (d, follow_status(os.path.join(d, "data")))
                 try:
                     with open(os.path.join(d, "server.log"), "rb") as f:
                         out += f.read().decode("utf-8", "replace")[-2500:]
@@ -140,7 +121,7 @@ def test_paddock_takes_over_with_sessions_ephemerals_and_acknowledged_writes():
             write_cfg(k, True)
             pads.append(start(k))
         datas = [os.path.join(d, "data") for d in dirs]
-        wait_for("three followers", lambda: all(read_status(d).get("phase") == "Following"
+        wait_for("three followers", lambda: all(follow_status(d).get("phase") == "Following"
                                                  for d in datas), 60, diag)
 
         hosts = ens.hosts() + "," + ",".join("127.0.0.1:%d" % c for c in cports)
@@ -181,7 +162,7 @@ def test_paddock_takes_over_with_sessions_ephemerals_and_acknowledged_writes():
         assert fenced_zxid is not None
         # 2. Every paddock follower holds it all, on disk.
         def caught_up():
-            sts = [read_status(d) for d in datas]
+            sts = [follow_status(d) for d in datas]
             lasts = {s.get("last_zxid") for s in sts}
             if len(lasts) != 1 or any(s.get("phase") == "Following" for s in sts):
                 return None
