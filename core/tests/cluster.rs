@@ -243,41 +243,8 @@ impl Cluster {
     }
 
     fn connect(&mut self, conn: u64, node: u64) -> i64 {
-        self.conn_node.insert(conn, node);
-        let t = now(self.now_ms);
-        let n = self.nodes.get_mut(&node).unwrap();
-        n.handle(
-            t,
-            Input::ClientConnected {
-                conn: ConnId(conn),
-                addr: "127.0.0.1".into(),
-            },
-        );
-        let req = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout_ms: 4000,
-            session_id: 0,
-            passwd: vec![0; 16],
-            read_only: Some(false),
-        };
-        n.handle(
-            t,
-            Input::ClientFrame {
-                conn: ConnId(conn),
-                frame: req.encode(),
-            },
-        );
-        self.run_ms(20);
-        let frames = self.inbox.remove(&conn).unwrap_or_default();
-        assert_eq!(
-            frames.len(),
-            1,
-            "one ConnectResponse on conn {conn}, closed: {}",
-            self.closed.contains(&conn)
-        );
-        proto::ConnectResponse::decode(&frames[0])
-            .unwrap()
+        connect_read_only(self, conn, node, false)
+            .unwrap_or_else(|| panic!("one ConnectResponse on conn {conn}, closed: true"))
             .session_id
     }
 
