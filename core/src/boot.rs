@@ -9,7 +9,7 @@
 //! 4. carry out the repairs (truncations, files set aside);
 //! 5. read the epoch files (after the repairs: they never move back);
 //! 6. fill `/zookeeper/config` from `Config::member_list`, in the state
-//!    and in the base a TRUNC rebuilds from;
+//!    and in the base a TRUNC rebuilds from, unless a reconfig wrote it;
 //! 7. build the `Node`.
 //!
 //! The IO belongs to the caller, behind [`DataDir`]; this module only
@@ -60,8 +60,17 @@ pub fn boot<D: DataDir>(
     let (accepted, current) = dir.epoch_files().map_err(BootError::Io)?;
     let mut recovered = recovered.with_epoch_files(accepted.as_deref(), current.as_deref());
     if let Some(text) = &config.member_list {
-        recovered.state.tree.set_config_node(text.clone());
-        recovered.base.tree.set_config_node(text.clone());
+        // A member list a committed reconfig wrote (mzxid set by its txn)
+        // is newer than the files': keep it.
+        for state in [&mut recovered.state, &mut recovered.base] {
+            let reconfigured = state
+                .tree
+                .get(crate::tree::CONFIG_NODE)
+                .is_some_and(|n| n.mzxid != 0);
+            if !reconfigured {
+                state.tree.set_config_node(text.clone());
+            }
+        }
     }
     let notes = recovered.notes.clone();
     let last_zxid = recovered.state.last_zxid;

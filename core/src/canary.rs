@@ -26,10 +26,16 @@ pub enum Canary {
     /// A failed fsync (or write) is retried and its batch acknowledged,
     /// though the page cache may have dropped the data ("fsyncgate").
     RetryFailedFsync,
+    /// A reconfiguration is put in force as soon as it is logged, before
+    /// it is committed (the old configuration's quorum is not asked).
+    ActivateBeforeCommit,
+    /// A pending reconfiguration is committed by the old configuration's
+    /// votes alone (the new configuration's quorum is not asked).
+    OldVotesForNew,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 9] = [
+    pub const ALL: [Canary; 11] = [
         Canary::AckBeforePersist,
         Canary::CommitWithMinority,
         Canary::VoteWithoutEpoch,
@@ -39,6 +45,8 @@ impl Canary {
         Canary::WatchAfterData,
         Canary::ConfirmSessionLocally,
         Canary::RetryFailedFsync,
+        Canary::ActivateBeforeCommit,
+        Canary::OldVotesForNew,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +60,8 @@ impl Canary {
             Canary::WatchAfterData => "watch-after-data",
             Canary::ConfirmSessionLocally => "confirm-session-locally",
             Canary::RetryFailedFsync => "retry-failed-fsync",
+            Canary::ActivateBeforeCommit => "activate-before-commit",
+            Canary::OldVotesForNew => "old-votes-for-new",
         }
     }
 

@@ -57,6 +57,19 @@ pub struct Config {
     pub voters: BTreeSet<ServerId>,
     /// Non-voting members (`server.N=...:observer`).
     pub observers: BTreeSet<ServerId>,
+    /// Voters of a newer configuration this server has seen proposed but
+    /// not known committed (a reconfig txn in its log): until then every
+    /// decision needs a majority of these too (see `zab::quorum`).
+    /// The node keeps `voters`, `observers` and these current.
+    pub next_voters: Option<BTreeSet<ServerId>>,
+    /// Observers of that newer configuration.
+    pub next_observers: BTreeSet<ServerId>,
+    /// `reconfigEnabled`: the reconfig request is served (else it is
+    /// answered ReconfigDisabled).
+    pub reconfig_enabled: bool,
+    /// Note every commit's voters for `Node::take_commit_quorums` (the
+    /// simulator's configuration check); off in the server.
+    pub record_commit_quorums: bool,
     /// `initLimit`: ticks a learner has to connect and sync.
     pub init_limit_ticks: u32,
     /// `syncLimit`: ticks without hearing from the leader (or a quorum of
@@ -101,6 +114,10 @@ impl Config {
             skip_acl: false,
             voters: BTreeSet::new(),
             observers: BTreeSet::new(),
+            next_voters: None,
+            next_observers: BTreeSet::new(),
+            reconfig_enabled: false,
+            record_commit_quorums: false,
             init_limit_ticks: 10,
             sync_limit_ticks: 5,
             election_finalize_ms: 50,
@@ -136,12 +153,22 @@ impl Config {
         self.voters.len() > 1 || self.is_observer()
     }
 
-    /// Every other member.
+    /// Every other member, of the configuration in force and the pending
+    /// one.
     pub fn peers(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.voters
+        let next = self
+            .next_voters
+            .iter()
+            .flatten()
+            .chain(self.next_observers.iter());
+        let all: BTreeSet<ServerId> = self
+            .voters
             .iter()
             .chain(self.observers.iter())
+            .chain(next)
             .copied()
-            .filter(move |s| *s != self.server_id)
+            .filter(|s| *s != self.server_id)
+            .collect();
+        all.into_iter()
     }
 }

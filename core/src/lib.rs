@@ -13,6 +13,7 @@ pub mod ids;
 pub mod latency;
 pub mod limits;
 pub mod log;
+pub mod membership;
 pub mod node;
 pub mod peer;
 pub mod proto;

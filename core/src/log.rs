@@ -15,8 +15,8 @@
 //! the learner asks for a snapshot instead.
 
 use crate::ids::Zxid;
-use crate::txn::{Applied, ApplyOptions, State, Txn, TxnHeader};
-use std::collections::VecDeque;
+use crate::txn::{Applied, ApplyOptions, State, Txn, TxnHeader, TxnKind};
+use std::collections::{BTreeSet, VecDeque};
 
 /// Entries kept in memory behind the checkpoint, so a learner that lags
 /// by up to this many txns gets a DIFF rather than a SNAP.
@@ -27,6 +27,13 @@ pub struct Log {
     base: State,
     entries: VecDeque<Txn>,
     state: State,
+    /// The entries that are successful reconfigs (each a configuration).
+    reconfigs: BTreeSet<Zxid>,
+    /// Applied txns up to here are known committed: applied on a commit,
+    /// a sync or the leader's establishment. Recovery replays the whole
+    /// log, committed or not, so after a restart only the base is known.
+    /// Invariant: `confirmed <= state.last_zxid`.
+    confirmed: Zxid,
 }
 
 /// The truncation point is older than the base snapshot.
@@ -39,13 +46,52 @@ impl Log {
     /// `tail` are the txns logged after `base`; `state` is `base` with all
     /// of them applied (recovery replays everything, as ZooKeeper does).
     pub fn new(base: State, tail: Vec<Txn>, state: State) -> Log {
-        let log = Log {
+        let confirmed = base.last_zxid;
+        let mut log = Log {
             base,
             entries: tail.into(),
             state,
+            reconfigs: BTreeSet::new(),
+            confirmed,
         };
+        log.reconfigs = log
+            .entries
+            .iter()
+            .filter(|t| is_reconfig(t))
+            .map(|t| t.zxid)
+            .collect();
         log.check();
         log
+    }
+
+    /// Applied txns up to here are known committed.
+    pub fn confirmed(&self) -> Zxid {
+        self.confirmed
+    }
+
+    /// The text of the configuration in force after `zxid` was applied:
+    /// the newest logged reconfig at or before it, else the checkpoint's
+    /// `/zookeeper/config` (empty when the member list is not kept, as in
+    /// standalone). Returns the zxid that made it (the base's for the
+    /// checkpoint) and the text.
+    pub fn config_at(&self, zxid: Zxid) -> (Zxid, &[u8]) {
+        let base = self.base.last_zxid;
+        if let Some(&r) = self.reconfigs.range(..=zxid).next_back() {
+            if r > base {
+                if let Some(TxnKind::Reconfig { outcome: Ok(text) }) =
+                    self.entry(r).map(|t| &t.kind)
+                {
+                    return (r, text.as_bytes());
+                }
+            }
+        }
+        let data = self
+            .base
+            .tree
+            .get(crate::tree::CONFIG_NODE)
+            .map(|n| &n.data[..])
+            .unwrap_or(&[]);
+        (base, data)
     }
 
     fn check(&self) {
@@ -95,6 +141,9 @@ impl Log {
             txn.zxid,
             self.last_logged()
         );
+        if is_reconfig(&txn) {
+            self.reconfigs.insert(txn.zxid);
+        }
         self.entries.push_back(txn);
     }
 
@@ -171,6 +220,7 @@ impl Log {
             let applied = self.state.apply(t, opts);
             out.push((t.header(), applied));
         }
+        self.confirmed = self.confirmed.max(self.state.last_zxid.min(upto));
         out
     }
 
@@ -206,6 +256,8 @@ impl Log {
         }
         let keep = self.entries.partition_point(|t| t.zxid <= zxid);
         self.entries.truncate(keep);
+        self.reconfigs.retain(|r| *r <= zxid);
+        self.confirmed = self.confirmed.min(zxid);
         if self.state.last_zxid > zxid {
             self.state = self.base.clone();
             let base = self.base.last_zxid;
@@ -219,9 +271,11 @@ impl Log {
 
     /// Replaces everything with a snapshot received from the leader.
     pub fn reset(&mut self, state: State) {
+        self.confirmed = state.last_zxid;
         self.base = state.clone();
         self.state = state;
         self.entries.clear();
+        self.reconfigs.clear();
     }
 
     /// Makes the applied state the new base (after a snapshot of it was
@@ -234,6 +288,8 @@ impl Log {
             .entries
             .partition_point(|t| t.zxid <= self.base.last_zxid);
         self.entries.drain(..behind.saturating_sub(WINDOW_MAX));
+        let first = self.entries.front().map_or(self.base.last_zxid, |t| t.zxid);
+        self.reconfigs.retain(|r| *r >= first);
     }
 
     /// Planted bug `ExpireOnFollower`: forget a session locally, without
@@ -255,6 +311,10 @@ impl Log {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+fn is_reconfig(t: &Txn) -> bool {
+    matches!(t.kind, TxnKind::Reconfig { outcome: Ok(_) })
 }
 
 #[cfg(test)]

@@ -148,6 +148,15 @@ pub enum PeerMsg {
         id: u64,
         valid: bool,
     },
+    /// Sent with each vote by a server whose configuration in force was
+    /// made by a reconfig: that reconfig (zxid `version`) is committed.
+    /// A server holding it as pending takes it as in force, as ZooKeeper's
+    /// election notifications carry the sender's configuration; without
+    /// this, servers unsure of a committed reconfig could wait forever for
+    /// votes from servers it removed.
+    ConfigCommitted {
+        version: u64,
+    },
 }
 
 impl PeerMsg {
@@ -172,6 +181,7 @@ impl PeerMsg {
             PeerMsg::SyncDone { .. } => "SyncDone",
             PeerMsg::Revalidate { .. } => "Revalidate",
             PeerMsg::Revalidated { .. } => "Revalidated",
+            PeerMsg::ConfigCommitted { .. } => "ConfigCommitted",
         }
     }
 }

@@ -43,6 +43,14 @@ pub enum TxnKind {
         request: Request,
         auth: Vec<Id>,
     },
+    /// A client's reconfig as the leader decided it when proposing (its
+    /// checks need the leader's view: the pending configuration, which
+    /// learners are synced): the new configuration's text, whose version
+    /// is this txn's zxid, or the error the client is answered. Applying
+    /// it is the activation: `/zookeeper/config` takes the text.
+    Reconfig {
+        outcome: Result<String, ErrorCode>,
+    },
 }
 
 /// What the reply path needs of an applied txn (no payload copy).
@@ -70,7 +78,7 @@ impl Txn {
             tag: match self.kind {
                 TxnKind::CreateSession { .. } => TxnTag::CreateSession,
                 TxnKind::CloseSession => TxnTag::CloseSession,
-                TxnKind::Write { .. } => TxnTag::Write,
+                TxnKind::Write { .. } | TxnKind::Reconfig { .. } => TxnTag::Write,
             },
         }
     }
@@ -195,6 +203,29 @@ impl State {
                 self.sessions.remove(&txn.session);
                 out.session_closed = Some(txn.session);
                 out
+            }
+            TxnKind::Reconfig { outcome } => {
+                if txn.session.0 != 0 && !self.sessions.contains_key(&txn.session) {
+                    return Applied::err(ErrorCode::SessionExpired);
+                }
+                match outcome {
+                    Ok(text) => {
+                        let data: Arc<[u8]> = Arc::from(text.as_bytes());
+                        let stat =
+                            self.tree
+                                .set_config_by_reconfig(data, txn.zxid.as_i64(), txn.time_ms);
+                        let node = crate::tree::CONFIG_NODE;
+                        Applied {
+                            triggers: vec![Trigger {
+                                path: node.to_owned(),
+                                event: event_type::NODE_DATA_CHANGED,
+                                acl: acl_of(&self.tree, node),
+                            }],
+                            ..Applied::ok(Response::Data(text.as_bytes().to_vec(), stat))
+                        }
+                    }
+                    Err(e) => Applied::err(*e),
+                }
             }
             TxnKind::Write { request, auth } => {
                 let ctx = Ctx {
@@ -437,7 +468,9 @@ fn apply_one(
             // always fails its path check: only the reaper deletes.
             Err(ErrorCode::BadArguments)
         }
-        Request::Reconfig => Err(ErrorCode::ReconfigDisabled),
+        // A reconfig reaches the log only as `TxnKind::Reconfig`; this is
+        // one logged before reconfiguration was served.
+        Request::Reconfig | Request::Reconfigure(_) => Err(ErrorCode::ReconfigDisabled),
         Request::DeleteContainer { path: p } => {
             let parent = parent_for_delete(p)?;
             let node = tree.get(p).ok_or(ErrorCode::NoNode)?;

@@ -386,6 +386,9 @@ impl Driver {
                     }
                 }
                 Output::Stop { reason } => self.stopping = Some(reason),
+                Output::ConfigActivated { version, text } => {
+                    info!("configuration {version:x} in force:\n{text}");
+                }
             }
         }
         let conns: Vec<ConnId> = self.pending.keys().copied().collect();

@@ -247,6 +247,7 @@ fn describe(t: &Txn) -> (&'static str, String) {
     match &t.kind {
         TxnKind::CreateSession { .. } => ("createSession", String::new()),
         TxnKind::CloseSession => ("closeSession", String::new()),
+        TxnKind::Reconfig { .. } => ("reconfig", "/zookeeper/config".into()),
         TxnKind::Write { request, .. } => match request {
             Request::Create { opcode, req } => (type_name(*opcode), req.path.clone()),
             Request::Delete { path, .. } => ("delete", path.clone()),

@@ -42,6 +42,9 @@ struct Knobs {
     /// Plant a core bug by name (build with `--features canary`).
     #[arg(long)]
     canary: Option<String>,
+    /// Draw membership changes (reconfig) into every run.
+    #[arg(long)]
+    reconfig: bool,
 }
 
 impl Knobs {
@@ -58,6 +61,7 @@ impl Knobs {
             servers: self.servers,
             observers: self.observers,
             canary: self.canary.clone(),
+            reconfig: self.reconfig,
         }
     }
 }

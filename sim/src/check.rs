@@ -101,7 +101,10 @@ pub fn replay(txns: &[Txn], hist: &History) -> (Model, Vec<String>) {
         let answer = model.apply(t);
         let key = (t.session.0, t.cxid);
         if let (Some((err, body)), Some(&i)) = (answer, writes.get(&key)) {
-            let is_write = matches!(t.kind, TxnKind::Write { .. } | TxnKind::CloseSession);
+            let is_write = matches!(
+                t.kind,
+                TxnKind::Write { .. } | TxnKind::Reconfig { .. } | TxnKind::CloseSession
+            );
             if is_write {
                 seen_writes.insert(i);
                 if let Outcome::Reply {

@@ -52,6 +52,8 @@ pub struct Client {
     pub ops_done: u64,
     pub ops_max: u64,
     pub state: RecipeState,
+    /// Servers in the run (the reconfiguring recipe names their ids).
+    pub servers: u64,
     /// Writes acknowledged since the last `take_progress`.
     pub acked_writes: u64,
     pub last_sent_ns: u64,
@@ -119,7 +121,7 @@ pub fn decode_body(opcode: i32, r: &mut Reader) -> Result<Response, String> {
             Response::PathStat(p, decode_stat(r)?)
         }
         op::EXISTS | op::SET_DATA | op::SET_ACL => Response::Stat(decode_stat(r)?),
-        op::GET_DATA => match r.buffer_opt().map_err(e)? {
+        op::GET_DATA | op::RECONFIG => match r.buffer_opt().map_err(e)? {
             Some(d) => {
                 let d = d.to_vec();
                 Response::Data(d, decode_stat(r)?)
@@ -193,6 +195,7 @@ impl Client {
             ops_done: 0,
             ops_max,
             state: RecipeState::default(),
+            servers: 0,
             acked_writes: 0,
             last_sent_ns: 0,
             last_heard_ns: 0,
@@ -437,7 +440,9 @@ impl Client {
         if !self.can_send() || self.ops_done >= self.ops_max {
             return None;
         }
-        let req = self.state.next(self.recipe, self.id, &mut self.rng, hist);
+        let req = self
+            .state
+            .next(self.recipe, self.id, self.servers, &mut self.rng, hist);
         Some(self.send_request(now, req, hist))
     }
 

@@ -132,6 +132,27 @@ impl Model {
                 self.sessions.remove(&t.session.0);
                 Some((ErrorCode::Ok, Response::Empty))
             }
+            TxnKind::Reconfig { outcome } => {
+                if t.session.0 != 0 && !self.sessions.contains_key(&t.session.0) {
+                    return Some((ErrorCode::SessionExpired, Response::Empty));
+                }
+                Some(match outcome {
+                    // ZooKeeper stores the new member list as a setData of
+                    // version -1 on /zookeeper/config and answers it.
+                    Ok(text) => {
+                        let n = self
+                            .nodes
+                            .get_mut("/zookeeper/config")
+                            .expect("/zookeeper/config");
+                        n.data = text.as_bytes().to_vec();
+                        n.version = -1;
+                        n.mzxid = z;
+                        n.mtime = t.time_ms;
+                        (ErrorCode::Ok, Response::Data(n.data.clone(), n.stat()))
+                    }
+                    Err(e) => (*e, Response::Empty),
+                })
+            }
             TxnKind::Write { request, .. } => {
                 if t.session.0 != 0 && !self.sessions.contains_key(&t.session.0) {
                     return Some((ErrorCode::SessionExpired, Response::Empty));
@@ -385,6 +406,11 @@ impl Model {
             .map(|(p, n)| (p.to_string(), n.stat()))
             .collect();
         for (p, n) in &self.nodes {
+            // Until a reconfig writes it, the member list is each server's
+            // own (filled locally from its zoo.cfg, as ZooKeeper does).
+            if p == "/zookeeper/config" && n.mzxid == 0 {
+                continue;
+            }
             match (theirs.get(p), tree.get(p)) {
                 (Some(s), Some(zn)) => {
                     if *s != n.stat() {

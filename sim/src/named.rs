@@ -124,6 +124,8 @@ fn base(seed: u64, plan: Vec<(u64, Fault)>, intensity: &[(FaultKind, u8)]) -> Sc
         canary: None,
         snap_count: 64,
         read_only_client_at_ms: None,
+        spares: 0,
+        reconfig: false,
     }
 }
 

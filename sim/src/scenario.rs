@@ -200,6 +200,10 @@ pub enum Recipe {
     /// getData with a watch and versioned setData on /config, multi, sync,
     /// persistent watches.
     Config,
+    /// Membership changes: reconfig requests (add, remove, swap, role
+    /// change, a whole new member list) between reads. Only in scenarios
+    /// drawn with reconfiguration (`Overrides::reconfig`).
+    Reconfig,
 }
 
 impl Recipe {
@@ -224,6 +228,9 @@ pub struct Overrides {
     pub observers: Option<u64>,
     /// A core canary by name (needs the `canary` feature).
     pub canary: Option<String>,
+    /// Draw membership changes: 3 or 5 voters, one or two spare servers
+    /// outside the first configuration, and a client that reconfigures.
+    pub reconfig: bool,
 }
 
 impl Overrides {
@@ -248,6 +255,9 @@ impl Overrides {
         }
         if let Some(c) = &self.canary {
             s += &format!(" --canary {c}");
+        }
+        if self.reconfig {
+            s += " --reconfig";
         }
         s
     }
@@ -276,6 +286,12 @@ pub struct Scenario {
     /// `readonlymode.enabled`, and client 0 asks for read-only, is pinned
     /// to the last server and first connects at this simulated ms.
     pub read_only_client_at_ms: Option<u64>,
+    /// Servers outside the first configuration (numbered after the
+    /// observers), which reconfigs may add. 0 unless `reconfig`.
+    pub spares: u64,
+    /// Membership changes are drawn (the servers keep a member list,
+    /// reconfigEnabled and skipACL are on, and one client reconfigures).
+    pub reconfig: bool,
 }
 
 /// Servers in an ensemble are numbered 1..=n (`server.N`).
@@ -284,6 +300,11 @@ pub const CLIENTS_MAX: usize = 6;
 
 impl Scenario {
     pub fn servers(&self) -> Vec<u64> {
+        (1..=self.voters + self.observers + self.spares).collect()
+    }
+
+    /// The first configuration's members (the spares are not among them).
+    pub fn members(&self) -> Vec<u64> {
         (1..=self.voters + self.observers).collect()
     }
 
@@ -371,7 +392,19 @@ impl Scenario {
             // so the other draws stay as they were.
             snap_count: [64, 1_000, 10_000][SimRng::stream(seed, "snap_count").index(3)],
             read_only_client_at_ms: None,
+            spares: 0,
+            reconfig: false,
         };
+        if o.reconfig {
+            // Its own stream, so the other draws stay as they were.
+            let mut r = SimRng::stream(seed, "reconfig");
+            s.reconfig = true;
+            if s.voters < 3 {
+                s.voters = 3;
+            }
+            s.spares = r.range(1, 3);
+            s.recipes.push(Recipe::Reconfig);
+        }
         let plan = s.draw_plan(seed);
         s.plan = match &o.only_faults {
             None => plan,
@@ -505,8 +538,13 @@ impl Scenario {
             .iter()
             .map(|(k, l)| format!("{}:{l}", k.name()))
             .collect();
+        let spares = if self.reconfig {
+            format!(" reconfig spares {}", self.spares)
+        } else {
+            String::new()
+        };
         format!(
-            "servers {}+{} clients {} faults [{}] plan {} safety {} ms",
+            "servers {}+{}{spares} clients {} faults [{}] plan {} safety {} ms",
             self.voters,
             self.observers,
             self.recipes.len(),

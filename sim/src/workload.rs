@@ -27,6 +27,8 @@ pub struct RecipeState {
     children_from: Option<usize>,
     /// The /config version last read.
     config_version: Option<i32>,
+    /// The configuration version a successful reconfig last answered.
+    member_version: Option<i64>,
     persistent_watch: bool,
     counter: u64,
 }
@@ -43,6 +45,7 @@ fn root_of(r: Recipe) -> &'static str {
         Recipe::Queue => "/queue",
         Recipe::Election => "/election",
         Recipe::Config => "/config",
+        Recipe::Reconfig => "/reconfig",
     }
 }
 
@@ -99,10 +102,13 @@ impl RecipeState {
         }
     }
 
+    /// The next request. `servers` is how many servers the run has
+    /// (reconfigs name ids 1..=servers; 0: no more membership changes).
     pub fn next(
         &mut self,
         recipe: Recipe,
         client: usize,
+        servers: u64,
         rng: &mut SimRng,
         hist: &History,
     ) -> Request {
@@ -237,6 +243,12 @@ impl RecipeState {
                 },
                 (None, _) => Request::Sync { path: root.into() },
             },
+            Recipe::Reconfig if roll >= 25 && roll < 60 => Request::SetData {
+                path: root.into(),
+                data,
+                version: -1,
+            },
+            Recipe::Reconfig => self.reconfig(roll, servers, rng),
             Recipe::Config => match roll {
                 0..=29 => Request::GetData {
                     path: root.into(),
@@ -275,6 +287,51 @@ impl RecipeState {
                 },
             },
         }
+    }
+
+    /// One step of the reconfiguring client (besides its plain writes): a
+    /// read, or one time in four a membership change — add (as participant or observer), remove,
+    /// swap, or a whole new list — from the last answered version or -1.
+    fn reconfig(&mut self, roll: u64, servers: u64, rng: &mut SimRng) -> Request {
+        if roll >= 25 || servers == 0 {
+            return Request::Exists {
+                path: "/".into(),
+                watch: false,
+            };
+        }
+        let pick = |rng: &mut SimRng| rng.range(1, servers + 1);
+        let spec = |id: u64, observer: bool| {
+            let role = if observer { "observer" } else { "participant" };
+            format!("server.{id}={}:{role};{}", member_addr(id), client_addr(id))
+        };
+        let (mut joining, mut leaving, mut new_members) = (None, None, None);
+        match rng.range(0, 100) {
+            0..=29 => joining = Some(spec(pick(rng), rng.chance(0.2))),
+            30..=54 => leaving = Some(pick(rng).to_string()),
+            55..=79 => {
+                joining = Some(spec(pick(rng), rng.chance(0.2)));
+                leaving = Some(pick(rng).to_string());
+            }
+            _ => {
+                let mut list = Vec::new();
+                for id in 1..=servers {
+                    if rng.chance(0.6) {
+                        list.push(spec(id, rng.chance(0.15)));
+                    }
+                }
+                new_members = Some(list.join(","));
+            }
+        }
+        let cur_config_id = match self.member_version {
+            Some(v) if rng.chance(0.5) => v,
+            _ => -1,
+        };
+        Request::Reconfigure(paddock_core::proto::ReconfigRequest {
+            joining_servers: joining,
+            leaving_servers: leaving,
+            new_members,
+            cur_config_id,
+        })
     }
 
     /// Steers the recipe by what a reply said.
@@ -323,9 +380,27 @@ impl RecipeState {
                 self.config_version = Some(s.version);
             }
             (Request::AddWatch { .. }, _) if err == 0 => self.persistent_watch = true,
+            (Request::Reconfigure(_), Some(Response::Data(d, _))) => {
+                let text = String::from_utf8_lossy(d);
+                self.member_version = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("version="))
+                    .and_then(|v| i64::from_str_radix(v, 16).ok());
+            }
             _ => {}
         }
     }
+}
+
+/// Server `id`'s quorum and election addresses in the simulator's member
+/// lists (names only: the simulator's links are by id).
+pub fn member_addr(id: u64) -> String {
+    format!("sim{id}:2888:3888")
+}
+
+/// Server `id`'s client address in the simulator's member lists.
+pub fn client_addr(id: u64) -> String {
+    format!("sim{id}:2181")
 }
 
 #[cfg(test)]

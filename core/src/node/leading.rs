@@ -137,6 +137,7 @@ impl Node {
                         ServerRole::Leader
                     };
                 }
+                Action::CommitQuorum(from, upto, ids) => self.note_commit_quorum(from, upto, ids),
                 Action::Look => {
                     self.become_looking(now);
                     return;

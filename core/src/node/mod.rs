@@ -37,6 +37,7 @@ mod leading;
 mod learning;
 mod readonly;
 mod reads;
+mod reconfig;
 mod tokens;
 
 use crate::canary::Canary;
@@ -152,6 +153,17 @@ pub struct Node {
     pub(crate) ro: readonly::ReadOnly,
     /// Set once the disk refused an operation: the node is finished.
     stopped: Option<String>,
+    /// The members zoo.cfg gave, for when the state keeps no member list.
+    static_members: reconfig::StaticMembers,
+    /// The configuration texts `config`'s members were last taken from
+    /// (in force, pending), and the version in force.
+    membership_texts: (Vec<u8>, Option<Vec<u8>>),
+    config_version: u64,
+    /// A reconfig a peer reported committed (`PeerMsg::ConfigCommitted`)
+    /// that this server's log holds as pending.
+    peer_confirmed_config: Zxid,
+    /// Commit quorums noted for the simulator's check, when asked.
+    commit_quorums: Vec<(Zxid, Zxid, std::collections::BTreeSet<ServerId>)>,
 }
 
 /// What a storage executor's completion tells the node. Here, not in
@@ -222,6 +234,10 @@ pub enum Output {
     /// anything more, and the server starts again from its log. The node
     /// emits nothing after this and ignores every input.
     Stop { reason: String },
+    /// A new configuration is in force (a reconfig was committed and
+    /// applied here): its version and its `/zookeeper/config` text. The
+    /// shell writes `zoo.cfg.dynamic.<version>` and links to new members.
+    ConfigActivated { version: u64, text: String },
 }
 
 /// Figures for the four-letter words and metrics.
@@ -292,7 +308,7 @@ fn reply_frame(xid: i32, zxid: Zxid, err: ErrorCode, body: &Response) -> Vec<u8>
 }
 
 impl Node {
-    pub fn new(config: Config, recovered: Recovered, now: Now) -> Node {
+    pub fn new(mut config: Config, recovered: Recovered, now: Now) -> Node {
         for n in &recovered.notes {
             info!("recovery: {n}");
         }
@@ -303,6 +319,14 @@ impl Node {
         let last = recovered.state.last_zxid;
         let next_session_id = session::first_session_id(config.server_id.0, now.wall_ms);
         let log = Log::new(recovered.base, recovered.tail, recovered.state);
+        let static_members = reconfig::StaticMembers::of(&config);
+        let membership_texts = reconfig::configs_of(&log, config.canary, Zxid::ZERO);
+        let config_version = reconfig::apply_configs(
+            &mut config,
+            &static_members,
+            &membership_texts.0,
+            membership_texts.1.as_deref(),
+        );
         let damaged = recovered.damaged;
         let repairs = damaged && config.repairs_from_peers();
         let abstaining = repairs && !config.is_observer();
@@ -381,6 +405,11 @@ impl Node {
             next_sync_id: 1,
             ro: Default::default(),
             stopped: None,
+            static_members,
+            membership_texts,
+            config_version,
+            commit_quorums: Vec::new(),
+            peer_confirmed_config: Zxid::ZERO,
         };
         if matches!(s.role, Role::Looking(_)) {
             s.ro_on_looking(now);
@@ -493,6 +522,9 @@ impl Node {
             Input::PeerDisconnected { peer } => self.on_peer_disconnected(now, peer),
         }
         self.close_over_watch_limit();
+        if self.stopped.is_none() {
+            self.refresh_membership(now);
+        }
         self.check_invariants();
     }
 
@@ -510,6 +542,9 @@ impl Node {
             Role::Learning(_) => self.learner_on_timeout(now),
         }
         self.close_over_watch_limit();
+        if self.stopped.is_none() {
+            self.refresh_membership(now);
+        }
         self.check_invariants();
     }
 
@@ -561,7 +596,7 @@ impl Node {
 
     fn election_step(&mut self, now: Now, step: crate::zab::election::Step) {
         for (to, v) in step.send {
-            self.send_peer(to, &PeerMsg::Vote(v));
+            self.send_vote(to, v);
         }
         if let Some((decision, vote)) = step.decided {
             if let Role::Looking(e) = &self.role {
@@ -602,8 +637,12 @@ impl Node {
     }
 
     fn on_peer(&mut self, now: Now, from: ServerId, msg: PeerMsg) {
-        if from == self.config.server_id || !self.config.peers().any(|p| p == from) {
-            warn!("message from unknown server {}", from.0);
+        // Any other server may speak: one joining by a reconfig is not a
+        // member yet (the links decide who may connect). Its votes count
+        // for nobody; a leader accepts it as a learner whose ACKs count
+        // once it is a voter of a configuration the leader decides by.
+        if from == self.config.server_id {
+            warn!("message from this server's own id");
             return;
         }
         match msg {
@@ -627,17 +666,18 @@ impl Node {
                         }
                         if matches!(v.state, PeerState::Looking | PeerState::Repairing) {
                             let mine = self.current_vote();
-                            self.send_peer(from, &PeerMsg::Vote(mine));
+                            self.send_vote(from, mine);
                         }
                     }
                 }
             }
+            PeerMsg::ConfigCommitted { version } => self.on_config_committed(now, version),
             PeerMsg::FollowerInfo { .. } if !matches!(self.role, Role::Leading(_)) => {
                 // Not leading: say so, as ZooKeeper's closed quorum port
                 // does, so the learner stops waiting for a leader that is
                 // not coming (it would wait out initLimit otherwise).
                 let v = self.current_vote();
-                self.send_peer(from, &PeerMsg::Vote(v));
+                self.send_vote(from, v);
             }
             msg @ (PeerMsg::FollowerInfo { .. }
             | PeerMsg::AckEpoch { .. }
@@ -655,7 +695,7 @@ impl Node {
         self.learner_on_connected(now, peer);
         if let Role::Looking(e) = &self.role {
             let v = e.current();
-            self.send_peer(peer, &PeerMsg::Vote(v));
+            self.send_vote(peer, v);
         }
     }
 

@@ -286,6 +286,17 @@ impl MultiOp {
     }
 }
 
+/// ZooKeeper's ReconfigRequest: incremental (`joining_servers` /
+/// `leaving_servers`, comma-separated) or the whole `new_members` list;
+/// `cur_config_id` -1 or the configuration version it expects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconfigRequest {
+    pub joining_servers: Option<String>,
+    pub leaving_servers: Option<String>,
+    pub new_members: Option<String>,
+    pub cur_config_id: i64,
+}
+
 /// A decoded client request body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -345,6 +356,8 @@ pub enum Request {
     },
     Multi(Vec<MultiOp>),
     MultiRead(Vec<MultiOp>),
+    /// A reconfig logged before the request's body was read (it applies
+    /// as ReconfigDisabled); kept so that such logs still decode.
     Reconfig,
     CheckWatches {
         path: String,
@@ -376,6 +389,9 @@ pub enum Request {
         token: Vec<u8>,
     },
     CloseSession,
+    /// The reconfig request (op 16). Last, so that the variants before it
+    /// keep their encoding in logs.
+    Reconfigure(ReconfigRequest),
 }
 
 impl Request {
@@ -392,6 +408,7 @@ impl Request {
                 | Request::Check { .. }
                 | Request::Multi(_)
                 | Request::Reconfig
+                | Request::Reconfigure(_)
                 | Request::CloseSession
         )
     }
@@ -588,11 +605,12 @@ pub fn decode_request(opcode: i32, body: &[u8]) -> Result<Request, DecodeError> 
         },
         op::MULTI => Request::Multi(read_multi(&mut r, false)?),
         op::MULTI_READ => Request::MultiRead(read_multi(&mut r, true)?),
-        op::RECONFIG => {
-            // Body ignored: dynamic reconfiguration is not offered.
-            let _ = r.remaining();
-            return Ok(Request::Reconfig);
-        }
+        op::RECONFIG => Request::Reconfigure(ReconfigRequest {
+            joining_servers: r.ustring_opt()?,
+            leaving_servers: r.ustring_opt()?,
+            new_members: r.ustring_opt()?,
+            cur_config_id: r.i64()?,
+        }),
         op::CHECK_WATCHES => Request::CheckWatches {
             path: r.ustring()?,
             watcher_type: r.i32()?,
@@ -666,7 +684,7 @@ pub fn encode_request(xid: i32, req: &Request) -> Vec<u8> {
         Request::Check { .. } => op::CHECK,
         Request::Multi(_) => op::MULTI,
         Request::MultiRead(_) => op::MULTI_READ,
-        Request::Reconfig => op::RECONFIG,
+        Request::Reconfig | Request::Reconfigure(_) => op::RECONFIG,
         Request::CheckWatches { .. } => op::CHECK_WATCHES,
         Request::RemoveWatches { .. } => op::REMOVE_WATCHES,
         Request::GetEphemerals { .. } => op::GET_EPHEMERALS,
@@ -746,6 +764,15 @@ pub fn encode_request(xid: i32, req: &Request) -> Vec<u8> {
             w.i32(*auth_type).ustring(scheme).buffer(auth);
         }
         Request::Ping | Request::Reconfig | Request::WhoAmI | Request::CloseSession => {}
+        Request::Reconfigure(rc) => {
+            for s in [&rc.joining_servers, &rc.leaving_servers, &rc.new_members] {
+                match s {
+                    Some(s) => w.ustring(s),
+                    None => w.i32(-1),
+                };
+            }
+            w.i64(rc.cur_config_id);
+        }
         Request::Sasl { token } => {
             w.buffer(token);
         }

@@ -138,6 +138,7 @@ fn node_hash(path: &str, n: &Znode) -> u64 {
         created.data = Arc::from(&[][..]);
         created.version = 0;
         created.mzxid = 0;
+        created.mtime = 0;
         return node_hash(path, &created);
     }
     // One-shot xxh3 over a stack buffer when the bytes fit (nearly every
@@ -433,6 +434,22 @@ impl DataTree {
             n.mzxid = 0;
             n.null_data = false;
         });
+    }
+
+    /// A committed reconfig's new member list: ZooKeeper applies it as a
+    /// setData of version -1, so the stored version is -1, and stamps the
+    /// txn's zxid and time.
+    pub fn set_config_by_reconfig(&mut self, data: Arc<[u8]>, zxid: i64, time: i64) -> Stat {
+        let mut stat = Stat::default();
+        self.update(CONFIG_NODE, |n| {
+            n.data = data;
+            n.version = -1;
+            n.mzxid = zxid;
+            n.mtime = time;
+            n.null_data = false;
+            stat = n.stat();
+        });
+        stat
     }
 
     /// Marks the node's data as null (or not); see `Znode::null_data`.

@@ -72,7 +72,11 @@ impl Election {
         now: Instant,
         first_resend_ms: u64,
     ) -> (Election, Step) {
-        let repairing = repairing && !cfg.is_observer();
+        // A server that votes in no configuration it knows (an observer, or
+        // one removed or not yet added) only joins an established leader.
+        let quorum = QuorumVerifier::of(cfg);
+        let voter = quorum.is_voter(cfg.server_id);
+        let repairing = repairing && voter;
         let me = cfg.server_id;
         let own = Vote {
             leader: me,
@@ -94,9 +98,9 @@ impl Election {
             settle_at: None,
             next_resend: now.add_millis(first_resend_ms),
             resend_ms: first_resend_ms.max(1),
-            abstain: cfg.is_observer() || repairing,
+            abstain: !voter || repairing,
             repairing,
-            quorum: QuorumVerifier::of(cfg),
+            quorum,
         };
         if !e.abstain {
             e.recv.insert(me, own);
@@ -119,6 +123,12 @@ impl Election {
         } else {
             PeerState::Looking
         }
+    }
+
+    /// The configuration changed while looking (a peer reported a pending
+    /// reconfig committed): decide by its voters from now on.
+    pub(crate) fn set_quorum(&mut self, cfg: &Config) {
+        self.quorum = QuorumVerifier::of(cfg);
     }
 
     /// This server's vote in the current round, as it sends it.
@@ -146,7 +156,7 @@ impl Election {
 
     pub fn on_vote(&mut self, cfg: &Config, now: Instant, from: ServerId, n: Vote) -> Step {
         let mut step = Step::default();
-        let from_voter = cfg.voters.contains(&from);
+        let from_voter = self.quorum.is_voter(from);
         if matches!(n.state, PeerState::Looking | PeerState::Repairing) {
             if !from_voter || n.state == PeerState::Repairing || self.abstain {
                 // Observers' and repairing voters' proposals never count;

@@ -59,6 +59,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod broadcast;
 mod discovery;
+mod reconfig;
 
 /// A token not issued yet: the step that set it also asked for the
 /// persistence whose token the server fills in (`epoch_issued`,
@@ -177,6 +178,10 @@ pub enum Action {
     Serving,
     /// Back to election (the reason is logged).
     Look,
+    /// These voters' acknowledgements committed this range of zxids
+    /// (only when `Config::record_commit_quorums`: the simulator checks
+    /// each against the configuration in force).
+    CommitQuorum(Zxid, Zxid, BTreeSet<ServerId>),
 }
 
 /// The actions of one step, in order.

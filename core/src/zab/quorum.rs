@@ -7,9 +7,13 @@
 //! being established, committing a proposal, staying leader). A change of
 //! configuration changes the rule in one place: the verifier a `Leader`
 //! holds (`Leader::quorum`), and the one an `Election` builds from its
-//! `Config`. Today the rule is
+//! `Config`. The rule is
 //! ZooKeeper's default (`QuorumMaj`): a strict majority of the voters.
-//! Observers never count, nor does a server outside the voters.
+//! Observers never count, nor does a server outside the voters. While a
+//! reconfiguration is pending (proposed, not known committed) a decision
+//! needs a majority of the new configuration's voters as well (ZooKeeper's
+//! pair of verifiers, the committed and the last seen): a reconfig is so
+//! committed by the old and the new configuration together.
 
 use crate::config::Config;
 use crate::ids::ServerId;
@@ -18,6 +22,8 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumVerifier {
     voters: BTreeSet<ServerId>,
+    /// The pending configuration's voters, if one is pending.
+    next: Option<BTreeSet<ServerId>>,
 }
 
 impl QuorumVerifier {
@@ -28,7 +34,10 @@ impl QuorumVerifier {
         if voters.is_empty() {
             voters.insert(cfg.server_id);
         }
-        QuorumVerifier { voters }
+        QuorumVerifier {
+            voters,
+            next: cfg.next_voters.clone().filter(|n| !n.is_empty()),
+        }
     }
 
     /// Voters needed for a decision.
@@ -36,23 +45,20 @@ impl QuorumVerifier {
         self.voters.len() / 2 + 1
     }
 
+    /// Whether `s` votes in the configuration in force or the pending one.
     pub fn is_voter(&self, s: ServerId) -> bool {
-        self.voters.contains(&s)
+        self.voters.contains(&s) || self.next.as_ref().is_some_and(|n| n.contains(&s))
     }
 
-    /// Whether these servers (each named once) include a quorum of voters.
+    /// Whether these servers (each named once) include a quorum of voters
+    /// (of both configurations while one is pending).
     pub fn contains_quorum(&self, ids: impl IntoIterator<Item = ServerId>) -> bool {
-        let need = self.threshold();
-        let mut n = 0;
+        let (mut now, mut next) = (0, 0);
         for s in ids {
-            if self.voters.contains(&s) {
-                n += 1;
-                if n >= need {
-                    return true;
-                }
-            }
+            now += usize::from(self.voters.contains(&s));
+            next += usize::from(self.next.as_ref().is_some_and(|n| n.contains(&s)));
         }
-        false
+        now >= self.threshold() && self.next.as_ref().is_none_or(|n| next >= n.len() / 2 + 1)
     }
 }
 
@@ -75,6 +81,18 @@ mod tests {
         let q = QuorumVerifier::of(&Config::ensemble(1, &[1, 2, 3, 4], &[]));
         assert!(!q.contains_quorum(ids(&[1, 2])));
         assert!(q.contains_quorum(ids(&[1, 2, 4])));
+    }
+
+    #[test]
+    fn a_pending_configuration_needs_both_majorities() {
+        let mut cfg = Config::ensemble(1, &[1, 2, 3], &[]);
+        cfg.next_voters = Some(ids(&[3, 4, 5]).into_iter().collect());
+        let q = QuorumVerifier::of(&cfg);
+        // Old majority only, new majority only: neither decides.
+        assert!(!q.contains_quorum(ids(&[1, 2])));
+        assert!(!q.contains_quorum(ids(&[3, 4, 5])));
+        assert!(q.contains_quorum(ids(&[2, 3, 4])));
+        assert!(q.is_voter(ServerId(5)));
     }
 
     #[test]

@@ -178,6 +178,11 @@ impl World {
     pub(super) fn heal(&mut self) {
         self.healed = true;
         self.log("heal: faults end; liveness phase".into());
+        // Membership changes are the safety phase's too: the healed
+        // ensemble is judged in the configuration it reached.
+        for c in &mut self.clients {
+            c.servers = 0;
+        }
         self.net.unclog_all();
         for (a, b) in self.net.cut_pairs() {
             self.net.set_cut(a, b, false);

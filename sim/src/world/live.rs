@@ -20,9 +20,9 @@
 //!   step in every build).
 
 use crate::zxid_map::ZxidMap;
-use paddock_core::txn::Txn;
+use paddock_core::txn::{Txn, TxnKind};
 use paddock_core::{Node, ServerRole, SessionId, Zxid};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Applied txns between whole-tree checks of a serving server: a check
 /// walks the whole tree, and every 64 cost a quarter of the simulator's
@@ -39,6 +39,28 @@ pub struct LiveChecker {
     digests: ZxidMap<(u64, u64)>,
     /// The established leader of each epoch (at most one, ever).
     leaders: BTreeMap<u32, u64>,
+    /// The voters of the first configuration (reconfig runs).
+    pub initial_voters: BTreeSet<u64>,
+    /// The voters of each configuration a committed reconfig put in
+    /// force, by that reconfig's zxid.
+    configs: BTreeMap<Zxid, BTreeSet<u64>>,
+    /// Commits up to here were judged by `commit_quorum` (a later leader
+    /// commits again what an earlier one had: only the first is judged).
+    quorum_judged_upto: Zxid,
+}
+
+/// Whether `ids` hold a majority of `voters`.
+fn majority(voters: &BTreeSet<u64>, ids: &BTreeSet<u64>) -> bool {
+    voters.iter().filter(|v| ids.contains(v)).count() > voters.len() / 2
+}
+
+/// The voters of a committed reconfig's configuration, if it is one.
+fn reconfig_voters(t: &Txn) -> Option<BTreeSet<u64>> {
+    let TxnKind::Reconfig { outcome: Ok(text) } = &t.kind else {
+        return None;
+    };
+    let m = paddock_core::membership::Membership::parse(text).ok()?;
+    Some(m.voters().into_iter().map(|s| s.0).collect())
 }
 
 impl LiveChecker {
@@ -85,6 +107,9 @@ impl LiveChecker {
                     )),
                     Some(_) => {}
                     None => {
+                        if let Some(v) = reconfig_voters(t) {
+                            self.configs.insert(t.zxid, v);
+                        }
                         self.committed
                             .insert_absent(t.zxid, (s, Box::new(t.clone())));
                     }
@@ -110,6 +135,45 @@ impl LiveChecker {
             }
         }
         bad
+    }
+}
+
+impl LiveChecker {
+    /// Reconfiguration's safety rule: the voters whose acknowledgements
+    /// committed `from..=upto` hold a majority of the configuration in
+    /// force for each of those txns — the one before `from` (per the
+    /// committed history), and for a reconfig among them its new one too
+    /// (the old and the new configuration both commit it). Call after the
+    /// committing server's step was recorded.
+    pub fn commit_quorum(
+        &mut self,
+        from: Zxid,
+        upto: Zxid,
+        ackers: &BTreeSet<u64>,
+    ) -> Option<String> {
+        let from = from.max(Zxid(self.quorum_judged_upto.0 + 1));
+        if from > upto {
+            return None;
+        }
+        self.quorum_judged_upto = upto;
+        let before = self
+            .configs
+            .range(..from)
+            .next_back()
+            .map_or(&self.initial_voters, |(_, v)| v);
+        if !majority(before, ackers) {
+            return Some(format!(
+                "txns {from}..={upto} committed by {ackers:?}, not a majority of the configuration in force {before:?}"
+            ));
+        }
+        for (r, v) in self.configs.range(from..=upto) {
+            if !majority(v, ackers) {
+                return Some(format!(
+                    "reconfig {r} committed by {ackers:?}, not a majority of its new configuration {v:?}"
+                ));
+            }
+        }
+        None
     }
 }
 

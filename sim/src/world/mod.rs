@@ -298,7 +298,11 @@ impl World {
                     scn.ops_max,
                 )
             })
-            .collect();
+            .collect::<Vec<Client>>();
+        let mut clients = clients;
+        for c in &mut clients {
+            c.servers = scn.servers().len() as u64;
+        }
         let mut w = World {
             now: 0,
             seq: 0,
@@ -332,6 +336,7 @@ impl World {
         };
         w.trace
             .line(0, &format!("seed {} {}", w.scn.seed, w.scn.describe()));
+        w.checker.initial_voters = (1..=w.scn.voters).collect();
         for id in w.scn.servers() {
             w.start_server(id);
         }
@@ -448,6 +453,37 @@ impl World {
         for why in bad {
             self.fail_safety(why);
         }
+        self.check_commit_quorums(s);
+    }
+
+    /// Every commit's voters must be a quorum of the configuration in
+    /// force for it, and must really hold what they acknowledged (durable
+    /// on a live server; claimed durable by a crashed one).
+    fn check_commit_quorums(&mut self, s: u64) {
+        let Some(node) = self.servers.get_mut(&s).and_then(|v| v.node.as_mut()) else {
+            return;
+        };
+        let quorums = node.take_commit_quorums();
+        for (from, upto, ackers) in quorums {
+            let ids: std::collections::BTreeSet<u64> = ackers.iter().map(|a| a.0).collect();
+            for a in &ids {
+                let held = match self.servers.get(a) {
+                    Some(sv) => match &sv.node {
+                        Some(n) => n.persisted_upto() >= upto,
+                        None => sv.claimed >= upto,
+                    },
+                    None => false,
+                };
+                if !held {
+                    self.fail_safety(format!(
+                        "server {s} committed {from}..={upto} counting server {a}, which does not hold {upto} durably"
+                    ));
+                }
+            }
+            if let Some(why) = self.checker.commit_quorum(from, upto, &ids) {
+                self.fail_safety(format!("server {s}: {why}"));
+            }
+        }
     }
 
     fn kick_disk(&mut self, s: u64) {
@@ -534,6 +570,12 @@ impl World {
             Output::ClosePeer { peer, reason } => {
                 self.log(format!("server {s} drops link to {}: {reason}", peer.0));
                 self.reset_link(s, peer.0);
+            }
+            Output::ConfigActivated { version, text } => {
+                let members = text.lines().filter(|l| l.starts_with("server.")).count();
+                self.log(format!(
+                    "server {s}: configuration {version:#x} in force ({members} members)"
+                ));
             }
             Output::Stop { reason } => {
                 self.log(format!("server {s} stops: {reason}"));

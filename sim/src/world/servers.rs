@@ -20,6 +20,32 @@ impl World {
         c.seed = self.scn.seed ^ id;
         c.snap_count = self.scn.snap_count;
         c.read_only_mode = self.scn.read_only_client_at_ms.is_some();
+        if self.scn.reconfig {
+            // Every server keeps a member list; a spare's own zoo.cfg
+            // names the first members and itself, as a joiner's does.
+            let spare = !self.scn.members().contains(&id);
+            let mut text = String::new();
+            for m in self.scn.members().into_iter().chain(spare.then_some(id)) {
+                let role = if observers.contains(&m) {
+                    "observer"
+                } else {
+                    "participant"
+                };
+                text += &format!(
+                    "server.{m}={}:{role};{}\n",
+                    crate::workload::member_addr(m),
+                    crate::workload::client_addr(m)
+                );
+            }
+            text += "version=0";
+            if spare {
+                c.voters.insert(ServerId(id));
+            }
+            c.member_list = Some(std::sync::Arc::from(text.into_bytes()));
+            c.reconfig_enabled = true;
+            c.skip_acl = true;
+            c.record_commit_quorums = true;
+        }
         #[cfg(feature = "canary")]
         {
             c.canary = self

@@ -41,6 +41,9 @@ impl Leader {
             "zxid counter overflow at {zxid}: a new epoch is required"
         );
         self.last_proposed = zxid;
+        // A reconfig's checks need this leader's view and the zxid (the new
+        // configuration's version).
+        let kind = self.resolve_reconfig(cx, zxid, kind);
         let txn = Txn {
             zxid,
             time_ms: cx.now.wall_ms,
@@ -71,6 +74,20 @@ impl Leader {
                 self.quorum_with(mine, acked) || cx.canary == Some(Canary::CommitWithMinority);
             if !quorum {
                 return;
+            }
+            if cx.cfg.record_commit_quorums {
+                let mut ids: BTreeSet<ServerId> = self
+                    .learners
+                    .iter()
+                    .filter(|(_, v)| {
+                        !v.observer && v.stage >= Stage::NewLeaderAcked && v.acked >= z
+                    })
+                    .map(|(s, _)| *s)
+                    .collect();
+                if mine {
+                    ids.insert(self.me);
+                }
+                step.push(Action::CommitQuorum(z, z, ids));
             }
             self.commit(cx, z, step);
         }

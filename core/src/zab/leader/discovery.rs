@@ -322,6 +322,11 @@ impl Leader {
         self.last_proposed = last;
         let epoch = self.epoch;
         info!("server {} established epoch {epoch} at {last}", self.me.0);
+        if cx.cfg.record_commit_quorums && !self.standalone {
+            let mut ids: BTreeSet<ServerId> = self.followers_at(Stage::NewLeaderAcked).collect();
+            ids.insert(self.me);
+            step.push(Action::CommitQuorum(Zxid(self.committed.0 + 1), last, ids));
+        }
         step.push(Action::Apply(last));
         self.committed = self.committed.max(last);
         let committed = self.committed;

@@ -41,6 +41,7 @@ fn names(step: &Step) -> Vec<String> {
             Action::ClosePeer(p, _) => format!("close {}", p.0),
             Action::Serving => "serving".into(),
             Action::Look => "look".into(),
+            Action::CommitQuorum(from, upto, ids) => format!("quorum {from}..={upto} {ids:?}"),
         })
         .collect()
 }
