@@ -243,7 +243,7 @@ impl RecipeState {
                 },
                 (None, _) => Request::Sync { path: root.into() },
             },
-            Recipe::Reconfig if roll >= 25 && roll < 60 => Request::SetData {
+            Recipe::Reconfig if (25..60).contains(&roll) => Request::SetData {
                 path: root.into(),
                 data,
                 version: -1,

@@ -58,7 +58,7 @@ impl QuorumVerifier {
             now += usize::from(self.voters.contains(&s));
             next += usize::from(self.next.as_ref().is_some_and(|n| n.contains(&s)));
         }
-        now >= self.threshold() && self.next.as_ref().is_none_or(|n| next >= n.len() / 2 + 1)
+        now >= self.threshold() && self.next.as_ref().is_none_or(|n| next > n.len() / 2)
     }
 }
 
