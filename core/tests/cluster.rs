@@ -563,7 +563,6 @@ fn a_follower_with_a_full_disk_stops_alone_and_catches_up() {
     assert_eq!(digests.len(), 1, "the restarted follower caught up");
 }
 
-
 // Goal: with readonlymode.enabled, a follower cut off from its quorum
 // serves read-only clients (after ZooKeeper's grace period) from what it
 // has committed, with a local session; refuses writes and syncs with

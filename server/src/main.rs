@@ -128,6 +128,10 @@ fn report_config(cfg: &ServerConfig) -> Result<()> {
             Some((_, sysprops::Treatment::NoEffect(why))) => {
                 info!("configuration key {k} has no effect in paddock: {why}")
             }
+            _ if bare == "reconfigEnabled" => warn!(
+                "configuration key {k}: dynamic reconfiguration is not served by this \
+                 build; reconfig requests are refused with ReconfigDisabled"
+            ),
             _ => info!("configuration key {k} has no effect in paddock"),
         }
     }
