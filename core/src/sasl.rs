@@ -72,6 +72,10 @@ pub struct SaslConfig {
     pub remove_realm_from_principal: bool,
     /// `zookeeper.superUser`: the authorization id that is the super user.
     pub super_user: Option<String>,
+    /// `zookeeper.allowSaslFailedClients`: a client whose SASL exchange
+    /// fails keeps its connection (without a `sasl` id), unless SASL is
+    /// enforced.
+    pub allow_failed_clients: bool,
 }
 
 /// Why a client's SASL exchange failed. Each ends the exchange; the
@@ -108,6 +112,23 @@ pub enum Step {
         token: Vec<u8>,
         authorization_id: String,
     },
+}
+
+/// One step of a SASL exchange that the shell runs (GSSAPI: accepting a
+/// Kerberos ticket reads the keytab and the replay cache, which is IO),
+/// handed to the core in the place of the `sasl` request it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellStep {
+    /// Send this token; the exchange goes on.
+    Challenge(Vec<u8>),
+    /// Authenticated as the Kerberos `principal` (`name[/host]@REALM`);
+    /// send `token` (`None`: a null token).
+    Success {
+        token: Option<Vec<u8>>,
+        principal: String,
+    },
+    /// The exchange failed, for this reason.
+    Failed(String),
 }
 
 /// One connection's DIGEST-MD5 exchange.

@@ -77,6 +77,10 @@ pub struct ListenerConfig {
     /// TLS on this port (`secureClientPort`, or `client.portUnification`
     /// on the plain port); `None` is plaintext only.
     pub tls: Option<TlsListen>,
+    /// SASL GSSAPI (a Kerberos `Server` login): this listener's connections
+    /// run the `sasl` requests' GSSAPI steps themselves and hand the core
+    /// each outcome ([`NetEvent::SaslStep`]).
+    pub gssapi: Option<Arc<crate::gssapi::Acceptor>>,
 }
 
 /// How a listener speaks TLS.
@@ -106,6 +110,13 @@ pub enum NetEvent {
     },
     /// One client frame, length prefix stripped.
     Frame { conn: ConnId, frame: Vec<u8> },
+    /// One GSSAPI step of a `sasl` request (with this xid), in the place of
+    /// that request's frame.
+    SaslStep {
+        conn: ConnId,
+        xid: i32,
+        step: paddock_core::sasl::ShellStep,
+    },
     /// The connection is gone; nothing more will come from or go to it.
     Closed { conn: ConnId },
     /// A four-letter word on a fresh connection; the answer sent on
@@ -436,14 +447,24 @@ async fn run_conn<R, W>(
     // Armed until the first frame is handed to the driver; after that the
     // session's own timeout governs the connection.
     let mut awaiting_first_frame = true;
+    // The connection's GSSAPI exchange, once a `sasl` request came.
+    let mut gss: Option<crate::sasl_gssapi::ConnGss> = None;
     let connect_timer = sleep_until(connect_wait.deadline);
     tokio::pin!(connect_timer);
     let end = 'conn: loop {
         loop {
             match framing::split_frame(&inbuf, &mut start, cfg.max_buffer) {
                 Ok(Some(frame)) => {
-                    awaiting_first_frame = false;
-                    if events.send(NetEvent::Frame { conn, frame }).await.is_err() {
+                    let first = std::mem::replace(&mut awaiting_first_frame, false);
+                    let ev = match (&cfg.gssapi, first) {
+                        // Not the ConnectRequest: maybe a `sasl` request.
+                        (Some(acceptor), false) => {
+                            crate::sasl_gssapi::on_frame(acceptor, &mut gss, conn, peer, frame)
+                                .await
+                        }
+                        _ => NetEvent::Frame { conn, frame },
+                    };
+                    if events.send(ev).await.is_err() {
                         break 'conn End::DriverGone;
                     }
                 }
@@ -526,6 +547,7 @@ mod tests {
             max_cnxns: 0,
             out_queue_bytes_max: 1 << 20,
             tls: None,
+            gssapi: None,
         }
     }
 

@@ -218,6 +218,12 @@ impl Driver {
                     self.node.handle(t, Input::ClientFrame { conn, frame });
                 }
             }
+            NetEvent::SaslStep { conn, xid, step } => {
+                if self.conns.contains_key(&conn) {
+                    self.node
+                        .handle(t, Input::ClientSaslStep { conn, xid, step });
+                }
+            }
             NetEvent::Closed { conn } => {
                 if let Some(c) = self.conns.remove(&conn) {
                     debug!("client {} ({conn:?}) closed", c.peer);

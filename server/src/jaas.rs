@@ -4,16 +4,31 @@
 //! as Java's `ConfigFile` parses it.
 //!
 //! The server's section (`Server`, or `zookeeper.sasl.serverconfig`) gives
-//! the client SASL users: `org.apache.zookeeper.server.auth.DigestLoginModule`
-//! with `user_<name>="<password>"` options (DIGEST-MD5). A Kerberos module
-//! (`Krb5LoginModule`, GSSAPI) or any other module is refused at start,
-//! naming the file and the module: Paddock does not implement it and will
-//! not serve as if it did.
+//! the client SASL login: either
+//! `org.apache.zookeeper.server.auth.DigestLoginModule` with
+//! `user_<name>="<password>"` options (DIGEST-MD5), or Java's
+//! `com.sun.security.auth.module.Krb5LoginModule` with `useKeyTab=true`,
+//! `keyTab`, `principal` and `storeKey=true` (GSSAPI: as in ZooKeeper, a
+//! Kerberos login makes the server speak GSSAPI only). Any other module,
+//! a mix of the two, or a Kerberos login that cannot accept tickets (no
+//! keytab, no principal, key not stored) is refused at start, naming the
+//! file and what is wrong: Paddock will not serve as if it could.
+//! The quorum sections take DigestLoginModule only.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
+pub const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
+
+/// The client SASL login of the server's section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerLogin {
+    /// DIGEST-MD5 with these users and passwords.
+    Digest(BTreeMap<String, String>),
+    /// GSSAPI, accepting tickets for `principal` with the keys in `keytab`.
+    Kerberos { keytab: String, principal: String },
+}
 
 /// One login module entry of a section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,6 +187,51 @@ pub fn server_users(
     Ok(Some(users))
 }
 
+/// The client SASL login of the server section, or `None` when the file
+/// has no such section (ZooKeeper then runs without a SASL login).
+pub fn server_login(path: &Path, section: &str) -> Result<Option<ServerLogin>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("java.security.auth.login.config={}: {e}", path.display()))?;
+    let sections = parse(&text)
+        .map_err(|e| format!("java.security.auth.login.config={}: {e}", path.display()))?;
+    let Some(modules) = sections.get(section) else {
+        return Ok(None);
+    };
+    let Some(krb) = modules.iter().find(|m| m.class == KRB5_LOGIN_MODULE) else {
+        return server_users(path, section).map(|u| u.map(ServerLogin::Digest));
+    };
+    let refuse = |why: String| {
+        format!(
+            "java.security.auth.login.config={}: section {section}: {why}",
+            path.display()
+        )
+    };
+    if modules.len() > 1 {
+        return Err(refuse(format!(
+            "{KRB5_LOGIN_MODULE} together with other login modules; paddock takes it alone"
+        )));
+    }
+    let opt = |k: &str| krb.options.get(k).map(String::as_str);
+    let is_true = |k: &str| opt(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !is_true("useKeyTab") {
+        return Err(refuse(
+            "a server accepts Kerberos tickets with the keys of a keytab: set useKeyTab=true and keyTab".into(),
+        ));
+    }
+    if !is_true("storeKey") {
+        return Err(refuse(
+            "storeKey=true is needed: without the stored key the server cannot accept tickets"
+                .into(),
+        ));
+    }
+    let keytab = opt("keyTab").ok_or_else(|| refuse("no keyTab".into()))?;
+    let principal = opt("principal").ok_or_else(|| refuse("no principal".into()))?;
+    Ok(Some(ServerLogin::Kerberos {
+        keytab: keytab.to_string(),
+        principal: principal.to_string(),
+    }))
+}
+
 /// Quorum SASL's credentials: the users of the `QuorumServer` section and
 /// the `username`/`password` of the `QuorumLearner` section (or the
 /// sections `quorum.auth.*.saslLoginContext` names), DigestLoginModule
@@ -248,8 +308,51 @@ mod tests {
         assert!(parse("Server { x required a=\"open; };").is_err());
     }
 
+    // Goal: a Krb5LoginModule server section gives the keytab and
+    // principal; a login that could not accept tickets is refused, naming
+    // the option.
     #[test]
-    fn kerberos_is_refused_naming_the_module() {
+    fn kerberos_server_login() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("jaas.conf");
+        let write = |body: &str| {
+            std::fs::write(
+                &p,
+                format!("Server {{ {KRB5_LOGIN_MODULE} required {body}; }};"),
+            )
+            .expect("write")
+        };
+        write(
+            r#"useKeyTab=true keyTab="/k/zk.keytab" storeKey=true useTicketCache=false principal="zookeeper/localhost@EXAMPLE.COM""#,
+        );
+        assert_eq!(
+            server_login(&p, "Server").expect("ok"),
+            Some(ServerLogin::Kerberos {
+                keytab: "/k/zk.keytab".into(),
+                principal: "zookeeper/localhost@EXAMPLE.COM".into()
+            })
+        );
+        for (body, needle) in [
+            (r#"keyTab="/k" storeKey=true principal="p""#, "useKeyTab"),
+            (r#"useKeyTab=true keyTab="/k" principal="p""#, "storeKey"),
+            (r#"useKeyTab=true storeKey=true principal="p""#, "keyTab"),
+            (r#"useKeyTab=true storeKey=true keyTab="/k""#, "principal"),
+        ] {
+            write(body);
+            let e = server_login(&p, "Server").expect_err(body);
+            assert!(e.contains(needle), "{e}");
+        }
+        std::fs::write(
+            &p,
+            format!("Server {{ {KRB5_LOGIN_MODULE} required useKeyTab=true storeKey=true keyTab=\"/k\" principal=\"p\"; {DIGEST_LOGIN_MODULE} required user_a=\"b\"; }};"),
+        )
+        .expect("write");
+        assert!(server_login(&p, "Server").is_err());
+        assert_eq!(server_login(&p, "Other").expect("no section"), None);
+    }
+
+    #[test]
+    fn kerberos_is_refused_for_the_quorum_naming_the_module() {
         let d = tempfile::tempdir().expect("tempdir");
         let p = d.path().join("jaas.conf");
         std::fs::write(

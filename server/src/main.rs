@@ -262,14 +262,38 @@ fn run(args: Args) -> Result<()> {
     let _lock = disk::lock_data_dir(&dirs)?;
 
     let mut core_config = cfg.core_config(seed());
-    core_config.sasl = sasl;
-    core_config.enforce_auth_schemes = enforced;
-    if let Some(s) = &core_config.sasl {
+    // A Kerberos login is taken now, so a missing library or a keytab
+    // without the principal's key stops the start (ZooKeeper's login fails
+    // at start too).
+    let gssapi = match sasl.as_ref().and_then(|s| s.kerberos.as_ref()) {
+        Some((keytab, principal)) => {
+            // Java reads the Kerberos configuration named by
+            // -Djava.security.krb5.conf; MIT's library reads KRB5_CONFIG.
+            // An explicit KRB5_CONFIG wins. Set before the runtime starts
+            // any thread that could read the environment.
+            if let Some(conf) = &cfg.security.krb5_conf {
+                if std::env::var_os("KRB5_CONFIG").is_none() {
+                    std::env::set_var("KRB5_CONFIG", conf);
+                }
+            }
+            let acceptor = paddock_net::gssapi::Acceptor::new(keytab, principal).map_err(|e| {
+                anyhow::anyhow!(
+                    "refusing to start: java.security.auth.login.config: the Kerberos login of {principal} failed: {e}"
+                )
+            })?;
+            info!("client SASL (GSSAPI) as {principal}, keys from {keytab}");
+            Some(acceptor)
+        }
+        None => None,
+    };
+    if let Some(s) = sasl.as_ref().filter(|s| s.kerberos.is_none()) {
         info!(
             "client SASL (DIGEST-MD5) with {} user(s) from the JAAS file",
-            s.users.len()
+            s.core.users.len()
         );
     }
+    core_config.sasl = sasl.map(|s| s.core);
+    core_config.enforce_auth_schemes = enforced;
     if !core_config.enforce_auth_schemes.is_empty() {
         info!(
             "clients must authenticate with one of {:?}",
@@ -310,7 +334,7 @@ fn run(args: Args) -> Result<()> {
         .thread_name("paddock-net")
         .build()
         .context("starting the runtime")?;
-    rt.block_on(serve(cfg, dirs, node, started, db_init_ms))
+    rt.block_on(serve(cfg, dirs, node, started, db_init_ms, gssapi))
 }
 
 async fn serve(
@@ -319,6 +343,7 @@ async fn serve(
     node: Node,
     started: std::time::Instant,
     db_init_ms: u64,
+    gssapi: Option<std::sync::Arc<paddock_net::gssapi::Acceptor>>,
 ) -> Result<()> {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let shared = std::sync::Arc::new(metrics::Shared::default());
@@ -351,6 +376,7 @@ async fn serve(
         max_cnxns: cfg.max_cnxns,
         out_queue_bytes_max: CLIENT_OUT_QUEUE_BYTES_MAX,
         tls,
+        gssapi: gssapi.clone(),
     };
     let secure_listener = match (cfg.security.secure_client_port, &tls) {
         (Some(port), Some(acceptor)) => {

@@ -41,6 +41,8 @@ const HONOURED_AUTH: &[&str] = &[
     "kerberos.removeRealmFromPrincipal",
     "superUser",
     "sessionRequireClientSASLAuth",
+    "allowSaslFailedClients",
+    "java.security.krb5.conf",
     "enforce.auth.enabled",
     "enforce.auth.schemes",
     "X509AuthenticationProvider.superUser",
@@ -97,6 +99,14 @@ struct Store {
     kind: Option<String>,
 }
 
+/// Client SASL as configured: the core's part, and for GSSAPI the keytab
+/// and service principal (`(keyTab, principal)`) the shell accepts with.
+#[derive(Clone, Debug)]
+pub struct ClientSasl {
+    pub core: paddock_core::sasl::SaslConfig,
+    pub kerberos: Option<(String, String)>,
+}
+
 /// The parsed security keys.
 #[derive(Clone, Debug, Default)]
 pub struct SecurityConfig {
@@ -115,11 +125,15 @@ pub struct SecurityConfig {
     pub auth_providers: BTreeMap<String, String>,
     pub x509_super_user: Option<String>,
     jaas_file: Option<PathBuf>,
+    /// `java.security.krb5.conf`: the Kerberos configuration file (MIT's
+    /// library reads it through `KRB5_CONFIG`).
+    pub krb5_conf: Option<PathBuf>,
     sasl_section: Option<String>,
     remove_host: bool,
     remove_realm: bool,
     sasl_super_user: Option<String>,
     require_sasl: bool,
+    allow_sasl_failed_clients: bool,
     enforce_enabled: bool,
     enforce_schemes: Option<String>,
     /// `sslQuorum`: TLS between the servers of an ensemble.
@@ -189,6 +203,7 @@ impl SecurityConfig {
             "ssl.authProvider" => self.ssl_auth_provider = Some(v.to_string()),
             "X509AuthenticationProvider.superUser" => self.x509_super_user = Some(v.to_string()),
             "java.security.auth.login.config" => self.jaas_file = Some(PathBuf::from(v)),
+            "java.security.krb5.conf" => self.krb5_conf = Some(PathBuf::from(v)),
             "sasl.serverconfig" => self.sasl_section = Some(v.to_string()),
             // Java's Boolean.parseBoolean / Boolean.getBoolean: "true", any case.
             "kerberos.removeHostFromPrincipal" => self.remove_host = v.eq_ignore_ascii_case("true"),
@@ -197,6 +212,9 @@ impl SecurityConfig {
             }
             "superUser" => self.sasl_super_user = Some(v.to_string()),
             "sessionRequireClientSASLAuth" => self.require_sasl = v.eq_ignore_ascii_case("true"),
+            "allowSaslFailedClients" => {
+                self.allow_sasl_failed_clients = v.eq_ignore_ascii_case("true")
+            }
             "enforce.auth.enabled" => self.enforce_enabled = v.eq_ignore_ascii_case("true"),
             "enforce.auth.schemes" => self.enforce_schemes = Some(v.to_string()),
             "sslQuorum" => self.ssl_quorum = v.eq_ignore_ascii_case("true"),
@@ -240,23 +258,36 @@ impl SecurityConfig {
 
     /// Client SASL from the JAAS file's server section; `None` without a
     /// file or without that section (ZooKeeper then has no SASL login).
-    pub fn sasl_config(&self) -> Result<Option<paddock_core::sasl::SaslConfig>, ConfigError> {
+    /// With a Kerberos login, the keytab and principal come too (the core's
+    /// config then holds no users: every `sasl` request is GSSAPI).
+    pub fn sasl_config(&self) -> Result<Option<ClientSasl>, ConfigError> {
         let Some(path) = &self.jaas_file else {
             return Ok(None);
         };
         let section = self.sasl_section.as_deref().unwrap_or("Server");
-        let users = crate::jaas::server_users(path, section).map_err(|why| {
+        let login = crate::jaas::server_login(path, section).map_err(|why| {
             bad(
                 "java.security.auth.login.config",
                 &path.display().to_string(),
                 why,
             )
         })?;
-        Ok(users.map(|users| paddock_core::sasl::SaslConfig {
-            users,
-            remove_host_from_principal: self.remove_host,
-            remove_realm_from_principal: self.remove_realm,
-            super_user: self.sasl_super_user.clone(),
+        let (users, kerberos) = match login {
+            None => return Ok(None),
+            Some(crate::jaas::ServerLogin::Digest(users)) => (users, None),
+            Some(crate::jaas::ServerLogin::Kerberos { keytab, principal }) => {
+                (BTreeMap::new(), Some((keytab, principal)))
+            }
+        };
+        Ok(Some(ClientSasl {
+            core: paddock_core::sasl::SaslConfig {
+                users,
+                remove_host_from_principal: self.remove_host,
+                remove_realm_from_principal: self.remove_realm,
+                super_user: self.sasl_super_user.clone(),
+                allow_failed_clients: self.allow_sasl_failed_clients,
+            },
+            kerberos,
         }))
     }
 

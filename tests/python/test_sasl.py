@@ -175,9 +175,9 @@ def test_enforce_auth_schemes_digest(kind, jaas):
         srv.cleanup()
 
 
-# Goal: a Kerberos login module and enforcement of a scheme with no
-# provider are refused at start by paddock, naming what is missing (as
-# ZooKeeper refuses the second at start).
+# Goal: a Kerberos login that cannot accept tickets (no stored key) and
+# enforcement of a scheme with no provider are refused at start by paddock,
+# naming what is missing (as ZooKeeper refuses the second at start).
 def test_unimplemented_sasl_setups_are_refused_at_start(jaas):
     d = tempfile.mkdtemp(prefix="paddock-test-krb-")
     krb = os.path.join(d, "jaas.conf")
@@ -185,7 +185,7 @@ def test_unimplemented_sasl_setups_are_refused_at_start(jaas):
         f.write('Server { com.sun.security.auth.module.Krb5LoginModule required '
                 'useKeyTab=true keyTab="/etc/zk.keytab" principal="zookeeper/h@EXAMPLE.COM"; };')
     for env_jaas, extra, needle in [
-        (krb, {}, "Krb5LoginModule"),
+        (krb, {}, "storeKey"),
         (jaas, {"enforce.auth.enabled": "true", "enforce.auth.schemes": "x509"}, "x509"),
     ]:
         srv = Server("paddock", extra,

@@ -17,7 +17,7 @@
 
 use super::*;
 use crate::proto::{ErrorCode, Response};
-use crate::sasl::{DigestServer, Step};
+use crate::sasl::{DigestServer, ShellStep, Step};
 
 impl Node {
     pub(super) fn on_sasl(&mut self, conn: ConnId, xid: i32, token: &[u8]) {
@@ -32,31 +32,67 @@ impl Node {
             return;
         };
         let server = c.sasl.get_or_insert(DigestServer::Start);
-        match server.step(token, &cfg, nonce) {
-            Ok(Step::Challenge(t)) => {
-                let f = reply_frame(xid, Zxid::ZERO, ErrorCode::Ok, &Response::Sasl(Some(t)));
-                self.push_ready(conn, f, None);
-            }
+        let step = match server.step(token, &cfg, nonce) {
+            Ok(Step::Challenge(t)) => ShellStep::Challenge(t),
             Ok(Step::Success {
                 token,
                 authorization_id,
             }) => {
-                if cfg.super_user.as_deref() == Some(authorization_id.as_str()) {
-                    c.auth.push(Id::new("super", ""));
-                }
-                let id = Id::new("sasl", &authorization_id);
-                if !c.auth.contains(&id) {
-                    c.auth.push(id);
-                }
-                debug!(
-                    "connection {} authenticated by SASL as {authorization_id}",
-                    conn.0
-                );
-                let f = reply_frame(xid, Zxid::ZERO, ErrorCode::Ok, &Response::Sasl(Some(token)));
+                self.sasl_authenticated(conn, xid, Some(token), authorization_id);
+                return;
+            }
+            Err(e) => ShellStep::Failed(e.to_string()),
+        };
+        self.on_sasl_step(conn, xid, step);
+    }
+
+    /// Answers one step of a connection's SASL exchange (from the DIGEST-MD5
+    /// server here, or from the shell's GSSAPI).
+    pub(super) fn on_sasl_step(&mut self, conn: ConnId, xid: i32, step: ShellStep) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        if c.session.is_none() || c.revalidating {
+            // Only a client that does not wait for its session can get
+            // here; answering now would pass its earlier requests.
+            self.close(
+                conn,
+                "a SASL token before the session was established".into(),
+            );
+            return;
+        }
+        match step {
+            ShellStep::Challenge(t) => {
+                let f = reply_frame(xid, Zxid::ZERO, ErrorCode::Ok, &Response::Sasl(Some(t)));
                 self.push_ready(conn, f, None);
             }
-            Err(e) => {
-                let code = if self.config.enforce_auth_schemes.iter().any(|s| s == "sasl") {
+            ShellStep::Success { token, principal } => {
+                let cfg = self.config.sasl.clone().unwrap_or_default();
+                let id = crate::sasl::authorization_id(&principal, &cfg);
+                self.sasl_authenticated(conn, xid, token, id);
+            }
+            ShellStep::Failed(e) => {
+                let enforced = self.config.enforce_auth_schemes.iter().any(|s| s == "sasl");
+                let allow = self
+                    .config
+                    .sasl
+                    .as_ref()
+                    .is_some_and(|c| c.allow_failed_clients);
+                if allow && !enforced {
+                    // zookeeper.allowSaslFailedClients: the connection stays,
+                    // without a sasl id, and the answer is Ok with no token.
+                    warn!(
+                        "connection {}: SASL authentication failed ({e}); kept, as allowSaslFailedClients asks",
+                        conn.0
+                    );
+                    let f = reply_frame(xid, Zxid::ZERO, ErrorCode::Ok, &Response::Sasl(None));
+                    self.push_ready(conn, f, None);
+                    return;
+                }
+                let code = if enforced {
                     ErrorCode::SessionClosedRequireSaslAuth
                 } else {
                     ErrorCode::AuthFailed
@@ -65,6 +101,34 @@ impl Node {
                 self.push_ready(conn, f, Some(format!("SASL authentication failed: {e}")));
             }
         }
+    }
+
+    /// A completed exchange: the `sasl` id (and `super` for the super
+    /// user) joins the connection's ids, and the last token is answered.
+    fn sasl_authenticated(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        token: Option<Vec<u8>>,
+        authorization_id: String,
+    ) {
+        let super_user = self.config.sasl.as_ref().and_then(|c| c.super_user.clone());
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if super_user.as_deref() == Some(authorization_id.as_str()) {
+            c.auth.push(Id::new("super", ""));
+        }
+        let id = Id::new("sasl", &authorization_id);
+        if !c.auth.contains(&id) {
+            c.auth.push(id);
+        }
+        debug!(
+            "connection {} authenticated by SASL as {authorization_id}",
+            conn.0
+        );
+        let f = reply_frame(xid, Zxid::ZERO, ErrorCode::Ok, &Response::Sasl(token));
+        self.push_ready(conn, f, None);
     }
 
     /// Whether a request (not `auth`, not `sasl`) may proceed under

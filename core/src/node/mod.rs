@@ -193,6 +193,15 @@ pub enum Input {
     ClientFrame { conn: ConnId, frame: Vec<u8> },
     /// The client's socket is gone (EOF, error, or the shell closed it).
     ClientClosed { conn: ConnId },
+    /// The outcome of the shell's step of a SASL exchange (GSSAPI), in the
+    /// place of the connection's `sasl` request with this xid: answered in
+    /// order with its other replies, as the core answers DIGEST-MD5.
+    ClientSaslStep {
+        conn: ConnId,
+        xid: i32,
+        step: crate::sasl::ShellStep,
+    },
+
     /// The `StorageOp` with this token (and every earlier one) is durable.
     Persisted { token: PersistToken },
     /// A snapshot requested by `StorageOp::Snapshot` is on disk.
@@ -500,6 +509,7 @@ impl Node {
             }
             Input::ClientFrame { conn, frame } => self.on_frame(now, conn, frame),
             Input::ClientClosed { conn } => self.on_closed(conn),
+            Input::ClientSaslStep { conn, xid, step } => self.on_sasl_step(conn, xid, step),
             Input::Persisted { token } => self.on_persisted(now, token),
             Input::StorageFailed { token, error } => self.on_storage_failed(now, token, error),
             Input::SnapshotWritten { zxid } => {
