@@ -28,6 +28,11 @@ fn opts() -> ApplyOptions {
         skip_acl: false,
         max_data_len: 1 << 20,
         enforce_quota: false,
+        // Both optional providers, so their ids' validation is exercised.
+        acl_providers: paddock_core::tree::acl::Providers {
+            x509: true,
+            sasl: true,
+        },
     }
 }
 

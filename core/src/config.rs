@@ -23,6 +23,10 @@ pub struct Config {
     /// `X509AuthenticationProvider.superUser`: the certificate subject
     /// that is the super user.
     pub x509_super_user: Option<String>,
+    /// The optional authentication providers configured (`authProvider.N`
+    /// naming ZooKeeper's x509 or SASL provider): their schemes are valid
+    /// in ACLs; without them an `x509:`/`sasl:` id is InvalidACL.
+    pub acl_providers: crate::tree::acl::Providers,
     /// Client SASL (DIGEST-MD5) from the JAAS `Server` section; `None`
     /// when not configured (a `sasl` request is then answered with no
     /// token, as ZooKeeper answers it without a SASL login).
@@ -104,6 +108,7 @@ impl Config {
             seed: 0x5eed,
             super_digest: None,
             x509_super_user: None,
+            acl_providers: Default::default(),
             sasl: None,
             enforce_auth_schemes: Vec::new(),
             extended_types_enabled: false,

@@ -330,6 +330,7 @@ mod tests {
             skip_acl: false,
             max_data_len: 1 << 20,
             enforce_quota: false,
+            acl_providers: Default::default(),
         }
     }
 

@@ -150,6 +150,9 @@ pub struct ApplyOptions {
     pub max_data_len: usize,
     /// `enforceQuota`: hard quota limits refuse creates and setData.
     pub enforce_quota: bool,
+    /// The optional authentication providers: their schemes are valid in
+    /// ACLs.
+    pub acl_providers: acl::Providers,
 }
 
 impl ApplyOptions {
@@ -159,6 +162,7 @@ impl ApplyOptions {
             skip_acl: config.skip_acl,
             max_data_len: config.max_buffer as usize,
             enforce_quota: config.enforce_quota,
+            acl_providers: config.acl_providers,
         }
     }
 }
@@ -523,7 +527,7 @@ fn apply_one(
             version,
         } => {
             validate(p)?;
-            let fixed = acl::fixup(acls, ctx.auth)?;
+            let fixed = acl::fixup(acls, ctx.auth, ctx.opts.acl_providers)?;
             let node = tree.get(p).ok_or(ErrorCode::NoNode)?;
             ctx.check(&node.acl, perms::ADMIN)?;
             check_version(node.aversion, *version)?;
@@ -583,7 +587,7 @@ fn apply_create(
     } else {
         &req.path[..last_slash]
     };
-    let fixed = acl::fixup(&req.acl, ctx.auth)?;
+    let fixed = acl::fixup(&req.acl, ctx.auth, ctx.opts.acl_providers)?;
     let parent = tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
     ctx.check(&parent.acl, perms::CREATE)?;
     let path = if mode.sequential {
@@ -657,6 +661,7 @@ mod tests {
             skip_acl: false,
             max_data_len: 1 << 20,
             enforce_quota: false,
+            acl_providers: acl::Providers::default(),
         }
     }
 

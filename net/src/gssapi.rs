@@ -52,7 +52,10 @@ struct KeyValueSet {
 
 const GSS_S_COMPLETE: OmUint32 = 0;
 const GSS_S_CONTINUE_NEEDED: OmUint32 = 1;
+const GSS_C_INITIATE: c_int = 1;
 const GSS_C_ACCEPT: c_int = 2;
+const GSS_C_MUTUAL_FLAG: OmUint32 = 2;
+const GSS_C_INTEG_FLAG: OmUint32 = 32;
 const GSS_C_GSS_CODE: c_int = 1;
 const GSS_C_MECH_CODE: c_int = 2;
 const GSS_C_INDEFINITE: OmUint32 = 0xffff_ffff;
@@ -94,6 +97,21 @@ type AcceptSecContext = unsafe extern "C" fn(
     *mut OmUint32,
     *mut GssCred,
 ) -> OmUint32;
+type InitSecContext = unsafe extern "C" fn(
+    *mut OmUint32,
+    GssCred,
+    *mut GssCtx,
+    GssName,
+    *const Oid,
+    OmUint32,
+    OmUint32,
+    *const c_void,
+    *const Buffer,
+    *mut *const Oid,
+    *mut Buffer,
+    *mut OmUint32,
+    *mut OmUint32,
+) -> OmUint32;
 type DeleteSecContext = unsafe extern "C" fn(*mut OmUint32, *mut GssCtx, *mut Buffer) -> OmUint32;
 type DisplayName =
     unsafe extern "C" fn(*mut OmUint32, GssName, *mut Buffer, *mut *const Oid) -> OmUint32;
@@ -131,6 +149,7 @@ struct Api {
     acquire_cred_from: AcquireCredFrom,
     release_cred: ReleaseCred,
     accept_sec_context: AcceptSecContext,
+    init_sec_context: InitSecContext,
     delete_sec_context: DeleteSecContext,
     display_name: DisplayName,
     wrap: Wrap,
@@ -167,6 +186,7 @@ impl Api {
             acquire_cred_from: sym!("gss_acquire_cred_from"),
             release_cred: sym!("gss_release_cred"),
             accept_sec_context: sym!("gss_accept_sec_context"),
+            init_sec_context: sym!("gss_init_sec_context"),
             delete_sec_context: sym!("gss_delete_sec_context"),
             display_name: sym!("gss_display_name"),
             wrap: sym!("gss_wrap"),
@@ -224,6 +244,27 @@ impl Api {
     }
 }
 
+/// A Kerberos principal name (`primary[/instance]@REALM`).
+fn import_principal(api: &Api, principal: &str) -> Result<GssName, String> {
+    let text = CString::new(principal).map_err(|_| "principal contains a NUL byte".to_string())?;
+    let oid = Oid {
+        length: KRB5_NT_PRINCIPAL_NAME.len() as OmUint32,
+        elements: KRB5_NT_PRINCIPAL_NAME.as_ptr() as *const c_void,
+    };
+    let mut minor = 0;
+    let mut name: GssName = ptr::null_mut();
+    let nb = input(text.as_bytes());
+    // SAFETY: valid input buffer and OID; `name` is an out-pointer.
+    let major = unsafe { (api.import_name)(&mut minor, &nb, &oid, &mut name) };
+    if is_error(major) {
+        return Err(format!(
+            "principal {principal:?}: {}",
+            api.status(major, minor)
+        ));
+    }
+    Ok(name)
+}
+
 fn input(bytes: &[u8]) -> Buffer {
     Buffer {
         length: bytes.len(),
@@ -258,40 +299,57 @@ impl Drop for Acceptor {
     }
 }
 
+/// A unique name for each initiator's in-memory ticket cache.
+static NEXT_CCACHE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl Acceptor {
     /// Loads the library and acquires the acceptor credential of
     /// `principal` from `keytab`. Fails when the library is missing, the
     /// keytab cannot be read or holds no key for the principal.
     pub fn new(keytab: &str, principal: &str) -> Result<Arc<Acceptor>, String> {
+        Self::acquire(keytab, principal, false)
+    }
+
+    /// The initiating credential of `principal`, with its key from
+    /// `keytab`: tickets are got from the KDC as needed, into a ticket
+    /// cache in memory (the process's default cache is left alone).
+    pub fn initiator(keytab: &str, principal: &str) -> Result<Arc<Acceptor>, String> {
+        Self::acquire(keytab, principal, true)
+    }
+
+    fn acquire(keytab: &str, principal: &str, initiate: bool) -> Result<Arc<Acceptor>, String> {
         let api = Api::load()?;
-        let name_text =
-            CString::new(principal).map_err(|_| "principal contains a NUL byte".to_string())?;
         let keytab_c =
             CString::new(keytab).map_err(|_| "keyTab contains a NUL byte".to_string())?;
-        let oid = Oid {
-            length: KRB5_NT_PRINCIPAL_NAME.len() as OmUint32,
-            elements: KRB5_NT_PRINCIPAL_NAME.as_ptr() as *const c_void,
+        let mut name = import_principal(&api, principal)?;
+        let ccache = CString::new(format!(
+            "MEMORY:paddock-{}-{}",
+            std::process::id(),
+            NEXT_CCACHE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ))
+        .expect("no NUL");
+        let elems = if initiate {
+            vec![
+                KeyValue {
+                    key: c"client_keytab".as_ptr(),
+                    value: keytab_c.as_ptr(),
+                },
+                KeyValue {
+                    key: c"ccache".as_ptr(),
+                    value: ccache.as_ptr(),
+                },
+            ]
+        } else {
+            vec![KeyValue {
+                key: c"keytab".as_ptr(),
+                value: keytab_c.as_ptr(),
+            }]
         };
-        let mut minor = 0;
-        let mut name: GssName = ptr::null_mut();
-        let nb = input(name_text.as_bytes());
-        // SAFETY: valid input buffer and OID; `name` is an out-pointer.
-        let major = unsafe { (api.import_name)(&mut minor, &nb, &oid, &mut name) };
-        if is_error(major) {
-            return Err(format!(
-                "principal {principal:?}: {}",
-                api.status(major, minor)
-            ));
-        }
-        let key = c"keytab";
-        let elems = [KeyValue {
-            key: key.as_ptr(),
-            value: keytab_c.as_ptr(),
-        }];
         let store = KeyValueSet {
-            count: 1,
+            count: elems.len() as OmUint32,
             elements: elems.as_ptr(),
         };
+        let mut minor = 0;
         let mut cred: GssCred = ptr::null_mut();
         // SAFETY: `name` is a live name; the store points at live C
         // strings; the optional out-arguments are null.
@@ -301,7 +359,11 @@ impl Acceptor {
                 name,
                 GSS_C_INDEFINITE,
                 ptr::null(),
-                GSS_C_ACCEPT,
+                if initiate {
+                    GSS_C_INITIATE
+                } else {
+                    GSS_C_ACCEPT
+                },
                 &store,
                 &mut cred,
                 ptr::null_mut(),
@@ -428,6 +490,48 @@ impl Context {
             token: out_token,
             principal,
         })
+    }
+
+    /// `gss_init_sec_context` towards `target` (a principal), with the
+    /// server's last token (empty at first). Returns the token to send and
+    /// whether the context is established.
+    pub fn initiate(&mut self, target: &str, token: &[u8]) -> Result<(Vec<u8>, bool), String> {
+        let api = &self.acceptor.api;
+        let mut target_name = import_principal(api, target)?;
+        let mut minor = 0;
+        let mut out = Buffer {
+            length: 0,
+            value: ptr::null_mut(),
+        };
+        let tb = input(token);
+        // SAFETY: `ctx` is null or a context of this library; the
+        // credential lives as long as `acceptor`; the target is a live
+        // name; the optional outputs are null.
+        let major = unsafe {
+            (api.init_sec_context)(
+                &mut minor,
+                self.acceptor.cred,
+                &mut self.ctx,
+                target_name,
+                ptr::null(),
+                GSS_C_MUTUAL_FLAG | GSS_C_INTEG_FLAG,
+                0,
+                ptr::null(),
+                if token.is_empty() { ptr::null() } else { &tb },
+                ptr::null_mut(),
+                &mut out,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        let mut m = 0;
+        // SAFETY: imported above, released once.
+        unsafe { (api.release_name)(&mut m, &mut target_name) };
+        let out_token = api.take(&mut out);
+        if is_error(major) {
+            return Err(format!("towards {target}: {}", api.status(major, minor)));
+        }
+        Ok((out_token, major & 0xffff != GSS_S_CONTINUE_NEEDED))
     }
 
     /// `gss_wrap` without confidentiality (integrity only).

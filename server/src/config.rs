@@ -533,6 +533,7 @@ impl ServerConfig {
         c.seed = seed;
         c.super_digest = self.super_digest.clone();
         c.x509_super_user = self.security.x509_super_user.clone();
+        c.acl_providers = self.security.acl_providers();
         c.extended_types_enabled = self.extended_types_enabled;
         c.snap_count = self.snap_count;
         c.skip_acl = self.skip_acl;

@@ -251,6 +251,16 @@ impl SecurityConfig {
         Ok(true)
     }
 
+    /// The optional providers `authProvider.N` names: their schemes are
+    /// valid in ACLs.
+    pub fn acl_providers(&self) -> paddock_core::tree::acl::Providers {
+        let has = |class: &str| self.auth_providers.values().any(|v| v.trim() == class);
+        paddock_core::tree::acl::Providers {
+            x509: has(X509_PROVIDER),
+            sasl: has(SASL_PROVIDER),
+        }
+    }
+
     /// Whether any client port speaks TLS.
     pub fn client_tls(&self) -> bool {
         self.secure_client_port.is_some() || self.port_unification

@@ -194,3 +194,85 @@ def test_unimplemented_sasl_setups_are_refused_at_start(jaas):
             srv.start()
         srv.cleanup()
         assert needle in str(e.value) and "refusing to start" in str(e.value), str(e.value)
+
+
+# Goal: an `x509:` or `sasl:` id in an ACL is InvalidACL unless its
+# provider is configured (authProvider.N), on both servers; `ip` and
+# `digest` ids need none.
+@pytest.mark.parametrize("kind", KINDS)
+def test_acl_ids_need_their_provider(kind):
+    from kazoo.exceptions import InvalidACLError
+    x509 = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
+    ids = [("x509", "CN=foo,O=Bar"), ("sasl", "bob"), ("sasl", "bob@EXAMPLE.COM"),
+           ("ip", "127.0.0.1"), ("nosuch", "x")]
+    expected = {
+        (): ["invalid", "invalid", "invalid", "ok", "invalid"],
+        (SASL_PROVIDER,): ["invalid", "ok", "ok", "ok", "invalid"],
+        (x509,): ["ok", "invalid", "invalid", "ok", "invalid"],
+    }
+    for providers, want in expected.items():
+        srv = Server(kind, {"authProvider.%d" % (i + 1): p for i, p in enumerate(providers)}).start()
+        try:
+            c = KazooClient(hosts=srv.hosts, timeout=10, connection_retry={"max_tries": 1})
+            c.start(timeout=15)
+            got = []
+            for scheme, ident in ids:
+                try:
+                    c.create("/acl-" + uuid.uuid4().hex[:8], b"",
+                             acl=[ACL(Permissions.ALL, Id(scheme, ident))])
+                    got.append("ok")
+                except InvalidACLError:
+                    got.append("invalid")
+            c.stop()
+            c.close()
+            assert got == want, (providers, got)
+        finally:
+            srv.cleanup()
+
+
+def digest_exchange(port, user, password):
+    """A raw DIGEST-MD5 exchange: the last reply's (err, token, zxid), and
+    the connection (still open when the server kept it)."""
+    c = jute.Conn(port, timeout=5)
+    c.connect()
+    cli = SASLClient("zk-sasl-md5", service="zookeeper", mechanism="DIGEST-MD5",
+                     username=user, password=password)
+    err, challenge, zxid = sasl_reply(c, cli.process(None) or b"")
+    assert err == 0 and challenge
+    return sasl_reply(c, cli.process(challenge)), c
+
+
+# Goal: zookeeper.allowSaslFailedClients=true keeps a client whose SASL
+# login failed: Ok with a null token, zxid 0, the connection serving,
+# without the sasl id (an ACL naming bob keeps it out); with
+# sessionRequireClientSASLAuth as well, the failure closes as before.
+@pytest.mark.parametrize("kind", KINDS)
+def test_allow_sasl_failed_clients(kind, jaas):
+    flags = "-Djava.security.auth.login.config=%s -Dzookeeper.allowSaslFailedClients=true" % jaas
+    srv = Server(kind, {"authProvider.1": SASL_PROVIDER}, env={"SERVER_JVMFLAGS": flags}).start()
+    try:
+        bob = kazoo(srv, "bob", "bobsecret")
+        path = "/allow-" + uuid.uuid4().hex[:8]
+        bob.create(path, b"x", acl=[ACL(Permissions.ALL, Id("sasl", "bob"))])
+        bob.stop()
+        bob.close()
+        (err, token, zxid), c = digest_exchange(srv.port, "bob", "wrong")
+        assert (err, token, zxid) == (0, None, 0)
+        c.send(jute.EXISTS, jute.path_watch(path))
+        r = jute.Reader(c.recv_frame())
+        assert (r.i32(), r.i64() > 0, r.i32()) == (1, True, 0)
+        c.send(jute.GET_DATA, jute.path_watch(path))
+        r = jute.Reader(c.recv_frame())
+        assert r.i32() == 2 and r.i64() > 0 and r.i32() == -102  # NoAuth
+        c.close_socket()
+    finally:
+        srv.cleanup()
+    srv = Server(kind, {"authProvider.1": SASL_PROVIDER, "sessionRequireClientSASLAuth": "true"},
+                 env={"SERVER_JVMFLAGS": flags}).start()
+    try:
+        (err, token, zxid), c = digest_exchange(srv.port, "bob", "wrong")
+        assert (err, zxid) == (REQUIRE_SASL, 0)
+        assert c.is_closed(wait=5)
+        c.close_socket()
+    finally:
+        srv.cleanup()

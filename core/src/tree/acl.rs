@@ -37,8 +37,10 @@ pub fn check(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
 
 /// Validates and expands a client-supplied ACL (`fixupACL`): duplicates
 /// removed, `auth` replaced by the requester's authenticated ids, unknown
-/// schemes and malformed ids refused.
-pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+/// schemes and malformed ids refused. An `x509` or `sasl` id needs its
+/// provider configured (`authProvider.N`), as in ZooKeeper, whose
+/// `ProviderRegistry` knows no other scheme without one.
+pub fn fixup(acls: &[Acl], auth: &[Id], providers: Providers) -> Result<Vec<Acl>, ErrorCode> {
     let mut uniq: Vec<Acl> = Vec::with_capacity(acls.len());
     for a in acls {
         if !uniq.contains(a) {
@@ -72,13 +74,30 @@ pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             }
             "digest" if digest_id_valid(&a.id.id) => out.push(a),
             "ip" if ip_id_valid(&a.id.id) => out.push(a),
-            "x509" if x500_name_valid(&a.id.id) => out.push(a),
-            "sasl" if kerberos_name_valid(&a.id.id) => out.push(a),
+            "x509" if providers.x509 && x500_name_valid(&a.id.id) => out.push(a),
+            "sasl" if providers.sasl && kerberos_name_valid(&a.id.id) => out.push(a),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
     Ok(out)
 }
+
+/// The optional authentication providers configured (`authProvider.N`):
+/// their schemes are valid in ACLs. `ip` and `digest` always are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Providers {
+    /// `X509AuthenticationProvider`.
+    pub x509: bool,
+    /// `SASLAuthenticationProvider`.
+    pub sasl: bool,
+}
+
+/// Both optional providers (tests of the ids themselves).
+#[cfg(test)]
+const ALL: Providers = Providers {
+    x509: true,
+    sasl: true,
+};
 
 /// Roughly `new X500Principal(id)`: `type=value` pairs separated by `,`.
 fn x500_name_valid(id: &str) -> bool {
@@ -231,7 +250,7 @@ mod tests {
             perms: perms::READ,
             id: x.clone(),
         }];
-        assert_eq!(fixup(&acl, &[]).unwrap(), acl);
+        assert_eq!(fixup(&acl, &[], ALL).unwrap(), acl);
         assert!(check(
             &acl,
             perms::READ,
@@ -251,12 +270,15 @@ mod tests {
             perms: perms::ALL,
             id: Id::new("auth", ""),
         }];
-        assert_eq!(fixup(&auth, std::slice::from_ref(&x)).unwrap()[0].id, x);
+        assert_eq!(
+            fixup(&auth, std::slice::from_ref(&x), ALL).unwrap()[0].id,
+            x
+        );
         let bad = vec![Acl {
             perms: perms::READ,
             id: Id::new("x509", "no-equals"),
         }];
-        assert_eq!(fixup(&bad, &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&bad, &[], ALL), Err(ErrorCode::InvalidAcl));
         let sasl = vec![Acl {
             perms: perms::READ,
             id: Id::new("sasl", "alice"),
@@ -288,31 +310,31 @@ mod tests {
     #[test]
     fn fixup_rules() {
         let world = Acl::open_unsafe();
-        assert_eq!(fixup(&world, &[]).unwrap(), world);
-        assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&world, &[], ALL).unwrap(), world);
+        assert_eq!(fixup(&[], &[], ALL), Err(ErrorCode::InvalidAcl));
         let auth = vec![Acl {
             perms: 31,
             id: Id::new("auth", ""),
         }];
         assert_eq!(
-            fixup(&auth, &[Id::new("ip", "127.0.0.1")]),
+            fixup(&auth, &[Id::new("ip", "127.0.0.1")], ALL),
             Err(ErrorCode::InvalidAcl)
         );
         let digest = Id::new("digest", "u:abc");
         assert_eq!(
-            fixup(&auth, std::slice::from_ref(&digest)).unwrap()[0].id,
+            fixup(&auth, std::slice::from_ref(&digest), ALL).unwrap()[0].id,
             digest
         );
         let bad = vec![Acl {
             perms: 31,
             id: Id::new("digest", "nocolon"),
         }];
-        assert_eq!(fixup(&bad, &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&bad, &[], ALL), Err(ErrorCode::InvalidAcl));
         let bad = vec![Acl {
             perms: 31,
             id: Id::new("world", "someone"),
         }];
-        assert_eq!(fixup(&bad, &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&bad, &[], ALL), Err(ErrorCode::InvalidAcl));
     }
 
     #[test]
@@ -325,5 +347,34 @@ mod tests {
         assert!(!check(&acl, perms::WRITE, &[Id::new("digest", "u:h")]));
         assert!(!check(&acl, perms::READ, &[Id::new("ip", "127.0.0.1")]));
         assert!(check(&acl, perms::WRITE, &[Id::new("super", "")]));
+    }
+
+    // Goal: x509 and sasl ids are InvalidACL without their provider, as
+    // in ZooKeeper; each provider makes only its own scheme valid.
+    #[test]
+    fn x509_and_sasl_ids_need_their_provider() {
+        let x = vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("x509", "CN=a,O=b"),
+        }];
+        let s = vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("sasl", "bob"),
+        }];
+        let none = Providers::default();
+        let only_x509 = Providers {
+            x509: true,
+            sasl: false,
+        };
+        let only_sasl = Providers {
+            x509: false,
+            sasl: true,
+        };
+        assert_eq!(fixup(&x, &[], none), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&s, &[], none), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&x, &[], only_x509).unwrap(), x);
+        assert_eq!(fixup(&s, &[], only_x509), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&s, &[], only_sasl).unwrap(), s);
+        assert_eq!(fixup(&x, &[], only_sasl), Err(ErrorCode::InvalidAcl));
     }
 }
