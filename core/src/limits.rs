@@ -8,7 +8,7 @@
 //!
 //! | what grows | bound | when reached |
 //! |---|---|---|
-//! | client connections (`Node.conns`) | [`CONNS_MAX`] (`Limits::conns`); the shell also caps each IP (`maxClientCnxns`) | the new connection is closed at once |
+//! | client connections (`Clients.conns`) | [`CONNS_MAX`] (`Limits::conns`); the shell also caps each IP (`maxClientCnxns`) | the new connection is closed at once |
 //! | sessions (`State.sessions`) | [`SESSIONS_MAX`] (`Limits::sessions`) | a new session is refused: its connection is closed before a CreateSession is proposed (a reconnect to an existing session is still served); in flight CreateSessions may pass it by at most one per connection of the ensemble |
 //! | watches of one connection (`Watches`) | [`WATCHES_PER_CONN_MAX`] (`Limits::watches_per_conn`) | the watch is not set and the connection is closed (its watches dropped); the client learns it was disconnected, as after any connection loss |
 //! | requests waiting on one connection (`Conn.queue`, frames held while revalidating) | `node::QUEUED_PER_CONN_MAX` (`Config::outstanding_per_conn_max`) | the connection is closed |

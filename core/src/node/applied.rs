@@ -4,7 +4,7 @@
 use super::*;
 use crate::canary::Canary;
 use crate::ids::*;
-use crate::proto::{self, keeper_state, perms, ConnectResponse};
+use crate::proto::ConnectResponse;
 use crate::session;
 use crate::txn::{Applied, TxnHeader, TxnTag};
 use crate::zab::Role;
@@ -18,8 +18,8 @@ impl Node {
         let zxid = txn.zxid;
         let mut reply: Option<(ConnId, Vec<u8>, Option<String>)> = None;
         if txn.cxid != INTERNAL_CXID {
-            if let Some(conn) = self.writer_of(txn) {
-                let c = &self.conns[&conn];
+            if let Some(conn) = self.clients.writer_of(txn) {
+                let c = self.clients.get(conn).expect("the writer's connection");
                 let frame = if txn.tag == TxnTag::CreateSession {
                     ConnectResponse {
                         protocol_version: 0,
@@ -65,19 +65,7 @@ impl Node {
             if let Role::Learning(l) = &mut self.role {
                 l.touched.remove(&s);
             }
-            self.session_conn.remove(&s);
-            let conns: Vec<ConnId> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.session == Some(s))
-                .map(|(id, _)| *id)
-                .collect();
-            for conn in conns {
-                self.watches.remove_conn(conn);
-                if own != Some(conn) {
-                    self.close(conn, format!("session {s} expired"));
-                }
-            }
+            self.clients.session_closed(s, own, &mut self.outputs);
         }
         self.since_snapshot += 1;
         self.since_rebase += 1;
@@ -95,45 +83,15 @@ impl Node {
         }
     }
 
-    pub(super) fn fire(&mut self, txn: &TxnHeader, applied: &Applied) {
-        for t in &applied.triggers {
-            let conns = self.watches.trigger(&t.path, t.event);
-            for conn in conns {
-                // CVE-2024-23944: a watcher without READ on the node (the
-                // parent, for NodeChildrenChanged) is not told; its one-shot
-                // watch is spent all the same, as in ZooKeeper.
-                if self.check_read(conn, &t.acl, perms::READ).is_err() {
-                    continue;
-                }
-                let frame = proto::encode_event(
-                    txn.zxid.as_i64(),
-                    t.event,
-                    keeper_state::SYNC_CONNECTED,
-                    &t.path,
-                );
-                self.send(conn, frame);
-            }
-        }
+    fn fire(&mut self, txn: &TxnHeader, applied: &Applied) {
+        let skip_acl = self.config.skip_acl;
+        self.clients
+            .fire(txn.zxid, &applied.triggers, skip_acl, &mut self.outputs);
     }
 
-    pub(super) fn finish_write(
-        &mut self,
-        now: Now,
-        conn: ConnId,
-        frame: Vec<u8>,
-        close: Option<String>,
-    ) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let Some(slot) = c.queue.iter_mut().find(|s| matches!(s, Slot::Write { .. })) else {
-            return;
-        };
-        let Slot::Write { arrived, .. } = *slot else {
-            unreachable!()
-        };
-        *slot = Slot::Ready { frame, close };
-        self.record_latency(now, arrived, true);
-        self.drain(now, conn);
+    fn finish_write(&mut self, now: Now, conn: ConnId, frame: Vec<u8>, close: Option<String>) {
+        let rd = super::reads::Reader::of(&self.log, &self.config);
+        self.clients
+            .finish_write(now.mono, conn, frame, close, &rd, &mut self.outputs);
     }
 }

@@ -17,7 +17,7 @@
 
 use super::*;
 use crate::proto::{ErrorCode, Response};
-use crate::sasl::{DigestServer, ShellStep, Step};
+use crate::sasl::{ShellStep, Step};
 
 impl Node {
     pub(super) fn on_sasl(&mut self, conn: ConnId, xid: i32, token: &[u8]) {
@@ -28,10 +28,9 @@ impl Node {
         };
         let mut nonce = [0u8; 30];
         self.rng.fill(&mut nonce[..]);
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(server) = self.clients.sasl_mut(conn) else {
             return;
         };
-        let server = c.sasl.get_or_insert(DigestServer::Start);
         let step = match server.step(token, &cfg, nonce) {
             Ok(Step::Challenge(t)) => ShellStep::Challenge(t),
             Ok(Step::Success {
@@ -49,7 +48,7 @@ impl Node {
     /// Answers one step of a connection's SASL exchange (from the DIGEST-MD5
     /// server here, or from the shell's GSSAPI).
     pub(super) fn on_sasl_step(&mut self, conn: ConnId, xid: i32, step: ShellStep) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.clients.get(conn) else {
             return;
         };
         if c.closed {
@@ -113,15 +112,15 @@ impl Node {
         authorization_id: String,
     ) {
         let super_user = self.config.sasl.as_ref().and_then(|c| c.super_user.clone());
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.ids_mut(conn) else {
             return;
         };
         if super_user.as_deref() == Some(authorization_id.as_str()) {
-            c.auth.push(Id::new("super", ""));
+            c.push(Id::new("super", ""));
         }
         let id = Id::new("sasl", &authorization_id);
-        if !c.auth.contains(&id) {
-            c.auth.push(id);
+        if !c.contains(&id) {
+            c.push(id);
         }
         debug!(
             "connection {} authenticated by SASL as {authorization_id}",
@@ -138,7 +137,7 @@ impl Node {
         if self.config.enforce_auth_schemes.is_empty() {
             return true;
         }
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.clients.get(conn) else {
             return false;
         };
         let schemes = &self.config.enforce_auth_schemes;

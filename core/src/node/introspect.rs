@@ -60,75 +60,29 @@ impl Node {
         s.approximate_data_size = self.log.state().tree.data_size();
         s.ephemerals_count = self.log.state().tree.ephemerals_count() as u64;
         s.sessions = self.log.state().sessions.len() as u64;
-        s.connections = self.conns.len() as u64;
-        s.watch_count = self.watches.count() as u64;
-        s.watched_paths = self.watches.path_count() as u64;
-        s.outstanding_requests = self.conns.values().map(|c| c.queue.len() as u64).sum();
+        self.clients.fill_stats(&mut s);
         s.digest = self.log.state().tree.digest();
         s.pending_syncs = match &self.role {
             Role::Leading(l) => l.sync_waiters.len() as u64,
             _ => 0,
         };
-        if s.latency_count == 0 {
-            s.latency_min_ms = 0;
-        }
         s
     }
 
     pub fn connections(&self) -> Vec<ConnInfo> {
-        self.conns
-            .iter()
-            .map(|(id, c)| ConnInfo {
-                conn: *id,
-                addr: c.addr.clone(),
-                session: c.session,
-                timeout_ms: c.timeout_ms,
-                queued: c.queue.len() as u64,
-                received: c.received,
-                sent: c.sent,
-                last_zxid: c.last_zxid,
-            })
-            .collect()
+        self.clients.connections()
     }
 
     pub fn reset_stats(&mut self) {
-        self.stats.packets_received = 0;
-        self.stats.packets_sent = 0;
-        self.stats.latency_min_ms = u64::MAX;
-        self.stats.latency_max_ms = 0;
-        self.stats.latency_total_ms = 0;
-        self.stats.latency_count = 0;
-        for c in self.conns.values_mut() {
-            c.received = 0;
-            c.sent = 0;
-        }
-    }
-
-    pub(super) fn session_of_conn(&self, conn: ConnId) -> SessionId {
-        self.conns
-            .get(&conn)
-            .and_then(|c| c.session)
-            .unwrap_or_default()
+        self.clients.reset_figures();
     }
 
     pub fn watches_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
-        self.watches
-            .by_conn()
-            .map(|(c, paths)| (self.session_of_conn(c), paths))
-            .collect()
+        self.clients.watches_by_session()
     }
 
     pub fn watches_by_path(&self) -> Vec<(String, Vec<SessionId>)> {
-        self.watches
-            .by_path()
-            .into_iter()
-            .map(|(p, conns)| {
-                (
-                    p,
-                    conns.into_iter().map(|c| self.session_of_conn(c)).collect(),
-                )
-            })
-            .collect()
+        self.clients.watches_by_path()
     }
 
     pub fn ephemerals_by_session(&self) -> Vec<(SessionId, Vec<String>)> {

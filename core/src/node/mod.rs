@@ -10,9 +10,11 @@
 //! `Node` owns the server's state; its parts live in files of their own:
 //! - this file: the boundary, the fields, roles and peer routing;
 //! - `tokens`: persistence tokens and the durable marks;
-//! - `clients`: the client pipeline (frames, sessions' connections,
-//!   pending replies, ordering);
-//! - `reads`: reads and watch registration against the tree;
+//! - `clients`: the client pipeline as a type (`Clients`: connections,
+//!   sessions' connections, pending replies in order, watches);
+//! - `requests`: what a client's handshake or request means for this
+//!   server in its role (sessions, reconnects, submitting writes);
+//! - `reads`: reads and watch registration against the tree (`Reader`);
 //! - `applied`: what happens once a txn is applied (replies, watch events);
 //! - `introspect`: figures and listings for four-letter words and metrics;
 //! - `leading` / `learning`: the leader's and learner's steps, over the
@@ -38,6 +40,7 @@ mod learning;
 mod readonly;
 mod reads;
 mod reconfig;
+mod requests;
 mod tokens;
 
 use crate::canary::Canary;
@@ -50,11 +53,11 @@ use crate::session;
 use crate::storage::{Recovered, StorageOp};
 use crate::tree::acl;
 use crate::txn::ApplyOptions;
-use crate::watch::Watches;
+
 use crate::zab::{Decision, Election, Leader, Role, ServerRole};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use tracing::{debug, info, warn};
 
 /// Frames a connection may have waiting for their turn before the core
@@ -66,61 +69,14 @@ const REBASE_EVERY: u64 = 1_000;
 
 pub use crate::txn::INTERNAL_CXID;
 
-#[derive(Debug)]
-enum Slot {
-    /// A read (or ordered no-op reply) evaluated when it reaches the head.
-    Read {
-        xid: i32,
-        request: Request,
-        arrived: Instant,
-    },
-    /// A write waiting for its txn (matched by session and cxid) to apply.
-    Write {
-        cxid: i32,
-        connect: bool,
-        arrived: Instant,
-    },
-    /// A `sync` on a learner waiting for the leader's SyncDone.
-    Sync { xid: i32, path: String, id: u64 },
-    /// A finished reply waiting for earlier slots.
-    Ready {
-        frame: Vec<u8>,
-        close: Option<String>,
-    },
-}
-
-#[derive(Debug)]
-struct Conn {
-    addr: String,
-    session: Option<SessionId>,
-    /// The ConnectRequest's readOnly flag, echoed in the same shape.
-    read_only_flag: Option<bool>,
-    timeout_ms: u32,
-    auth: Vec<Id>,
-    /// The connection's SASL exchange, once it sent a `sasl` request.
-    sasl: Option<crate::sasl::DigestServer>,
-    queue: VecDeque<Slot>,
-    /// Set once the connection is being closed; nothing more is sent.
-    closed: bool,
-    /// A reconnect waits for the leader's word on its session.
-    revalidating: bool,
-    /// Frames that arrived while revalidating (at most the queue bound).
-    held: Vec<Vec<u8>>,
-    received: u64,
-    sent: u64,
-    last_zxid: Zxid,
-}
-
 pub struct Node {
     pub(crate) config: Config,
     pub(crate) opts: ApplyOptions,
     rng: ChaCha8Rng,
     pub(crate) log: Log,
     pub(crate) role: Role,
-    conns: BTreeMap<ConnId, Conn>,
-    /// Lookup only: which connection a session is attached to.
-    session_conn: HashMap<SessionId, ConnId>,
-    watches: Watches,
+    /// The client pipeline (`clients.rs`).
+    clients: clients::Clients,
     next_session_id: i64,
     /// Persistence asked for, and the durable mark (`tokens.rs`).
     durable: tokens::Durable,
@@ -147,7 +103,6 @@ pub struct Node {
     /// history durable, then rejoins as a voter.
     pub(crate) abstaining: bool,
     pub(crate) election_round: u64,
-    next_sync_id: u64,
     pub(crate) stats: NodeStats,
     /// Read-only mode while looking (`readonly`).
     pub(crate) ro: readonly::ReadOnly,
@@ -322,7 +277,7 @@ impl Node {
             info!("recovery: {n}");
         }
         let opts = ApplyOptions::from_config(&config);
-        let watches = Watches::with_limit(config.limits.watches_per_conn);
+        let clients = clients::Clients::new(config.limits.watches_per_conn);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ config.server_id.0.rotate_left(32));
         let snapshot_threshold = snapshot_threshold(&mut rng, config.snap_count);
         let last = recovered.state.last_zxid;
@@ -384,7 +339,6 @@ impl Node {
         let mut s = Node {
             stats: NodeStats {
                 mode: ServerRole::Looking,
-                latency_min_ms: u64::MAX,
                 ..NodeStats::default()
             },
             config,
@@ -392,9 +346,7 @@ impl Node {
             rng,
             log,
             role,
-            conns: BTreeMap::new(),
-            session_conn: HashMap::new(),
-            watches,
+            clients,
             next_session_id,
             durable: tokens::Durable::new(last),
             accepted_epoch: recovered.accepted_epoch,
@@ -411,7 +363,6 @@ impl Node {
             repair_mark: repairs,
             abstaining,
             election_round,
-            next_sync_id: 1,
             ro: Default::default(),
             stopped: None,
             static_members,
@@ -471,40 +422,13 @@ impl Node {
         }
         match input {
             Input::ClientConnected { conn, addr } => {
-                if self.conns.len() >= self.config.limits.conns {
-                    let reason = format!(
-                        "refused: this server holds {} connections (the limit)",
-                        self.conns.len()
-                    );
-                    warn!("connection {} ({addr}) {reason}", conn.0);
-                    self.outputs.push_back(Output::CloseClient { conn, reason });
-                    return;
-                }
-                let auth = vec![Id::new("ip", &addr)];
-                self.conns.insert(
-                    conn,
-                    Conn {
-                        addr,
-                        session: None,
-                        read_only_flag: None,
-                        timeout_ms: 0,
-                        auth,
-                        sasl: None,
-                        queue: VecDeque::new(),
-                        closed: false,
-                        revalidating: false,
-                        held: Vec::new(),
-                        received: 0,
-                        sent: 0,
-                        last_zxid: Zxid::ZERO,
-                    },
-                );
-                self.stats.connections = self.conns.len() as u64;
+                let max = self.config.limits.conns;
+                self.clients.connect(conn, addr, max, &mut self.outputs);
             }
             Input::ClientCertificate { conn, subject } => {
                 let ids = acl::x509_ids(&subject, self.config.x509_super_user.as_deref());
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.auth.extend(ids);
+                if let Some(held) = self.clients.ids_mut(conn) {
+                    held.extend(ids);
                 }
             }
             Input::ClientFrame { conn, frame } => self.on_frame(now, conn, frame),
@@ -584,10 +508,10 @@ impl Node {
     /// Leaves any role for an election: clients are disconnected (they
     /// reconnect to a server that serves), as ZooKeeper does.
     pub(crate) fn become_looking(&mut self, now: Now) {
-        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
-        for c in conns {
-            self.close(c, "server lost its quorum; reconnect elsewhere".into());
-        }
+        self.clients.close_all(
+            "server lost its quorum; reconnect elsewhere",
+            &mut self.outputs,
+        );
         self.election_round += 1;
         let (e, step) = start_election(
             &self.config,

@@ -80,21 +80,14 @@ impl Node {
             return;
         }
         self.ro.active = false;
-        let conns: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.session.is_some_and(|s| self.ro.sessions.contains(&s)))
-            .map(|(id, _)| *id)
-            .collect();
-        for c in conns {
-            self.close(
-                c,
-                "the quorum is back; read-only session ends, reconnect to a read-write server"
-                    .into(),
-            );
-        }
+        let ro = &self.ro.sessions;
+        self.clients.close_sessions(
+            |s| ro.contains(&s),
+            "the quorum is back; read-only session ends, reconnect to a read-write server",
+            &mut self.outputs,
+        );
         for s in std::mem::take(&mut self.ro.sessions) {
-            self.session_conn.remove(&s);
+            self.clients.forget_session(s);
         }
     }
 

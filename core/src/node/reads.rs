@@ -1,59 +1,94 @@
 //! Reads against the tree (with their ACL checks) and watch registration,
 //! including setWatches replay.
+//!
+//! A `Reader` is what a read needs of the server: the applied tree, its
+//! zxid and whether ACLs are skipped. The asking connection's ids,
+//! session and the watch table are passed in by the client pipeline, so a
+//! read changes nothing but the watches it sets.
 
-use super::*;
+use super::reply_frame;
+use crate::config::Config;
 use crate::ids::*;
+use crate::log::Log;
 use crate::proto::{
     self, event_type, keeper_state, perms, xid, Acl, ErrorCode, Id, MultiOp, OpResult, Request,
     Response,
 };
-use crate::tree::acl;
-use crate::watch::WatchKind;
+use crate::tree::{acl, DataTree};
+use crate::watch::{WatchKind, Watches};
 
-impl Node {
-    // ----- reads --------------------------------------------------------
+/// The server's side of a read.
+pub(super) struct Reader<'a> {
+    pub(super) tree: &'a DataTree,
+    /// The last applied zxid: every reply and event is stamped with it.
+    pub(super) zxid: Zxid,
+    pub(super) skip_acl: bool,
+}
 
-    pub(super) fn read(&mut self, conn: ConnId, xid_v: i32, request: &Request) -> Vec<u8> {
-        let zxid = self.log.last_applied();
+/// The asking connection's side of a read.
+struct Asker<'a> {
+    conn: ConnId,
+    auth: &'a [Id],
+    session: SessionId,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn of(log: &'a Log, config: &Config) -> Reader<'a> {
+        Reader {
+            tree: &log.state().tree,
+            zxid: log.last_applied(),
+            skip_acl: config.skip_acl,
+        }
+    }
+
+    /// Answers one read of `conn`; events setWatches fires are pushed to
+    /// `events`, to leave before the reply.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn read(
+        &self,
+        conn: ConnId,
+        auth: &[Id],
+        session: SessionId,
+        watches: &mut Watches,
+        xid_v: i32,
+        request: &Request,
+        events: &mut Vec<Vec<u8>>,
+    ) -> Vec<u8> {
+        let zxid = self.zxid;
+        let who = Asker {
+            conn,
+            auth,
+            session,
+        };
         match request {
             Request::Ping => reply_frame(xid::PING, zxid, ErrorCode::Ok, &Response::Empty),
             Request::SetWatches(sw) => {
-                self.set_watches(conn, sw);
+                self.set_watches(conn, watches, sw, events);
                 reply_frame(xid_v, zxid, ErrorCode::Ok, &Response::Empty)
             }
-            other => match self.evaluate_read(conn, other) {
+            other => match self.evaluate(&who, watches, other) {
                 Ok(body) => reply_frame(xid_v, zxid, ErrorCode::Ok, &body),
                 Err(e) => reply_frame(xid_v, zxid, e, &Response::Empty),
             },
         }
     }
 
-    pub(super) fn auth_of(&self, conn: ConnId) -> &[Id] {
-        self.conns
-            .get(&conn)
-            .map(|c| c.auth.as_slice())
-            .unwrap_or(&[])
-    }
-
-    pub(super) fn check_read(
-        &self,
-        conn: ConnId,
-        acl_list: &[Acl],
-        perm: i32,
-    ) -> Result<(), ErrorCode> {
-        if self.config.skip_acl || acl::check(acl_list, perm, self.auth_of(conn)) {
+    fn check(&self, who: &Asker, acl_list: &[Acl], perm: i32) -> Result<(), ErrorCode> {
+        if self.skip_acl || acl::check(acl_list, perm, who.auth) {
             Ok(())
         } else {
             Err(ErrorCode::NoAuth)
         }
     }
 
-    pub(super) fn evaluate_read(
-        &mut self,
-        conn: ConnId,
+    fn evaluate(
+        &self,
+        who: &Asker,
+        watches: &mut Watches,
         request: &Request,
     ) -> Result<Response, ErrorCode> {
-        let tree = &self.log.state().tree;
+        let conn = who.conn;
+        let tree = self.tree;
         // ZooKeeper's tree also files the root under "", so reads of the
         // empty path answer the root.
         let node = |p: &str| tree.get(if p.is_empty() { "/" } else { p });
@@ -70,28 +105,28 @@ impl Node {
                 // (ZOOKEEPER-2590).
                 let stat = node(path).map(|n| n.stat());
                 if *watch {
-                    self.watches.add(conn, WatchKind::Data, path);
+                    watches.add(conn, WatchKind::Data, path);
                 }
                 stat.map(Response::Stat).ok_or(ErrorCode::NoNode)
             }
             Request::GetData { path, watch } => {
                 let n = node(path).ok_or(ErrorCode::NoNode)?;
-                self.check_read(conn, &n.acl, perms::READ)?;
+                self.check(who, &n.acl, perms::READ)?;
                 let resp = if n.null_data {
                     Response::DataNull(n.stat())
                 } else {
                     Response::Data(n.data.to_vec(), n.stat())
                 };
                 if *watch {
-                    self.watches.add(conn, WatchKind::Data, path);
+                    watches.add(conn, WatchKind::Data, path);
                 }
                 Ok(resp)
             }
             Request::GetAcl { path } => {
                 let n = node(path).ok_or(ErrorCode::NoNode)?;
-                self.check_read(conn, &n.acl, perms::READ | perms::ADMIN)?;
+                self.check(who, &n.acl, perms::READ | perms::ADMIN)?;
                 let mut list: Vec<Acl> = n.acl.to_vec();
-                if !self.config.skip_acl && !acl::has_admin(&n.acl, self.auth_of(conn)) {
+                if !self.skip_acl && !acl::has_admin(&n.acl, who.auth) {
                     for a in list.iter_mut().filter(|a| a.id.scheme == "digest") {
                         let user = a.id.id.split(':').next().unwrap_or("").to_owned();
                         a.id.id = format!("{user}:x");
@@ -101,11 +136,11 @@ impl Node {
             }
             Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
                 let n = node(path).ok_or(ErrorCode::NoNode)?;
-                self.check_read(conn, &n.acl, perms::READ)?;
+                self.check(who, &n.acl, perms::READ)?;
                 let children: Vec<std::sync::Arc<str>> = n.children.iter().cloned().collect();
                 let stat = n.stat();
                 if *watch {
-                    self.watches.add(conn, WatchKind::Child, path);
+                    watches.add(conn, WatchKind::Child, path);
                 }
                 Ok(if matches!(request, Request::GetChildren { .. }) {
                     Response::Children(children)
@@ -115,7 +150,7 @@ impl Node {
             }
             Request::GetAllChildrenNumber { path } => {
                 let n = node(path).ok_or(ErrorCode::NoNode)?;
-                self.check_read(conn, &n.acl, perms::READ)?;
+                self.check(who, &n.acl, perms::READ)?;
                 // ZooKeeper counts the keys of its node map that start with
                 // path + "/": for the empty path (its alias of the root)
                 // that is every node, the root included.
@@ -127,12 +162,7 @@ impl Node {
                 Ok(Response::Number(count as i32))
             }
             Request::GetEphemerals { prefix } => {
-                let session = self
-                    .conns
-                    .get(&conn)
-                    .and_then(|c| c.session)
-                    .unwrap_or_default();
-                let all = tree.ephemerals_of(session.0);
+                let all = tree.ephemerals_of(who.session.0);
                 let p = prefix.trim();
                 Ok(Response::Strings(if p.is_empty() || p == "/" {
                     all
@@ -149,7 +179,7 @@ impl Node {
                 } else {
                     WatchKind::Persistent
                 };
-                self.watches.add(conn, kind, path);
+                watches.add(conn, kind, path);
                 Ok(Response::Number(0))
             }
             Request::CheckWatches { watcher_type, .. }
@@ -169,10 +199,7 @@ impl Node {
             Request::CheckWatches { path, watcher_type }
             | Request::RemoveWatches { path, watcher_type } => {
                 let check_only = matches!(request, Request::CheckWatches { .. });
-                if self
-                    .watches
-                    .remove_matching(conn, path, *watcher_type, check_only)
-                {
+                if watches.remove_matching(conn, path, *watcher_type, check_only) {
                     Ok(Response::Empty)
                 } else {
                     Err(ErrorCode::NoWatcher)
@@ -181,7 +208,7 @@ impl Node {
             // Every id the connection holds, the super user's too (as
             // ZooKeeper's AuthUtil lists it: scheme "super", user "").
             Request::WhoAmI => Ok(Response::WhoAmI(
-                self.auth_of(conn)
+                who.auth
                     .iter()
                     .map(|id| (id.scheme.clone(), acl::user_name(id)))
                     .collect(),
@@ -218,7 +245,7 @@ impl Node {
                             continue;
                         }
                     };
-                    results.push(match (self.evaluate_read(conn, &req), data) {
+                    results.push(match (self.evaluate(who, watches, &req), data) {
                         (Ok(Response::Data(d, s)), true) => OpResult::GetData(d, s),
                         (Ok(Response::DataNull(s)), true) => OpResult::GetDataNull(s),
                         (Ok(Response::Children(c)), false) => OpResult::GetChildren(c),
@@ -234,10 +261,16 @@ impl Node {
 
     /// setWatches after a reconnect: fire what the client missed since
     /// `relative_zxid`, register the rest.
-    pub(super) fn set_watches(&mut self, conn: ConnId, sw: &proto::SetWatches) {
+    fn set_watches(
+        &self,
+        conn: ConnId,
+        watches: &mut Watches,
+        sw: &proto::SetWatches,
+        events: &mut Vec<Vec<u8>>,
+    ) {
         let rel = sw.relative_zxid;
         let mut fire: Vec<(i32, String)> = Vec::new();
-        // As in `evaluate_read`: ZooKeeper's tree files the root under ""
+        // As in `evaluate`: ZooKeeper's tree files the root under ""
         // too, so a watch on "" sees the root (events keep the path "").
         fn alias(p: &str) -> &str {
             if p.is_empty() {
@@ -247,40 +280,42 @@ impl Node {
             }
         }
         for p in &sw.data {
-            match self.log.state().tree.get(alias(p)) {
+            match self.tree.get(alias(p)) {
                 None => fire.push((event_type::NODE_DELETED, p.clone())),
                 Some(n) if n.mzxid > rel => fire.push((event_type::NODE_DATA_CHANGED, p.clone())),
-                Some(_) => self.watches.add(conn, WatchKind::Data, p),
+                Some(_) => watches.add(conn, WatchKind::Data, p),
             }
         }
         for p in &sw.exist {
-            if self.log.state().tree.contains(alias(p)) {
+            if self.tree.contains(alias(p)) {
                 fire.push((event_type::NODE_CREATED, p.clone()));
             } else {
-                self.watches.add(conn, WatchKind::Data, p);
+                watches.add(conn, WatchKind::Data, p);
             }
         }
         for p in &sw.child {
-            match self.log.state().tree.get(alias(p)) {
+            match self.tree.get(alias(p)) {
                 None => fire.push((event_type::NODE_DELETED, p.clone())),
                 Some(n) if n.pzxid > rel => {
                     fire.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))
                 }
-                Some(_) => self.watches.add(conn, WatchKind::Child, p),
+                Some(_) => watches.add(conn, WatchKind::Child, p),
             }
         }
         for p in &sw.persistent {
-            self.watches.add(conn, WatchKind::Persistent, p);
+            watches.add(conn, WatchKind::Persistent, p);
         }
         for p in &sw.persistent_recursive {
-            self.watches.add(conn, WatchKind::PersistentRecursive, p);
+            watches.add(conn, WatchKind::PersistentRecursive, p);
         }
-        let zxid = self.log.last_applied().as_i64();
+        let zxid = self.zxid.as_i64();
         for (t, p) in fire {
-            self.send(
-                conn,
-                proto::encode_event(zxid, t, keeper_state::SYNC_CONNECTED, &p),
-            );
+            events.push(proto::encode_event(
+                zxid,
+                t,
+                keeper_state::SYNC_CONNECTED,
+                &p,
+            ));
         }
     }
 }
