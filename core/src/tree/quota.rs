@@ -242,15 +242,23 @@ impl DataTree {
     }
 
     /// Paths of the nodes under `/zookeeper/quota/` (in path order,
-    /// without walking the rest of the tree).
+    /// without walking the rest of the tree: down from the quota root
+    /// through the children sets, then sorted).
     fn quota_nodes(&self) -> impl Iterator<Item = (&super::Name, &super::Znode)> {
-        use std::ops::Bound;
-        let from = format!("{QUOTA_ROOT}/");
-        // '0' follows '/': every path under the quota root sorts between.
-        let to = format!("{QUOTA_ROOT}0");
-        self.nodes
-            .range::<_, str>((Bound::Included(from.as_str()), Bound::Excluded(to.as_str())))
-            .map(|(p, n)| (p, &**n))
+        let mut out = Vec::new();
+        let mut stack = vec![QUOTA_ROOT.to_string()];
+        while let Some(p) = stack.pop() {
+            let Some(n) = self.get(&p) else { continue };
+            for c in n.children.iter() {
+                let child = path::join(&p, c);
+                if let Some((name, node)) = self.nodes.get_key_value(child.as_str()) {
+                    out.push((name, &**node));
+                }
+                stack.push(child);
+            }
+        }
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out.into_iter()
     }
 
     /// ZooKeeper's quota metrics (`QuotaMetricsUtils`), by top-level
