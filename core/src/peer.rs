@@ -57,7 +57,10 @@ pub enum SyncMode {
     /// what follows.
     Trunc { zxid: Zxid },
     /// Too far behind: a whole snapshot (storage snapshot file bytes).
-    Snap { snapshot: Vec<u8> },
+    Snap {
+        #[serde(with = "crate::codec::bytes")]
+        snapshot: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -222,6 +222,7 @@ impl ReplyHeader {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRequest {
     pub path: String,
+    #[serde(with = "crate::codec::bytes")]
     pub data: Vec<u8>,
     pub acl: Vec<Acl>,
     pub flags: i32,
@@ -252,6 +253,7 @@ pub enum MultiOp {
     },
     SetData {
         path: String,
+        #[serde(with = "crate::codec::bytes")]
         data: Vec<u8>,
         version: i32,
     },
@@ -322,6 +324,7 @@ pub enum Request {
     },
     SetData {
         path: String,
+        #[serde(with = "crate::codec::bytes")]
         data: Vec<u8>,
         version: i32,
     },
@@ -382,10 +385,12 @@ pub enum Request {
     Auth {
         auth_type: i32,
         scheme: String,
+        #[serde(with = "crate::codec::bytes")]
         auth: Vec<u8>,
     },
     /// GetSASLRequest: the client's next SASL token.
     Sasl {
+        #[serde(with = "crate::codec::bytes")]
         token: Vec<u8>,
     },
     CloseSession,

@@ -79,6 +79,7 @@ pub struct Znode {
     pub cversion: i32,
     pub aversion: i32,
     pub ephemeral_owner: i64,
+    #[serde(with = "crate::codec::shared_bytes")]
     pub data: Arc<[u8]>,
     pub acl: Arc<Vec<Acl>>,
     #[serde(skip)]
