@@ -27,7 +27,8 @@ const FORBIDDEN: [&str; 11] = [
 /// hash (`PathHash`, never `RandomState`); the walks of it that are seen
 /// (snapshots, exports, quota nodes, snapshot-load errors) are sorted by
 /// path, the others sum or collect into ordered sets.
-const CORE_HASH_LOOKUP_ONLY: [&str; 4] = ["node/clients.rs", "session.rs", "tree/mod.rs", "watch.rs"];
+const CORE_HASH_LOOKUP_ONLY: [&str; 4] =
+    ["node/clients.rs", "session.rs", "tree/mod.rs", "watch.rs"];
 
 fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).expect("readable source dir") {
