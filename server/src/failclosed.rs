@@ -202,7 +202,7 @@ mod tests {
             "ssl.hostnameVerification=true\n",
             "authProvider.2=com.example.Custom\n",
             "requireClientAuthScheme=sasl\n",
-            "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost\n",
+            "quorum.auth.kerberos.unknownKey=x\n",
         ] {
             let key = text.split('=').next().unwrap_or_default();
             let msg = refused_key(&format!("tickTime=2000\n{text}")).expect(text);

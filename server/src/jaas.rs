@@ -211,25 +211,69 @@ pub fn server_login(path: &Path, section: &str) -> Result<Option<ServerLogin>, S
             "{KRB5_LOGIN_MODULE} together with other login modules; paddock takes it alone"
         )));
     }
+    let (keytab, principal) = krb5_keys(krb, true).map_err(refuse)?;
+    Ok(Some(ServerLogin::Kerberos { keytab, principal }))
+}
+
+/// The keytab and principal of a Krb5LoginModule login; `accept`: it
+/// must be able to accept tickets (`storeKey=true`).
+fn krb5_keys(krb: &Module, accept: bool) -> Result<(String, String), String> {
     let opt = |k: &str| krb.options.get(k).map(String::as_str);
     let is_true = |k: &str| opt(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if !is_true("useKeyTab") {
-        return Err(refuse(
-            "a server accepts Kerberos tickets with the keys of a keytab: set useKeyTab=true and keyTab".into(),
-        ));
+        return Err(
+            "a server's Kerberos login takes its keys from a keytab: set useKeyTab=true and keyTab"
+                .into(),
+        );
     }
-    if !is_true("storeKey") {
-        return Err(refuse(
+    if accept && !is_true("storeKey") {
+        return Err(
             "storeKey=true is needed: without the stored key the server cannot accept tickets"
                 .into(),
-        ));
+        );
     }
-    let keytab = opt("keyTab").ok_or_else(|| refuse("no keyTab".into()))?;
-    let principal = opt("principal").ok_or_else(|| refuse("no principal".into()))?;
-    Ok(Some(ServerLogin::Kerberos {
-        keytab: keytab.to_string(),
-        principal: principal.to_string(),
-    }))
+    let keytab = opt("keyTab").ok_or("no keyTab")?;
+    let principal = opt("principal").ok_or("no principal")?;
+    Ok((keytab.to_string(), principal.to_string()))
+}
+
+/// Quorum Kerberos: (keytab, principal) of the `QuorumServer` login and of
+/// the `QuorumLearner` login, when the server section holds a
+/// Krb5LoginModule; `None` when it does not (DIGEST-MD5, see
+/// [`quorum_credentials`]).
+#[allow(clippy::type_complexity)]
+pub fn quorum_kerberos(
+    path: &Path,
+    server_section: &str,
+    learner_section: &str,
+) -> Result<Option<((String, String), (String, String))>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("java.security.auth.login.config={}: {e}", path.display()))?;
+    let sections = parse(&text)
+        .map_err(|e| format!("java.security.auth.login.config={}: {e}", path.display()))?;
+    let krb = |section: &str| {
+        sections
+            .get(section)
+            .and_then(|m| m.iter().find(|m| m.class == KRB5_LOGIN_MODULE))
+    };
+    let Some(server) = krb(server_section) else {
+        return Ok(None);
+    };
+    let refuse = |section: &str, why: String| {
+        format!(
+            "java.security.auth.login.config={}: section {section}: {why}",
+            path.display()
+        )
+    };
+    let server = krb5_keys(server, true).map_err(|w| refuse(server_section, w))?;
+    let learner = krb(learner_section).ok_or_else(|| {
+        refuse(
+            learner_section,
+            format!("missing, or without {KRB5_LOGIN_MODULE}, which quorum Kerberos needs"),
+        )
+    })?;
+    let learner = krb5_keys(learner, false).map_err(|w| refuse(learner_section, w))?;
+    Ok(Some((server, learner)))
 }
 
 /// Quorum SASL's credentials: the users of the `QuorumServer` section and
@@ -349,6 +393,42 @@ mod tests {
         .expect("write");
         assert!(server_login(&p, "Server").is_err());
         assert_eq!(server_login(&p, "Other").expect("no section"), None);
+    }
+
+    // Goal: quorum Kerberos takes both sections' keytabs and principals;
+    // a server section without a learner Kerberos login is refused, naming
+    // the section; DIGEST-MD5 sections are not Kerberos.
+    #[test]
+    fn quorum_kerberos_logins() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("jaas.conf");
+        let server = format!(
+            "QuorumServer {{ {KRB5_LOGIN_MODULE} required useKeyTab=true storeKey=true keyTab=\"/s\" principal=\"zkquorum/h@R\"; }};"
+        );
+        std::fs::write(
+            &p,
+            format!("{server} QuorumLearner {{ {KRB5_LOGIN_MODULE} required useKeyTab=true keyTab=\"/l\" principal=\"learner/h@R\"; }};"),
+        )
+        .expect("write");
+        assert_eq!(
+            quorum_kerberos(&p, "QuorumServer", "QuorumLearner").expect("ok"),
+            Some((
+                ("/s".into(), "zkquorum/h@R".into()),
+                ("/l".into(), "learner/h@R".into())
+            ))
+        );
+        std::fs::write(&p, &server).expect("write");
+        let e = quorum_kerberos(&p, "QuorumServer", "QuorumLearner").expect_err("no learner");
+        assert!(e.contains("QuorumLearner"), "{e}");
+        std::fs::write(
+            &p,
+            format!("QuorumServer {{ {DIGEST_LOGIN_MODULE} required user_a=\"b\"; }};"),
+        )
+        .expect("write");
+        assert_eq!(
+            quorum_kerberos(&p, "QuorumServer", "QuorumLearner").expect("ok"),
+            None
+        );
     }
 
     #[test]

@@ -203,9 +203,17 @@ async fn start_peers(
         }
         None => None,
     };
-    let sasl = cfg.security.quorum_sasl()?.map(std::sync::Arc::new);
-    if sasl.is_some() {
-        info!("peer links authenticated by quorum SASL (DIGEST-MD5)");
+    let hosts = cfg.servers.values().map(|s| s.host.clone()).collect();
+    let sasl = cfg.security.quorum_sasl(hosts)?.map(std::sync::Arc::new);
+    match sasl.as_ref().and_then(|s| s.kerberos.as_ref()) {
+        Some(k) => info!(
+            "peer links authenticated by quorum SASL (GSSAPI): accepting as {}, dialling as {} to {}",
+            k.acceptor.principal(),
+            k.initiator.principal(),
+            k.service_principal
+        ),
+        None if sasl.is_some() => info!("peer links authenticated by quorum SASL (DIGEST-MD5)"),
+        None => {}
     }
     paddock_net::peer::PeerNet::start(paddock_core::ServerId(me), members, listen.clone(), cfg.membership_digest(), events, tls, sasl)
         .await
@@ -239,6 +247,15 @@ fn run(args: Args) -> Result<()> {
     if !cfg.follow_zookeeper.is_empty() {
         return follow::run(&cfg, &cfg.follow_zookeeper);
     }
+    // Java reads the Kerberos configuration named by
+    // -Djava.security.krb5.conf; MIT's library reads KRB5_CONFIG. An
+    // explicit KRB5_CONFIG wins. Set before the runtime starts any thread
+    // that could read the environment.
+    if let Some(conf) = &cfg.security.krb5_conf {
+        if std::env::var_os("KRB5_CONFIG").is_none() {
+            std::env::set_var("KRB5_CONFIG", conf);
+        }
+    }
     // Authentication that cannot be honoured stops the start here, before
     // the data directory is touched.
     let sasl = cfg
@@ -267,15 +284,6 @@ fn run(args: Args) -> Result<()> {
     // at start too).
     let gssapi = match sasl.as_ref().and_then(|s| s.kerberos.as_ref()) {
         Some((keytab, principal)) => {
-            // Java reads the Kerberos configuration named by
-            // -Djava.security.krb5.conf; MIT's library reads KRB5_CONFIG.
-            // An explicit KRB5_CONFIG wins. Set before the runtime starts
-            // any thread that could read the environment.
-            if let Some(conf) = &cfg.security.krb5_conf {
-                if std::env::var_os("KRB5_CONFIG").is_none() {
-                    std::env::set_var("KRB5_CONFIG", conf);
-                }
-            }
             let acceptor = paddock_net::gssapi::Acceptor::new(keytab, principal).map_err(|e| {
                 anyhow::anyhow!(
                     "refusing to start: java.security.auth.login.config: the Kerberos login of {principal} failed: {e}"

@@ -52,6 +52,7 @@ const HONOURED_AUTH: &[&str] = &[
     "quorum.auth.serverRequireSasl",
     "quorum.auth.learner.saslLoginContext",
     "quorum.auth.server.saslLoginContext",
+    "quorum.auth.kerberos.servicePrincipal",
 ];
 
 /// The `ssl.*` keys (without `zookeeper.`) in force.
@@ -149,6 +150,8 @@ pub struct SecurityConfig {
     quorum_sasl: bool,
     quorum_sasl_server_section: Option<String>,
     quorum_sasl_learner_section: Option<String>,
+    /// `quorum.auth.kerberos.servicePrincipal`.
+    quorum_service_principal: Option<String>,
 }
 
 /// A key's name as the operator wrote it: `ssl.X`, or `ssl.quorum.X`.
@@ -224,6 +227,9 @@ impl SecurityConfig {
             "quorum.auth.learnerRequireSasl" | "quorum.auth.serverRequireSasl" => {}
             "quorum.auth.server.saslLoginContext" => {
                 self.quorum_sasl_server_section = Some(v.to_string())
+            }
+            "quorum.auth.kerberos.servicePrincipal" => {
+                self.quorum_service_principal = Some(v.to_string())
             }
             "quorum.auth.learner.saslLoginContext" => {
                 self.quorum_sasl_learner_section = Some(v.to_string())
@@ -301,8 +307,14 @@ impl SecurityConfig {
         }))
     }
 
-    /// Quorum SASL's credentials (`quorum.auth.enableSasl=true`).
-    pub fn quorum_sasl(&self) -> Result<Option<paddock_net::peer_sasl::PeerSasl>, ConfigError> {
+    /// Quorum SASL's credentials (`quorum.auth.enableSasl=true`): DIGEST-MD5,
+    /// or Kerberos when the `QuorumServer` section holds a Krb5LoginModule
+    /// (then `hosts`, the ensemble's server host names, are the hosts a
+    /// dialling server's principal may name).
+    pub fn quorum_sasl(
+        &self,
+        hosts: Vec<String>,
+    ) -> Result<Option<paddock_net::peer_sasl::PeerSasl>, ConfigError> {
         if !self.quorum_sasl {
             return Ok(None);
         }
@@ -313,16 +325,59 @@ impl SecurityConfig {
                 "needs a JAAS file (-Djava.security.auth.login.config=... in SERVER_JVMFLAGS) with QuorumServer and QuorumLearner sections",
             ));
         };
-        let (users, username, password) = crate::jaas::quorum_credentials(
-            path,
-            self.quorum_sasl_server_section
-                .as_deref()
-                .unwrap_or("QuorumServer"),
-            self.quorum_sasl_learner_section
-                .as_deref()
-                .unwrap_or("QuorumLearner"),
-        )
-        .map_err(|why| bad("quorum.auth.enableSasl", "true", why))?;
+        let server_section = self
+            .quorum_sasl_server_section
+            .as_deref()
+            .unwrap_or("QuorumServer");
+        let learner_section = self
+            .quorum_sasl_learner_section
+            .as_deref()
+            .unwrap_or("QuorumLearner");
+        let krb = crate::jaas::quorum_kerberos(path, server_section, learner_section)
+            .map_err(|why| bad("quorum.auth.enableSasl", "true", why))?;
+        if let Some(((s_keytab, s_principal), (l_keytab, l_principal))) = krb {
+            // ZooKeeper's default service principal.
+            let service = self
+                .quorum_service_principal
+                .clone()
+                .unwrap_or_else(|| "zkquorum/localhost".to_string());
+            if service.contains("_HOST") {
+                return Err(bad(
+                    "quorum.auth.kerberos.servicePrincipal",
+                    &service,
+                    "_HOST is not substituted by paddock: name the principal every server holds the key of",
+                ));
+            }
+            let key = "java.security.auth.login.config";
+            let login =
+                |what: &str, r: Result<std::sync::Arc<paddock_net::gssapi::Acceptor>, String>| {
+                    r.map_err(|e| bad(key, &path.display().to_string(), format!("{what}: {e}")))
+                };
+            let acceptor = login(
+                server_section,
+                paddock_net::gssapi::Acceptor::new(&s_keytab, &s_principal),
+            )?;
+            let initiator = login(
+                learner_section,
+                paddock_net::gssapi::Acceptor::initiator(&l_keytab, &l_principal),
+            )?;
+            return Ok(Some(paddock_net::peer_sasl::PeerSasl {
+                server: Default::default(),
+                username: String::new(),
+                password: String::new(),
+                kerberos: Some(std::sync::Arc::new(
+                    paddock_net::peer_sasl::QuorumKerberos {
+                        acceptor,
+                        initiator,
+                        service_principal: service,
+                        authorized_hosts: hosts,
+                    },
+                )),
+            }));
+        }
+        let (users, username, password) =
+            crate::jaas::quorum_credentials(path, server_section, learner_section)
+                .map_err(|why| bad("quorum.auth.enableSasl", "true", why))?;
         Ok(Some(paddock_net::peer_sasl::PeerSasl {
             server: paddock_core::sasl::SaslConfig {
                 users,
@@ -330,6 +385,7 @@ impl SecurityConfig {
             },
             username,
             password,
+            kerberos: None,
         }))
     }
 
@@ -623,5 +679,36 @@ mod tests {
         c.set("ssl.quorum.clientAuth", "none").unwrap();
         assert!(c.quorum_tls().is_err());
         assert!(c.set("ssl.quorum.crl", "true").is_err());
+    }
+
+    // Goal: quorum Kerberos with `_HOST` in the service principal is
+    // refused, naming the key (Paddock would not know the host to put).
+    #[test]
+    fn quorum_kerberos_host_placeholder_is_refused() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("jaas.conf");
+        let m = crate::jaas::KRB5_LOGIN_MODULE;
+        std::fs::write(
+            &p,
+            format!(
+                "QuorumServer {{ {m} required useKeyTab=true storeKey=true keyTab=\"/s\" principal=\"zkquorum/h@R\"; }};\n\
+                 QuorumLearner {{ {m} required useKeyTab=true keyTab=\"/l\" principal=\"learner/h@R\"; }};"
+            ),
+        )
+        .expect("write");
+        let c = cfg(&[
+            ("quorum.auth.enableSasl", "true"),
+            (
+                "java.security.auth.login.config",
+                p.to_str().expect("utf-8"),
+            ),
+            ("quorum.auth.kerberos.servicePrincipal", "zkquorum/_HOST@R"),
+        ]);
+        let e = c.quorum_sasl(vec!["h".into()]).expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("quorum.auth.kerberos.servicePrincipal"),
+            "{e}"
+        );
     }
 }

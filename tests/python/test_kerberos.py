@@ -12,6 +12,7 @@ the same zoo.cfg, and must agree:
   without a ticket cannot start the exchange at all."""
 
 import os
+import time
 import struct
 import subprocess
 import tempfile
@@ -280,3 +281,64 @@ def test_kerberos_login_without_the_key_is_refused_at_start(realm):
     srv.cleanup()
     msg = str(e.value)
     assert "refusing to start" in msg and "zookeeper/other@" + REALM in msg, msg
+
+
+QUORUM_JAAS = """
+QuorumServer {
+  com.sun.security.auth.module.Krb5LoginModule required
+  useKeyTab=true keyTab="%s" storeKey=true principal="zkquorum/localhost@%s";
+};
+QuorumLearner {
+  com.sun.security.auth.module.Krb5LoginModule required
+  useKeyTab=true keyTab="%s" storeKey=true principal="%s";
+};
+"""
+
+
+# Goal: quorum SASL with Kerberos between paddock servers (Paddock's peer
+# protocol is its own, so paddock only): members whose QuorumLearner
+# principal names an ensemble host (learner/127.0.0.1) form the quorum and
+# serve; a member whose principal names another host is refused with a
+# logged reason and kept out, as ZooKeeper's quorum server authorizes.
+def test_quorum_kerberos_keeps_a_foreign_learner_out(realm):
+    from ensembles import Ensemble, mode
+    k = realm.kdc
+    qs = k.principal("zkquorum/localhost", "zkquorum.keytab")
+    files = []
+    for name in ("learner/127.0.0.1", "learner/evil.example"):
+        kt = k.principal(name, name.replace("/", "_") + ".keytab")
+        p = os.path.join(k.dir, name.replace("/", "_") + ".jaas")
+        with open(p, "w") as f:
+            f.write(QUORUM_JAAS % (qs, REALM, kt, "%s@%s" % (name, REALM)))
+        files.append(p)
+    ens = Ensemble("paddock", 3, extra="quorum.auth.enableSasl=true\n"
+                   "quorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n"
+                   "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost@%s\n" % REALM)
+    saved = {v: os.environ.get(v) for v in ("SERVER_JVMFLAGS", "KRB5RCACHEDIR")}
+    try:
+        os.environ["KRB5RCACHEDIR"] = k.dir
+        for i in range(3):
+            os.environ["SERVER_JVMFLAGS"] = (
+                "-Djava.security.auth.login.config=%s -Djava.security.krb5.conf=%s"
+                % (files[1 if i == 2 else 0], k.krb5_conf))
+            ens.start(i)
+        ens.leader([0, 1])
+        time.sleep(2)
+        assert mode(ens.client_ports[2]) not in ("leader", "follower"), ens.log_tail()
+        logs = ens.log_tail(200000)
+        assert "authenticated by quorum SASL as learner/127.0.0.1@" + REALM in logs, logs
+        assert "learner/evil.example@%s is not a server of this ensemble" % REALM in logs, logs
+        c = KazooClient(hosts=ens.hosts(0), timeout=10, connection_retry={"max_tries": 1})
+        c.start(timeout=15)
+        try:
+            c.create("/krb-quorum", b"ok")
+        finally:
+            c.stop()
+            c.close()
+    finally:
+        for v, val in saved.items():
+            if val is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = val
+        ens.stop()
