@@ -617,3 +617,55 @@ fn a_partitioned_member_serves_read_only_clients_until_the_quorum_returns() {
         "read-only clients are sent away when the quorum is back"
     );
 }
+
+#[test]
+fn figures_come_from_the_parts_that_keep_them() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.run_ms(2000);
+    let leader = c.leader().expect("a leader is elected");
+    let follower = *c.nodes.keys().find(|k| **k != leader).unwrap();
+    c.connect(10, follower);
+    let (h, _) = c.call(10, 1, &create("/f", b"0123456789", 0));
+    assert_eq!(h.err, 0);
+    let (h, _) = c.call(10, 2, &get("/f"));
+    assert_eq!(h.err, 0);
+    c.run_ms(100);
+
+    // The leader's own figures: two learners synced, proposals sent.
+    let l = c.nodes[&leader].stats();
+    assert_eq!(l.mode, ServerRole::Leader);
+    assert_eq!(l.diff_syncs + l.snap_syncs, 2, "{l:?}");
+    assert!(l.proposal_size_last > 10, "{l:?}");
+    assert!(l.proposal_size_min <= l.proposal_size_last, "{l:?}");
+    assert!(l.proposal_size_last <= l.proposal_size_max, "{l:?}");
+    assert_eq!(l.connections, 0);
+
+    // The client pipeline's figures, on the follower the client uses:
+    // connect, create and get in, three replies out.
+    let f = c.nodes[&follower].stats();
+    assert_eq!(f.mode, ServerRole::Follower);
+    assert_eq!(f.connections, 1);
+    assert_eq!(f.sessions, 1);
+    assert_eq!((f.packets_received, f.packets_sent), (3, 3), "{f:?}");
+    assert_eq!(
+        (
+            f.update_latency.count,
+            f.read_latency.count,
+            f.latency_count
+        ),
+        (2, 1, 3),
+        "the session's creation and a create are writes, a get a read"
+    );
+    assert_eq!(f.outstanding_requests, 0);
+    let conns = c.nodes[&follower].connections();
+    assert_eq!((conns.len(), conns[0].received, conns[0].sent), (1, 3, 3));
+
+    c.nodes.get_mut(&follower).unwrap().reset_stats();
+    let f = c.nodes[&follower].stats();
+    assert_eq!(
+        (f.packets_received, f.packets_sent, f.latency_count),
+        (0, 0, 0)
+    );
+    assert_eq!(f.latency_min_ms, 0, "no latency recorded since the reset");
+    assert_eq!(f.connections, 1, "a reset keeps the connections");
+}

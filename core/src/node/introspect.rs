@@ -1,10 +1,104 @@
-//! Introspection: figures and listings for the four-letter words, the
-//! metrics and the simulator's checkers; the whole-state invariant check.
+//! Introspection: the server's own figures (`Figures`, its fields), the
+//! figures and listings for the four-letter words, the metrics and the
+//! simulator's checkers (`NodeStats`, `ConnInfo`, assembled from the
+//! parts that keep them: `Clients`, the log, the role); the whole-state
+//! invariant check.
 
 use super::*;
 use crate::ids::*;
 use crate::txn::State;
 use crate::zab::Role;
+
+/// Figures for the four-letter words and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStats {
+    pub mode: ServerRole,
+    pub last_zxid: Zxid,
+    pub node_count: u64,
+    pub approximate_data_size: u64,
+    pub ephemerals_count: u64,
+    pub sessions: u64,
+    pub connections: u64,
+    pub watch_count: u64,
+    pub watched_paths: u64,
+    pub outstanding_requests: u64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub latency_min_ms: u64,
+    pub latency_max_ms: u64,
+    pub latency_total_ms: u64,
+    pub latency_count: u64,
+    pub digest: u64,
+    /// ZooKeeper's `readlatency` and `updatelatency`: milliseconds from a
+    /// request's arrival to its reply, reads and writes apart.
+    pub read_latency: crate::latency::Latencies,
+    pub update_latency: crate::latency::Latencies,
+    /// Leader figures, as ZooKeeper's leader keeps them: the bytes of the
+    /// last, smallest and largest proposal sent to followers (0 before the
+    /// first); learner syncs by DIFF or TRUNC (`diff_count`) and by
+    /// snapshot (`snap_count`); learners' syncs waiting for proposals to
+    /// commit (`pending_syncs`).
+    pub proposal_size_last: u64,
+    pub proposal_size_min: u64,
+    pub proposal_size_max: u64,
+    pub diff_syncs: u64,
+    pub snap_syncs: u64,
+    pub pending_syncs: u64,
+}
+
+/// The server's own figures (the client pipeline keeps its own in
+/// `Clients`): what the leader sent, as ZooKeeper's leader counts it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Figures {
+    proposal_size_last: u64,
+    proposal_size_min: u64,
+    proposal_size_max: u64,
+    diff_syncs: u64,
+    snap_syncs: u64,
+}
+
+impl Figures {
+    pub(super) fn on_proposal_sent(&mut self, bytes: usize) {
+        let n = bytes as u64;
+        self.proposal_size_min = if self.proposal_size_last == 0 {
+            n
+        } else {
+            self.proposal_size_min.min(n)
+        };
+        self.proposal_size_max = self.proposal_size_max.max(n);
+        self.proposal_size_last = n;
+    }
+
+    /// A learner was synced: by snapshot, or by DIFF or TRUNC.
+    pub(super) fn on_sync(&mut self, snap: bool) {
+        if snap {
+            self.snap_syncs += 1;
+        } else {
+            self.diff_syncs += 1;
+        }
+    }
+
+    fn fill(&self, s: &mut NodeStats) {
+        s.proposal_size_last = self.proposal_size_last;
+        s.proposal_size_min = self.proposal_size_min;
+        s.proposal_size_max = self.proposal_size_max;
+        s.diff_syncs = self.diff_syncs;
+        s.snap_syncs = self.snap_syncs;
+    }
+}
+
+/// One connection as `cons` shows it.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub conn: ConnId,
+    pub addr: String,
+    pub session: Option<SessionId>,
+    pub timeout_ms: u32,
+    pub queued: u64,
+    pub received: u64,
+    pub sent: u64,
+    pub last_zxid: Zxid,
+}
 
 impl Node {
     // ----- introspection ------------------------------------------------
@@ -53,7 +147,8 @@ impl Node {
     }
 
     pub fn stats(&self) -> NodeStats {
-        let mut s = self.stats.clone();
+        let mut s = NodeStats::default();
+        self.figures.fill(&mut s);
         s.last_zxid = self.log.last_applied();
         s.mode = self.role.server_role();
         s.node_count = self.log.state().tree.node_count() as u64;

@@ -94,15 +94,15 @@ impl Node {
                         PeerMsg::Sync {
                             mode: SyncMode::Snap { .. },
                             ..
-                        } => self.stats.snap_syncs += 1,
-                        _ => self.stats.diff_syncs += 1,
+                        } => self.figures.on_sync(true),
+                        _ => self.figures.on_sync(false),
                     }
                     self.send_peer(to, &msg);
                 }
                 Action::Propose(txn, followers) => {
                     if !followers.is_empty() {
                         let bytes = peer::encode_proposal(&txn);
-                        self.stats.on_proposal_sent(bytes.len());
+                        self.figures.on_proposal_sent(bytes.len());
                         for f in followers {
                             self.outputs.push_back(Output::SendPeer {
                                 to: f,
@@ -130,13 +130,8 @@ impl Node {
                 Action::ClosePeer(peer, reason) => {
                     self.outputs.push_back(Output::ClosePeer { peer, reason })
                 }
-                Action::Serving => {
-                    self.stats.mode = if self.config.is_standalone() {
-                        ServerRole::Standalone
-                    } else {
-                        ServerRole::Leader
-                    };
-                }
+                // The mode shown is read from the role (`Node::stats`).
+                Action::Serving => {}
                 Action::CommitQuorum(from, upto, ids) => self.note_commit_quorum(from, upto, ids),
                 Action::Look => {
                     self.become_looking(now);

@@ -164,12 +164,6 @@ impl Node {
             self.become_looking(now);
             return;
         }
-        let observer = self.learner().is_some_and(|l| l.observer);
-        self.stats.mode = if observer {
-            ServerRole::Observer
-        } else {
-            ServerRole::Follower
-        };
         info!(
             "server {} up to date at {}",
             self.config.server_id.0,

@@ -16,7 +16,8 @@
 //!   server in its role (sessions, reconnects, submitting writes);
 //! - `reads`: reads and watch registration against the tree (`Reader`);
 //! - `applied`: what happens once a txn is applied (replies, watch events);
-//! - `introspect`: figures and listings for four-letter words and metrics;
+//! - `introspect`: the server's figures (`Figures`) and the listings for
+//!   four-letter words, metrics and the simulator; the invariant check;
 //! - `leading` / `learning`: the leader's and learner's steps, over the
 //!   state types of `zab::leader` and `zab::learner`.
 //!
@@ -42,6 +43,8 @@ mod reads;
 mod reconfig;
 mod requests;
 mod tokens;
+
+pub use introspect::{ConnInfo, NodeStats};
 
 use crate::canary::Canary;
 use crate::config::Config;
@@ -103,7 +106,8 @@ pub struct Node {
     /// history durable, then rejoins as a voter.
     pub(crate) abstaining: bool,
     pub(crate) election_round: u64,
-    pub(crate) stats: NodeStats,
+    /// The server's own figures (`introspect.rs`).
+    figures: introspect::Figures,
     /// Read-only mode while looking (`readonly`).
     pub(crate) ro: readonly::ReadOnly,
     /// Set once the disk refused an operation: the node is finished.
@@ -204,69 +208,6 @@ pub enum Output {
     ConfigActivated { version: u64, text: String },
 }
 
-/// Figures for the four-letter words and metrics.
-#[derive(Debug, Clone, Default)]
-pub struct NodeStats {
-    pub mode: ServerRole,
-    pub last_zxid: Zxid,
-    pub node_count: u64,
-    pub approximate_data_size: u64,
-    pub ephemerals_count: u64,
-    pub sessions: u64,
-    pub connections: u64,
-    pub watch_count: u64,
-    pub watched_paths: u64,
-    pub outstanding_requests: u64,
-    pub packets_received: u64,
-    pub packets_sent: u64,
-    pub latency_min_ms: u64,
-    pub latency_max_ms: u64,
-    pub latency_total_ms: u64,
-    pub latency_count: u64,
-    pub digest: u64,
-    /// ZooKeeper's `readlatency` and `updatelatency`: milliseconds from a
-    /// request's arrival to its reply, reads and writes apart.
-    pub read_latency: crate::latency::Latencies,
-    pub update_latency: crate::latency::Latencies,
-    /// Leader figures, as ZooKeeper's leader keeps them: the bytes of the
-    /// last, smallest and largest proposal sent to followers (0 before the
-    /// first); learner syncs by DIFF or TRUNC (`diff_count`) and by
-    /// snapshot (`snap_count`); learners' syncs waiting for proposals to
-    /// commit (`pending_syncs`).
-    pub proposal_size_last: u64,
-    pub proposal_size_min: u64,
-    pub proposal_size_max: u64,
-    pub diff_syncs: u64,
-    pub snap_syncs: u64,
-    pub pending_syncs: u64,
-}
-
-impl NodeStats {
-    pub(crate) fn on_proposal_sent(&mut self, bytes: usize) {
-        let n = bytes as u64;
-        self.proposal_size_min = if self.proposal_size_last == 0 {
-            n
-        } else {
-            self.proposal_size_min.min(n)
-        };
-        self.proposal_size_max = self.proposal_size_max.max(n);
-        self.proposal_size_last = n;
-    }
-}
-
-/// One connection as `cons` shows it.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub conn: ConnId,
-    pub addr: String,
-    pub session: Option<SessionId>,
-    pub timeout_ms: u32,
-    pub queued: u64,
-    pub received: u64,
-    pub sent: u64,
-    pub last_zxid: Zxid,
-}
-
 fn reply_frame(xid: i32, zxid: Zxid, err: ErrorCode, body: &Response) -> Vec<u8> {
     proto::encode_reply(xid, zxid.as_i64(), err, body)
 }
@@ -337,10 +278,7 @@ impl Node {
             (Role::Looking(e), Some(step), 1)
         };
         let mut s = Node {
-            stats: NodeStats {
-                mode: ServerRole::Looking,
-                ..NodeStats::default()
-            },
+            figures: Default::default(),
             config,
             opts,
             rng,
@@ -522,7 +460,6 @@ impl Node {
             self.abstaining,
             now,
         );
-        self.stats.mode = ServerRole::Looking;
         self.role = Role::Looking(e);
         self.ro_on_looking(now);
         self.election_step(now, step);
