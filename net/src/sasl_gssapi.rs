@@ -54,8 +54,18 @@ pub trait SecurityContext {
 }
 
 impl SecurityContext for crate::gssapi::Context {
+    /// Kerberos V5 establishes the acceptor's context from the client's
+    /// first token (the AP-REQ). MIT's library answers some malformed
+    /// tokens with "continue needed" (other mechanisms' token kinds); Java's
+    /// Kerberos, ZooKeeper's, refuses them at once, and so does this.
     fn accept(&mut self, token: &[u8]) -> Result<Accepted, String> {
-        crate::gssapi::Context::accept(self, token)
+        match crate::gssapi::Context::accept(self, token)? {
+            Accepted::Continue(_) => Err(
+                "the token does not establish a Kerberos context (an AP-REQ does in one step)"
+                    .into(),
+            ),
+            done => Ok(done),
+        }
     }
     fn wrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, String> {
         crate::gssapi::Context::wrap(self, msg)

@@ -226,6 +226,37 @@ def test_bad_tokens_are_auth_failed_and_closed(krb_server, realm):
     assert raw_gssapi(krb_server.port, realm, "bob")[:3] == (0, 0, False)
 
 
+# Goal: hostile first tokens (random bytes, and a real AP-REQ truncated or
+# with bytes flipped) are each refused with AuthFailed, zxid 0 and a
+# close, on both servers, and a good client logs in afterwards.
+# PADDOCK_GSSAPI_FUZZ_TOKENS sets how many (60 here; longer runs by hand).
+def test_hostile_gssapi_tokens(krb_server, realm):
+    import random
+    rng = random.Random(int(os.environ.get("PADDOCK_GSSAPI_FUZZ_SEED", "1604")))
+    ap_req = raw_gssapi(krb_server.port, realm, "alice")[3]
+    tokens = []
+    for i in range(int(os.environ.get("PADDOCK_GSSAPI_FUZZ_TOKENS", "60"))):
+        kind = i % 3
+        if kind == 0:
+            tokens.append(bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))))
+        elif kind == 1:
+            tokens.append(ap_req[:rng.randrange(1, len(ap_req))])
+        else:
+            t = bytearray(ap_req)
+            for _ in range(rng.randrange(1, 6)):
+                t[rng.randrange(len(t))] ^= 1 << rng.randrange(8)
+            tokens.append(bytes(t))
+    for t in tokens:
+        c = jute.Conn(krb_server.port, timeout=5)
+        c.connect()
+        try:
+            err, _, zxid = sasl_reply(c, 1, t)
+            assert (err, zxid, c.is_closed(wait=5)) == (AUTH_FAILED, 0, True), t.hex()
+        finally:
+            c.close_socket()
+    assert raw_gssapi(krb_server.port, realm, "bob")[:3] == (0, 0, False)
+
+
 # Goal: without a ticket the client cannot make its first token (nothing
 # reaches the server); such a client, served without SASL, is anonymous and
 # kept out of a node whose ACL names alice, on both servers.
