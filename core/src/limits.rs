@@ -22,11 +22,31 @@
 //! `session_conn`, the learner's pending revalidations (one per
 //! connection), the learner's `touched` sessions and the leader's
 //! `closing` set and expiry queue (at most the sessions); the leader's
-//! `learners` and the election's votes (the configured members); the
-//! leader's `sync_waiters` and the uncommitted proposals (requests waiting
-//! on connections of the ensemble, plus one CloseSession per session and
-//! `Config::container_max_per_minute` reaped nodes); persistence tokens,
-//! the persist buffer and outputs (drained at every poll).
+//! `learners` and the election's votes (the configured members);
+//! persistence tokens, the persist buffer and outputs (drained at every
+//! poll).
+//!
+//! Bounded in time, not by a count (an open gap): the leader's
+//! uncommitted proposals (its log past the last applied zxid) and its
+//! `sync_waiters`. While every requester stays connected they follow the
+//! queues above: a write or a learner's `sync` holds its connection's
+//! slot until answered, so at most the ensemble's connections times
+//! `QUEUED_PER_CONN_MAX`, plus one CloseSession per session and
+//! `Config::container_max_per_minute` reaped nodes. But a slot goes with
+//! its connection, while a write already submitted (or forwarded) stays
+//! proposed and a learner's SyncRequest stays waiting at the leader until
+//! the zxid it waits for is committed: a client that fills its queue,
+//! closes and reconnects adds a queue's worth each time. What ends them is
+//! time: they are answered once a quorum has them durable (group commit:
+//! one fsync covers everything buffered), and a leader that hears no
+//! quorum steps down within syncLimit and drops them. What does not end
+//! them: a quorum of followers that answer pings while their disks do not
+//! complete (ZooKeeper's leader behaves the same; ZooKeeper bounds the
+//! intake instead, with `globalOutstandingLimit`, counting a request until
+//! it is finished even after its connection closed). A bound of that shape
+//! here would count each server's submitted, not yet applied writes apart
+//! from connections, reset at every role change, and refuse a write past
+//! it as the other bounds do (closing the connection that sent it).
 //!
 //! Deliberately unbounded, as in ZooKeeper: the data tree itself (its
 //! size is the user's data; quotas and memory sizing are the operator's).

@@ -123,9 +123,9 @@ pub struct Leader {
     pub next_ping: Instant,
     /// Discovery and sync must be done by then (initLimit).
     pub establish_by: Instant,
-    /// (learner, sync id, zxid that must be committed first). At most one
-    /// per client `sync` a learner has outstanding: bounded by its
-    /// connections times `QUEUED_PER_CONN_MAX`.
+    /// (learner, sync id, zxid that must be committed first). One per
+    /// client `sync` a learner forwarded; answered once that zxid commits
+    /// (bounded in time, not by a count: see `limits`).
     pub sync_waiters: Vec<(ServerId, u64, Zxid)>,
     pub last_proposed: Zxid,
     /// The last zxid this leader has had applied (its server's last
