@@ -17,6 +17,7 @@
 use crate::ids::Zxid;
 use crate::txn::{Applied, ApplyOptions, State, Txn, TxnHeader, TxnKind};
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Entries kept in memory behind the checkpoint, so a learner that lags
 /// by up to this many txns gets a DIFF rather than a SNAP.
@@ -25,6 +26,10 @@ pub const WINDOW_MAX: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Log {
     base: State,
+    /// The base's `/zookeeper/config` data, kept beside it (set wherever
+    /// `base` is): `config_at` is asked after every step a server takes,
+    /// and looking the node up each time was a visible share of it.
+    base_config: Arc<[u8]>,
     entries: VecDeque<Txn>,
     state: State,
     /// The entries that are successful reconfigs (each a configuration).
@@ -48,6 +53,7 @@ impl Log {
     pub fn new(base: State, tail: Vec<Txn>, state: State) -> Log {
         let confirmed = base.last_zxid;
         let mut log = Log {
+            base_config: config_of(&base),
             base,
             entries: tail.into(),
             state,
@@ -76,7 +82,12 @@ impl Log {
     /// checkpoint) and the text.
     pub fn config_at(&self, zxid: Zxid) -> (Zxid, &[u8]) {
         let base = self.base.last_zxid;
-        if let Some(&r) = self.reconfigs.range(..=zxid).next_back() {
+        let newest = if self.reconfigs.is_empty() {
+            None
+        } else {
+            self.reconfigs.range(..=zxid).next_back()
+        };
+        if let Some(&r) = newest {
             if r > base {
                 if let Some(TxnKind::Reconfig { outcome: Ok(text) }) =
                     self.entry(r).map(|t| &t.kind)
@@ -85,13 +96,7 @@ impl Log {
                 }
             }
         }
-        let data = self
-            .base
-            .tree
-            .get(crate::tree::CONFIG_NODE)
-            .map(|n| &n.data[..])
-            .unwrap_or(&[]);
-        (base, data)
+        (base, &self.base_config)
     }
 
     fn check(&self) {
@@ -273,6 +278,7 @@ impl Log {
     pub fn reset(&mut self, state: State) {
         self.confirmed = state.last_zxid;
         self.base = state.clone();
+        self.base_config = config_of(&self.base);
         self.state = state;
         self.entries.clear();
         self.reconfigs.clear();
@@ -284,6 +290,7 @@ impl Log {
     /// `WINDOW_MAX` entries behind it for DIFF syncs and dropping older ones.
     pub fn rebase(&mut self) {
         self.base = self.state.clone();
+        self.base_config = config_of(&self.base);
         let behind = self
             .entries
             .partition_point(|t| t.zxid <= self.base.last_zxid);
@@ -315,6 +322,14 @@ impl Log {
 
 fn is_reconfig(t: &Txn) -> bool {
     matches!(t.kind, TxnKind::Reconfig { outcome: Ok(_) })
+}
+
+/// A state's `/zookeeper/config` data (empty when the node holds none).
+fn config_of(state: &State) -> Arc<[u8]> {
+    state
+        .tree
+        .get(crate::tree::CONFIG_NODE)
+        .map_or_else(|| Arc::from(&[][..]), |n| n.data.clone())
 }
 
 #[cfg(test)]

@@ -225,7 +225,10 @@ impl Node {
         let next_session_id = session::first_session_id(config.server_id.0, now.wall_ms);
         let log = Log::new(recovered.base, recovered.tail, recovered.state);
         let static_members = reconfig::StaticMembers::of(&config);
-        let membership_texts = reconfig::configs_of(&log, config.canary, Zxid::ZERO);
+        let membership_texts = {
+            let (current, pending) = reconfig::configs_of(&log, config.canary, Zxid::ZERO);
+            (current.to_vec(), pending.map(<[u8]>::to_vec))
+        };
         let config_version = reconfig::apply_configs(
             &mut config,
             &static_members,

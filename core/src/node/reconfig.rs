@@ -40,22 +40,24 @@ impl StaticMembers {
 
 /// The configurations a log decides by: in force, and pending if newer.
 /// `planted` is the configured canary (honoured with the feature only).
+/// Borrowed from the log: asked after every step, and nearly always the
+/// same as last time, so copies are made only when they changed.
 pub(crate) fn configs_of(
     log: &Log,
     planted: Option<Canary>,
     peer_confirmed: Zxid,
-) -> (Vec<u8>, Option<Vec<u8>>) {
+) -> (&[u8], Option<&[u8]>) {
     let (cz, current) = log.config_at(log.confirmed().max(peer_confirmed));
     let (sz, seen) = log.config_at(log.last_logged());
-    let pending = (sz != cz && seen != current).then(|| seen.to_vec());
+    let pending = (sz != cz && seen != current).then_some(seen);
     if cfg!(feature = "canary") {
         match planted {
-            Some(Canary::ActivateBeforeCommit) => return (seen.to_vec(), None),
-            Some(Canary::OldVotesForNew) => return (current.to_vec(), None),
+            Some(Canary::ActivateBeforeCommit) => return (seen, None),
+            Some(Canary::OldVotesForNew) => return (current, None),
             _ => {}
         }
     }
-    (current.to_vec(), pending)
+    (current, pending)
 }
 
 /// Sets the config's members from the texts (empty: the static members).
@@ -103,9 +105,10 @@ impl Node {
     pub(crate) fn refresh_membership(&mut self, now: Now) {
         let (current, pending) =
             configs_of(&self.log, self.config.canary, self.peer_confirmed_config);
-        if self.membership_texts.0 == current && self.membership_texts.1 == pending {
+        if self.membership_texts.0 == current && self.membership_texts.1.as_deref() == pending {
             return;
         }
+        let (current, pending) = (current.to_vec(), pending.map(<[u8]>::to_vec));
         let version = apply_configs(
             &mut self.config,
             &self.static_members,
