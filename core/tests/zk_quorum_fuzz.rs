@@ -9,7 +9,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use paddock_core::proto::{write_acls, Acl, Writer};
-use paddock_core::zk::quorum::{kind, Item, LeaderStream, QuorumPacket};
+use paddock_core::zk::quorum::{kind, mutate, Item, LeaderStream, QuorumPacket};
 use paddock_core::zk::snapshot::decode_sync_stream;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
@@ -60,21 +60,7 @@ fn mutated_learner_streams_never_panic() {
     while start.elapsed() < budget {
         rounds += 1;
         let mut b = base.clone();
-        for _ in 0..rng.gen_range(1..8) {
-            let i = rng.gen_range(0..b.len());
-            match rng.gen_range(0..5) {
-                0 => b[i] = rng.gen(),
-                1 => b[i] ^= 1 << rng.gen_range(0..8),
-                2 => b.truncate(i.max(1)),
-                3 => b.insert(i, rng.gen()),
-                _ => {
-                    // A length field's worth of big or negative bytes.
-                    let v: i32 = [-2, -1, 0, i32::MAX, 1 << 24][rng.gen_range(0..5)];
-                    let end = (i + 4).min(b.len());
-                    b[i..end].copy_from_slice(&v.to_be_bytes()[..end - i]);
-                }
-            }
-        }
+        mutate(&mut b, &mut rng, 7);
         let mut s = LeaderStream::new();
         let mut at = 0;
         while at < b.len() {

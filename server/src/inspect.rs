@@ -303,22 +303,7 @@ fn paddock_snapshot(out: &Out, bytes: &[u8]) -> Option<String> {
         }
     };
     for (p, n) in state.tree.iter() {
-        let zk = ZkNode {
-            data: (!n.null_data).then(|| n.data.clone()),
-            acl: n.acl.clone(),
-            stat: paddock_core::zk::tree::StatPersisted {
-                czxid: n.czxid,
-                mzxid: n.mzxid,
-                ctime: n.ctime,
-                mtime: n.mtime,
-                version: n.version,
-                cversion: n.cversion,
-                aversion: n.aversion,
-                ephemeral_owner: n.ephemeral_owner,
-                pzxid: n.pzxid,
-            },
-        };
-        out.node(p, &zk, n.children.len());
+        out.node(p, &ZkNode::from_paddock(n), n.children.len());
     }
     out.summary(
         json!({"kind": "paddock-snapshot", "znodes": state.tree.node_count(), "sessions": state.sessions.len(),

@@ -60,6 +60,28 @@ pub struct ZkNode {
     pub stat: StatPersisted,
 }
 
+impl ZkNode {
+    /// The ZooKeeper node a Paddock node is (data, ACL and every stored
+    /// stat field; null data stays null). The ACL is shared, not interned.
+    pub fn from_paddock(n: &Znode) -> ZkNode {
+        ZkNode {
+            data: (!n.null_data).then(|| n.data.clone()),
+            acl: n.acl.clone(),
+            stat: StatPersisted {
+                czxid: n.czxid,
+                mzxid: n.mzxid,
+                ctime: n.ctime,
+                mtime: n.mtime,
+                version: n.version,
+                cversion: n.cversion,
+                aversion: n.aversion,
+                ephemeral_owner: n.ephemeral_owner,
+                pzxid: n.pzxid,
+            },
+        }
+    }
+}
+
 /// ZooKeeper's per-node digest (`DigestCalculator`, digest version 2):
 /// CRC-32 of the path ("" for the root), the data and the stat fields.
 pub fn node_digest(path: &str, node: &ZkNode) -> u64 {
@@ -341,22 +363,8 @@ impl ZkTree {
         let mut t = ZkTree::new();
         // Paths in order: a parent sorts before its children.
         for (path, n) in state.tree.iter() {
-            let acl = t.intern_acl(n.acl.as_ref().clone());
-            let node = ZkNode {
-                data: (!n.null_data).then(|| n.data.clone()),
-                acl,
-                stat: StatPersisted {
-                    czxid: n.czxid,
-                    mzxid: n.mzxid,
-                    ctime: n.ctime,
-                    mtime: n.mtime,
-                    version: n.version,
-                    cversion: n.cversion,
-                    aversion: n.aversion,
-                    ephemeral_owner: n.ephemeral_owner,
-                    pzxid: n.pzxid,
-                },
-            };
+            let mut node = ZkNode::from_paddock(n);
+            node.acl = t.intern_acl(n.acl.as_ref().clone());
             t.insert_loaded(path.to_string(), node)?;
         }
         for (id, meta) in state.sessions.iter() {

@@ -356,25 +356,13 @@ mod tests {
     /// values. The long, time-bounded run is `core/tests/zk_quorum_fuzz.rs`.
     #[test]
     fn mutated_streams_never_panic() {
+        use crate::zk::quorum::mutate;
         use rand::{Rng, SeedableRng};
         let (base, _) = whole();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
         for _ in 0..3_000 {
             let mut b = base.clone();
-            for _ in 0..rng.gen_range(1..6) {
-                let i = rng.gen_range(0..b.len());
-                match rng.gen_range(0..4) {
-                    0 => b[i] = rng.gen(),
-                    1 => b[i] ^= 1 << rng.gen_range(0..8),
-                    2 => {
-                        b.truncate(i);
-                        if b.is_empty() {
-                            b.push(0);
-                        }
-                    }
-                    _ => b.insert(i, rng.gen()),
-                }
-            }
+            mutate(&mut b, &mut rng, 5);
             let mut s = LeaderStream::new();
             let mut at = 0;
             while at < b.len() {
