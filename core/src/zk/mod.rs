@@ -7,6 +7,7 @@
 //! `.gz` or `.snappy`, per `snapshot.compression.method`), `log.<hex
 //! first zxid>`, and the decimal `acceptedEpoch` / `currentEpoch`.
 
+pub mod convert;
 pub mod import;
 pub mod password;
 pub mod quorum;
