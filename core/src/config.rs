@@ -94,6 +94,10 @@ pub struct Config {
     /// `zookeeper.enforceQuota`: hard quota limits refuse writes (every
     /// member must agree, as every member applies the check).
     pub enforce_quota: bool,
+    /// New sessions get Apache ZooKeeper's password for their id rather
+    /// than Paddock's: set while following a ZooKeeper ensemble, whose
+    /// servers must accept the session when its client moves to them.
+    pub zookeeper_session_passwords: bool,
 }
 
 impl Config {
@@ -131,6 +135,7 @@ impl Config {
             read_only_mode: false,
             limits: crate::limits::Limits::default(),
             enforce_quota: false,
+            zookeeper_session_passwords: false,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::metrics::{self, Counters, Shared};
 use crate::storage::{Done, LogJob, SnapJob};
 use anyhow::{bail, Result};
 use paddock_core::storage::StorageOp;
+use paddock_core::zk::quorum::bridge::FOLLOWED;
 use paddock_core::{ConnId, Input, Instant, Node, Now, Output};
 use paddock_net::peer::{PeerEvent, PeerNet};
 use paddock_net::{framing, ConnHandle, NetEvent};
@@ -51,6 +52,9 @@ pub struct Driver {
     pending: HashMap<ConnId, Vec<u8>>,
     /// Links to the other members (ensembles only).
     pub peer_net: Option<PeerNet>,
+    /// Follow mode: the link to the bridge that plays the followed
+    /// ZooKeeper ensemble's part (`follow.rs`).
+    pub followed: Option<crate::follow::NodeLink>,
     /// What `mntr` and `/metrics` report beyond the node's own stats.
     pub counters: Counters,
     pub shared: std::sync::Arc<Shared>,
@@ -95,6 +99,7 @@ impl Driver {
             peers: HashMap::new(),
             pending: HashMap::new(),
             peer_net: None,
+            followed: None,
             counters: Counters::default(),
             shared: std::sync::Arc::default(),
             stopping: None,
@@ -341,6 +346,12 @@ impl Driver {
 
     /// Counts role changes and applied txns; logs a role change once.
     fn observe_role(&mut self) {
+        if let Some(f) = &self.followed {
+            f.durable.store(
+                self.node.persisted_upto().as_i64(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         let role = self.node.state_name();
         let now_ms = self.started.elapsed().as_millis() as u64;
         if let Some(before) = self.counters.observe(role, self.node.last_zxid().0, now_ms) {
@@ -381,9 +392,13 @@ impl Driver {
                     }
                     self.to_log(LogJob::Op(op));
                 }
-                Output::SendPeer { to, bytes } => match &self.peer_net {
-                    Some(p) => p.send(to, bytes),
-                    None => debug!("standalone: dropping a message for server {}", to.0),
+                Output::SendPeer { to, bytes } => match (&self.peer_net, &self.followed) {
+                    (_, Some(f)) if to == FOLLOWED => {
+                        // The bridge's thread ends only with the process.
+                        let _ = f.to_bridge.send(bytes);
+                    }
+                    (Some(p), _) => p.send(to, bytes),
+                    _ => debug!("standalone: dropping a message for server {}", to.0),
                 },
                 Output::ClosePeer { peer, reason } => {
                     warn!("dropping the link to server {}: {reason}", peer.0);

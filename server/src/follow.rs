@@ -1,106 +1,235 @@
 //! Follow mode (`migration.followZooKeeper=host:quorumPort,...`): this
-//! server attaches to a running Apache ZooKeeper ensemble as an observer
-//! and follows its txn stream, keeping a Paddock copy of its state on
-//! disk. The protocol and the state live in the core
-//! (`paddock_core::zk::quorum::learner`); this file is the connection:
+//! server attaches to a running Apache ZooKeeper ensemble as an observer,
+//! follows its txn stream and serves its own clients from it. The server
+//! is the ordinary one (client listener, driver, `Node`, log and snapshot
+//! threads); its node is configured as an observer of [`FOLLOWED`], and
+//! the core's `ZkBridge` (`paddock_core::zk::quorum::bridge`) plays that
+//! leader. This file is the connection to ZooKeeper:
 //!
 //! - find the leader: try each listed quorum address in turn (only a
 //!   ZooKeeper leader listens on its quorum port), one second to connect;
-//! - move bytes between the socket and the learner, call its timeout;
-//! - carry out its storage operations: Paddock snapshots (named by zxid,
-//!   the two newest kept) and ZooKeeper's epochs, both durable;
-//! - when the link closes (the learner's reason is logged) or the leader
-//!   dies, try the list again, so a new ZooKeeper leader is found;
-//! - at start, resume from the newest Paddock snapshot an earlier run
-//!   wrote (the leader then sends a DIFF from its zxid);
-//! - `follow.status` in the data directory (JSON, replaced atomically a
-//!   few times a second) says where it stands, for operators and tests.
+//! - move bytes between the socket and the bridge, call its timeout; hand
+//!   the bridge's messages for the node to the driver (as peer events of
+//!   `FOLLOWED`) and the node's messages for `FOLLOWED` to the bridge;
+//! - when the link closes (the reason is logged) or the leader dies, try
+//!   the list again, so a new ZooKeeper leader is found;
+//! - `follow.status` in the data directory (JSON, replaced a few times a
+//!   second) says where it stands, for operators and tests.
 //!
-//! One thread, blocking sockets with a short read timeout: a follower has
-//! one connection and no clients yet.
+//! Two threads share the bridge behind a mutex: one reads the ZooKeeper
+//! socket (and finds the leader), one takes the node's messages; each
+//! writes what the bridge has to send while it holds the lock, so bytes
+//! leave in the bridge's order.
 
 use crate::config::ServerConfig;
 use crate::disk;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use paddock_core::ids::Instant as CoreInstant;
-use paddock_core::storage::{read_snapshot, snapshot_file_name, StorageOp};
-use paddock_core::zk::quorum::learner::{
-    initial_tree, FollowConfig, FollowOutput, Phase, ZkLearner, SNAPSHOT_EVERY,
-};
+use paddock_core::zk::quorum::bridge::{BridgeOutput, ZkBridge, FOLLOWED};
+use paddock_core::zk::quorum::learner::{FollowConfig, ZkLearner};
 use paddock_core::zk::tree::ZkTree;
+use paddock_core::{Config, Input, Node};
+use paddock_net::peer::PeerEvent;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// Lag samples kept for the status percentiles (the newest).
 const LAG_SAMPLES_MAX: usize = 200_000;
-/// Paddock snapshots kept in the data directory.
-const SNAPSHOTS_KEPT: usize = 2;
-/// A snapshot is written after this long without a txn, if any arrived
-/// since the last one, so an idle follower's disk holds all it applied.
-const IDLE_SNAPSHOT_MS: u64 = 500;
 
-pub fn run(cfg: &ServerConfig, addrs: &[String]) -> Result<()> {
-    let dirs = disk::Dirs {
-        data: cfg.data_dir.clone(),
-        log: cfg.log_dir().to_path_buf(),
-    };
-    dirs.create()
-        .with_context(|| format!("creating {}", dirs.data.display()))?;
-    let _lock = disk::lock_data_dir(&dirs)?;
+/// The node's side of the link: what the driver needs.
+pub struct NodeLink {
+    /// The node's messages for `FOLLOWED`, to the bridge.
+    pub to_bridge: std_mpsc::Sender<Vec<u8>>,
+    /// The highest zxid durable in the node's log (the driver keeps it).
+    pub durable: Arc<AtomicI64>,
+}
+
+/// The core configuration of a following server: an observer whose only
+/// voter is the followed ensemble; sessions get ZooKeeper's passwords;
+/// nothing that ZooKeeper committed may be refused by local settings.
+pub fn core_config(mut c: Config) -> Config {
+    c.voters = [FOLLOWED].into_iter().collect();
+    c.observers = [c.server_id].into_iter().collect();
+    c.zookeeper_session_passwords = true;
+    c.extended_types_enabled = true;
+    c.enforce_quota = false;
+    // ZooKeeper's own /zookeeper/config comes with its snapshot.
+    c.member_list = None;
+    c
+}
+
+/// Refuses what follow mode cannot run with.
+pub fn check(cfg: &ServerConfig) -> Result<u64> {
     // The id ZooKeeper's leader logs us under. It must differ from every
     // ZooKeeper member's: the leader keys its learners by it.
-    let Some(sid) = cfg.my_id else {
-        anyhow::bail!(
+    cfg.my_id.ok_or_else(|| {
+        anyhow::anyhow!(
             "refusing to start: follow mode needs this server's id (dataDir/myid), one that \
              no ZooKeeper member uses"
+        )
+    })
+}
+
+/// Starts the link to ZooKeeper for `node` (booted from this data
+/// directory, not yet serving): events for the node go to `to_node`.
+pub fn start(
+    cfg: &ServerConfig,
+    sid: u64,
+    node: &Node,
+    to_node: mpsc::UnboundedSender<PeerEvent>,
+) -> Result<NodeLink> {
+    let tree = ZkTree::from_state(node.state())
+        .map_err(|e| anyhow::anyhow!("the recovered state is not a ZooKeeper tree: {e}"))?;
+    if tree.last_zxid > 0 {
+        info!(
+            "resuming from the followed state at zxid {:#x} ({} znodes)",
+            tree.last_zxid,
+            tree.node_count()
         );
-    };
+    }
+    let (accepted, current) = node.epochs();
     let fc = FollowConfig {
         sid,
         tick_ms: cfg.tick_time_ms as u64,
         init_limit: cfg.init_limit as u64,
         sync_limit: cfg.sync_limit as u64,
-        snapshot_every: SNAPSHOT_EVERY,
+        snapshot_every: u64::MAX,
+        bridged: true,
     };
-    let (tree, accepted, current) = recover(&dirs)?;
-    if tree.last_zxid > 0 {
-        info!(
-            "resuming from the followed state at zxid {:#x} ({} znodes, epochs {accepted}/{current})",
-            tree.last_zxid,
-            tree.node_count()
-        );
-    }
-    let mut learner = ZkLearner::new(fc, tree, accepted, current);
+    let bridge = ZkBridge::new(ZkLearner::new(fc, tree, accepted, current));
+    let durable = Arc::new(AtomicI64::new(node.persisted_upto().as_i64()));
+    let shared = Arc::new(Mutex::new(Shared {
+        bridge,
+        sock: None,
+        to_node,
+        status: Status::default(),
+    }));
+    let addrs = cfg.follow_zookeeper.clone();
     info!(
-        "following the ZooKeeper ensemble at {} as observer sid {sid}",
+        "following the ZooKeeper ensemble at {} as observer sid {sid}, serving clients",
         addrs.join(",")
     );
+    let (tx, rx) = std_mpsc::channel::<Vec<u8>>();
     let started = Instant::now();
-    let mut st = Status::default();
+    {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("paddock-follow-node".into())
+            .spawn(move || {
+                while let Ok(bytes) = rx.recv() {
+                    let mut s = shared.lock().expect("follow lock");
+                    s.bridge.from_node(&bytes);
+                    s.carry_out();
+                }
+            })?;
+    }
+    {
+        let data = cfg.data_dir.clone();
+        let durable = durable.clone();
+        std::thread::Builder::new()
+            .name("paddock-follow-link".into())
+            .spawn(move || link_loop(&shared, &addrs, &data, &durable, started))?;
+    }
+    Ok(NodeLink {
+        to_bridge: tx,
+        durable,
+    })
+}
+
+struct Shared {
+    bridge: ZkBridge,
+    /// The write side of the current ZooKeeper link.
+    sock: Option<TcpStream>,
+    to_node: mpsc::UnboundedSender<PeerEvent>,
+    status: Status,
+}
+
+impl Shared {
+    /// Carries out the bridge's outputs.
+    fn carry_out(&mut self) {
+        let mut out = Vec::new();
+        while let Some(o) = self.bridge.poll_output() {
+            match o {
+                BridgeOutput::ToZooKeeper(b) => out.extend_from_slice(&b),
+                BridgeOutput::CloseZooKeeper(why) => {
+                    warn!(
+                        "closing the link to the ZooKeeper leader {}: {why}",
+                        self.status.leader
+                    );
+                    if let Some(s) = self.sock.take() {
+                        s.try_clone()
+                            .and_then(|mut w| w.write_all(&out))
+                            .ok();
+                        out.clear();
+                        let _ = s.shutdown(std::net::Shutdown::Both);
+                    }
+                }
+                BridgeOutput::ToNode(input) => {
+                    let ev = match input {
+                        Input::PeerConnected { peer } => PeerEvent::Up(peer),
+                        Input::PeerDisconnected { peer } => PeerEvent::Down(peer),
+                        Input::PeerMessage { from, bytes } => PeerEvent::Message(from, bytes),
+                        other => {
+                            warn!("follow mode: unexpected input for the node {other:?}");
+                            continue;
+                        }
+                    };
+                    // The driver is gone only when the server stops.
+                    let _ = self.to_node.send(ev);
+                }
+                BridgeOutput::Synced { mode, zxid, epoch } => info!(
+                    "synced with the ZooKeeper leader {} by {mode:?} at zxid {zxid:#x}, epoch {epoch}",
+                    self.status.leader
+                ),
+                BridgeOutput::Applied { txn_time_ms, .. } => {
+                    if self.status.lags.len() < LAG_SAMPLES_MAX {
+                        self.status
+                            .lags
+                            .push((wall_ms() - txn_time_ms).max(0) as u32);
+                    }
+                }
+                BridgeOutput::Warn(w) => warn!("following {}: {w}", self.status.leader),
+            }
+        }
+        if let (Some(s), false) = (self.sock.as_mut(), out.is_empty()) {
+            if let Err(e) = s.write_all(&out) {
+                // The reading thread sees the broken link too.
+                warn!("writing to the ZooKeeper leader: {e}");
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+fn link_loop(
+    shared: &Mutex<Shared>,
+    addrs: &[String],
+    data: &Path,
+    durable: &AtomicI64,
+    started: Instant,
+) {
     let mut next = 0usize;
     loop {
         let addr = &addrs[next % addrs.len()];
         next += 1;
         match connect(addr) {
             Ok(sock) => {
-                st.leader = addr.clone();
-                if let Err(e) = follow_link(&mut learner, sock, &dirs, started, &mut st) {
+                if let Err(e) = follow_link(shared, sock, addr, data, durable, started) {
                     warn!("link to {addr}: {e}");
                 }
-                learner.disconnected();
-                st.leader.clear();
-                // What arrived last is on disk before the next attempt: a
-                // takeover may start from this directory at any moment.
-                if st.snapshot_txns != learner.stats.txns_applied {
-                    learner.snapshot_now();
-                    if let Err(e) = carry_out(&mut learner, None, &dirs, &mut st) {
-                        warn!("writing the followed state: {e}");
-                    }
-                }
-                st.write(&dirs.data, &learner);
+                let mut s = shared.lock().expect("follow lock");
+                s.sock = None;
+                s.bridge.zk_disconnected();
+                s.carry_out();
+                let Shared { status, bridge, .. } = &mut *s;
+                status.leader.clear();
+                status.write(data, bridge, durable);
             }
             Err(e) => {
                 // A follower or a down server: not the leader.
@@ -109,45 +238,6 @@ pub fn run(cfg: &ServerConfig, addrs: &[String]) -> Result<()> {
             }
         }
     }
-}
-
-/// The followed state an earlier run wrote: the newest Paddock snapshot
-/// that reads back whole, and ZooKeeper's epochs; ZooKeeper's empty
-/// database on a first start. The leader then sends what is missing.
-fn recover(dirs: &disk::Dirs) -> Result<(ZkTree, u32, u32)> {
-    if let Some((_, name)) = disk::list(&dirs.log, "log")?.first() {
-        anyhow::bail!(
-            "refusing to start: {} holds a paddock server's log ({name}); follow mode needs a \
-             data directory of its own",
-            dirs.log.display()
-        );
-    }
-    let mut tree = None;
-    for (_, name) in disk::list(&dirs.data, "snapshot")?.iter().rev() {
-        let bytes =
-            std::fs::read(dirs.data.join(name)).with_context(|| format!("reading {name}"))?;
-        match read_snapshot(&bytes).and_then(|s| ZkTree::from_state(&s)) {
-            Ok(t) => {
-                tree = Some(t);
-                break;
-            }
-            Err(e) => warn!("{name} is not usable ({e}); trying an older one"),
-        }
-    }
-    let tree = tree.unwrap_or_else(initial_tree);
-    let (a, c) = disk::read_epochs(dirs).context("reading the epoch files")?;
-    let parse = |b: Option<Vec<u8>>| -> Result<u32> {
-        match b {
-            None => Ok(0),
-            Some(b) => String::from_utf8_lossy(&b)
-                .trim()
-                .parse()
-                .context("an epoch file does not hold a number"),
-        }
-    };
-    let floor = (tree.last_zxid as u64 >> 32) as u32;
-    let current = parse(c)?.max(floor);
-    Ok((tree, parse(a)?.max(current), current))
 }
 
 fn connect(addr: &str) -> std::io::Result<TcpStream> {
@@ -173,25 +263,33 @@ fn wall_ms() -> i64 {
 }
 
 fn follow_link(
-    learner: &mut ZkLearner,
+    shared: &Mutex<Shared>,
     mut sock: TcpStream,
-    dirs: &disk::Dirs,
+    addr: &str,
+    data: &Path,
+    durable: &AtomicI64,
     started: Instant,
-    st: &mut Status,
 ) -> Result<()> {
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(Duration::from_millis(20)))?;
-    learner.connected(now(started));
+    {
+        let mut s = shared.lock().expect("follow lock");
+        s.sock = Some(sock.try_clone()?);
+        s.status.leader = addr.to_owned();
+        s.bridge.zk_connected(now(started));
+        s.carry_out();
+    }
     let mut buf = vec![0u8; 256 << 10];
     let mut last_status = Instant::now();
-    let mut last_txn = Instant::now();
     loop {
-        if !carry_out(learner, Some(&mut sock), dirs, st)? {
+        let read = sock.read(&mut buf);
+        let mut s = shared.lock().expect("follow lock");
+        if s.sock.is_none() {
             return Ok(());
         }
-        match sock.read(&mut buf) {
+        match read {
             Ok(0) => anyhow::bail!("the leader closed the connection"),
-            Ok(n) => learner.handle_bytes(now(started), &buf[..n]),
+            Ok(n) => s.bridge.zk_bytes(now(started), &buf[..n]),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -199,103 +297,25 @@ fn follow_link(
                 ) => {}
             Err(e) => return Err(e.into()),
         }
-        learner.handle_timeout(now(started));
-        if st.txns != learner.stats.txns_applied {
-            st.txns = learner.stats.txns_applied;
-            last_txn = Instant::now();
-        }
-        if st.snapshot_txns != st.txns
-            && learner.phase() == Phase::Following
-            && last_txn.elapsed() >= Duration::from_millis(IDLE_SNAPSHOT_MS)
-        {
-            learner.snapshot_now();
-        }
+        s.bridge.handle_timeout(now(started));
+        s.carry_out();
         if last_status.elapsed() >= Duration::from_millis(200) {
-            st.write(&dirs.data, learner);
+            let Shared { status, bridge, .. } = &mut *s;
+            status.write(data, bridge, durable);
             last_status = Instant::now();
         }
     }
 }
 
-/// Carries out the learner's outputs; false once it closed the link.
-fn carry_out(
-    learner: &mut ZkLearner,
-    mut sock: Option<&mut TcpStream>,
-    dirs: &disk::Dirs,
-    st: &mut Status,
-) -> Result<bool> {
-    let mut out = Vec::new();
-    while let Some(o) = learner.poll_output() {
-        match o {
-            FollowOutput::Send(b) => out.extend_from_slice(&b),
-            FollowOutput::Close(why) => {
-                warn!(
-                    "closing the link to the ZooKeeper leader {}: {why}",
-                    st.leader
-                );
-                if let Some(sock) = sock {
-                    sock.write_all(&out).ok();
-                    let _ = sock.shutdown(std::net::Shutdown::Both);
-                }
-                return Ok(false);
-            }
-            FollowOutput::Storage(StorageOp::Snapshot(s)) => {
-                let name = snapshot_file_name(s.zxid);
-                disk::replace_file(&dirs.data, &name, &s.encode(), true)
-                    .with_context(|| format!("writing {name}"))?;
-                st.snapshot_zxid = s.zxid.0 as i64;
-                st.snapshot_txns = learner.stats.txns_applied;
-                prune_snapshots(&dirs.data)?;
-            }
-            FollowOutput::Storage(StorageOp::Epochs {
-                accepted_epoch,
-                current_epoch,
-                ..
-            }) => disk::write_epochs(dirs, accepted_epoch, current_epoch, true)
-                .context("writing the epoch files")?,
-            FollowOutput::Storage(other) => warn!("follow mode ignores {other:?}"),
-            FollowOutput::Synced { mode, zxid, epoch } => info!(
-                "synced with the ZooKeeper leader {} by {mode:?} at zxid {zxid:#x}, epoch {epoch}",
-                st.leader
-            ),
-            FollowOutput::Applied { txn_time_ms, .. } => {
-                if st.lags.len() < LAG_SAMPLES_MAX {
-                    st.lags.push((wall_ms() - txn_time_ms).max(0) as u32);
-                }
-            }
-            FollowOutput::Revalidated { session, valid } => {
-                info!("session {session:#x} revalidated: {valid}")
-            }
-            FollowOutput::Warn(w) => warn!("following {}: {w}", st.leader),
-        }
-    }
-    if let (Some(sock), false) = (sock.as_mut(), out.is_empty()) {
-        sock.write_all(&out)?;
-    }
-    Ok(true)
-}
-
-fn prune_snapshots(dir: &Path) -> Result<()> {
-    let snaps = disk::list(dir, "snapshot")?;
-    for (_, name) in snaps.iter().rev().skip(SNAPSHOTS_KEPT) {
-        std::fs::remove_file(dir.join(name))?;
-    }
-    Ok(())
-}
-
 #[derive(Default)]
 struct Status {
     leader: String,
-    txns: u64,
-    snapshot_zxid: i64,
-    /// `txns_applied` when the last snapshot was taken.
-    snapshot_txns: u64,
     /// ZooKeeper commit (the txn's time) to our apply, ms.
     lags: Vec<u32>,
 }
 
 impl Status {
-    fn write(&mut self, dir: &Path, l: &ZkLearner) {
+    fn write(&mut self, dir: &Path, b: &ZkBridge, durable: &AtomicI64) {
         let mut lags = self.lags.clone();
         lags.sort_unstable();
         let pct = |p: f64| -> u32 {
@@ -305,13 +325,15 @@ impl Status {
                 lags[((lags.len() - 1) as f64 * p) as usize]
             }
         };
+        let l = b.learner();
         let s = &l.stats;
+        let bs = &b.stats;
         let (accepted, current) = l.epochs();
         let json = serde_json::json!({
             "phase": format!("{:?}", l.phase()),
             "leader": self.leader,
             "last_zxid": l.last_zxid(),
-            "snapshot_zxid": self.snapshot_zxid,
+            "durable_zxid": durable.load(Ordering::Relaxed),
             "accepted_epoch": accepted,
             "current_epoch": current,
             "znodes": l.tree().node_count(),
@@ -320,6 +342,12 @@ impl Status {
             "pings_answered": s.pings_answered,
             "digests_checked": s.digests_checked,
             "digest_mismatches": s.digest_mismatches,
+            "forwarded": bs.forwarded,
+            "revalidations": bs.revalidations,
+            "syncs_forwarded": bs.syncs,
+            "failed_txns": bs.failed_txns,
+            "node_syncs_diff": bs.node_syncs_diff,
+            "node_syncs_snap": bs.node_syncs_snap,
             "lag_samples": lags.len(),
             "lag_ms_p50": pct(0.5),
             "lag_ms_p99": pct(0.99),

@@ -245,7 +245,7 @@ fn run(args: Args) -> Result<()> {
     let _log_guard = logging::init(&cfg.log, cfg.my_id.filter(|_| cfg.is_ensemble()));
     report_config(&cfg)?;
     if !cfg.follow_zookeeper.is_empty() {
-        return follow::run(&cfg, &cfg.follow_zookeeper);
+        follow::check(&cfg)?;
     }
     // Java reads the Kerberos configuration named by
     // -Djava.security.krb5.conf; MIT's library reads KRB5_CONFIG. An
@@ -312,6 +312,9 @@ fn run(args: Args) -> Result<()> {
     // tree digests stay equal.
     core_config.member_list =
         member_list::config_node_text(&cfg).map(|text| std::sync::Arc::from(text.into_bytes()));
+    if !cfg.follow_zookeeper.is_empty() {
+        core_config = follow::core_config(core_config);
+    }
     let mut dir = dirs.clone();
     let booted = boot::boot(core_config, &mut dir, driver::now(started)).map_err(|e| match e {
         BootError::Recovery(e) => anyhow::anyhow!(
@@ -431,7 +434,14 @@ async fn serve(
         None => format!("binding {ip}:{}", cfg.effective_client_port()),
     })?;
     let (peer_tx, mut peer_rx) = mpsc::unbounded_channel();
-    let peer_net = if cfg.is_ensemble() {
+    let mut followed = None;
+    let peer_net = if !cfg.follow_zookeeper.is_empty() {
+        // The node's only peer is the followed ensemble; the paddock
+        // servers listed become an ensemble at takeover.
+        let sid = follow::check(&cfg)?;
+        followed = Some(follow::start(&cfg, sid, &node, peer_tx)?);
+        None
+    } else if cfg.is_ensemble() {
         Some(start_peers(&cfg, peer_tx).await?)
     } else {
         drop(peer_tx);
@@ -487,6 +497,7 @@ async fn serve(
         started,
     );
     d.peer_net = peer_net;
+    d.followed = followed;
     d.shared = shared;
     d.counters.dbinittime.record(db_init_ms);
     let (query_tx, mut query_rx) = mpsc::channel(http::QUERIES_MAX);

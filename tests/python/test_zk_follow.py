@@ -139,8 +139,8 @@ def test_paddock_follows_zookeeper_through_a_leader_kill():
         walk(zk, ROOT, want)
 
         st = wait_for("paddock to apply and snapshot zxid %#x" % last_zxid,
-                      lambda: (lambda s: s if s.get("snapshot_zxid", 0) >= last_zxid
-                               and s.get("last_zxid") == s.get("snapshot_zxid") else None)(follow_status(data)),
+                      lambda: (lambda s: s if s.get("durable_zxid", 0) >= last_zxid
+                               and s.get("last_zxid") == s.get("durable_zxid") else None)(follow_status(data)),
                       60, diag)
         print("follow status:", json.dumps(st))
         assert st["syncs"] > syncs_before, "re-attached to the new leader"

@@ -169,7 +169,7 @@ def test_paddock_takes_over_with_sessions_ephemerals_and_acknowledged_writes():
             last = lasts.pop()
             if last < fenced_zxid:
                 return None
-            return sts if all(s.get("snapshot_zxid") == last for s in sts) else None
+            return sts if all(s.get("durable_zxid") == last for s in sts) else None
         sts = wait_for("the followers to hold ZooKeeper's last zxid", caught_up, 30, diag)
         # 3. ZooKeeper's leader goes; paddock starts as its own ensemble.
         ens.kill9(zk_leader)

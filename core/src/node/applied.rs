@@ -25,7 +25,11 @@ impl Node {
                         protocol_version: 0,
                         timeout_ms: c.timeout_ms as i32,
                         session_id: txn.session.0,
-                        passwd: session::password(txn.session).to_vec(),
+                        passwd: if self.config.zookeeper_session_passwords {
+                            crate::zk::password::zookeeper_password(txn.session).to_vec()
+                        } else {
+                            session::password(txn.session).to_vec()
+                        },
                         read_only: c.read_only_flag.map(|_| false),
                     }
                     .encode()

@@ -31,7 +31,7 @@
 use super::packet::{self, kind, ping_sessions, PacketError, QuorumPacket, PROTOCOL_VERSION};
 use super::stream::{Item, LeaderStream, StreamError};
 use crate::ids::{Instant, PersistToken, Zxid};
-use crate::proto::Acl;
+use crate::proto::{Acl, Id};
 use crate::storage::{Snapshot, StorageOp};
 use crate::zk::snapshot::decode_sync_stream;
 use crate::zk::tree::{StatPersisted, ZkNode, ZkTree};
@@ -55,6 +55,12 @@ pub struct FollowConfig {
     pub init_limit: u64,
     pub sync_limit: u64,
     pub snapshot_every: u64,
+    /// Serving clients through a Paddock node (`bridge`): every applied
+    /// txn is handed out (`Committed`), PINGs are answered by the caller
+    /// with its clients' sessions (`Ping`, [`ZkLearner::answer_ping`]),
+    /// forwarded syncs are reported (`SyncDone`), and nothing is
+    /// persisted here (the node keeps its own log, snapshots and epochs).
+    pub bridged: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +106,16 @@ pub enum FollowOutput {
     },
     /// Something worth a log line that does not close the link.
     Warn(String),
+    /// (bridged) A txn applied, above what was applied before.
+    Committed(Box<ZkEntry>),
+    /// (bridged) The leader's PING, to be answered with
+    /// [`ZkLearner::answer_ping`].
+    Ping {
+        zxid: i64,
+        authinfo: Option<Vec<Id>>,
+    },
+    /// (bridged) The leader's SYNC: the oldest forwarded sync is done.
+    SyncDone,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -275,6 +291,55 @@ impl ZkLearner {
         self.write_snapshot();
     }
 
+    /// Answers the leader's PING with the sessions our clients touched
+    /// since the last one (each with its timeout): that keeps them alive
+    /// on ZooKeeper's leader.
+    pub fn answer_ping(&mut self, zxid: i64, authinfo: Option<Vec<Id>>, touched: &[(i64, i32)]) {
+        if self.phase == Phase::Disconnected {
+            return;
+        }
+        let mut reply = QuorumPacket::new(kind::PING, zxid, Some(ping_sessions(touched)));
+        reply.authinfo = authinfo;
+        self.send(&reply);
+        self.stats.pings_answered += 1;
+    }
+
+    /// Forwards a client request to the leader (REQUEST: session, cxid,
+    /// type, the request's bytes; the client's auth ids). False when not
+    /// following: the link is not there to carry it.
+    pub fn request(
+        &mut self,
+        session: i64,
+        cxid: i32,
+        op: i32,
+        body: &[u8],
+        auth: Vec<Id>,
+    ) -> bool {
+        if self.phase != Phase::Following {
+            return false;
+        }
+        let mut p = QuorumPacket::new(
+            kind::REQUEST,
+            -1,
+            Some(packet::request_data(session, cxid, op, body)),
+        );
+        p.authinfo = Some(auth);
+        self.send(&p);
+        true
+    }
+
+    /// Asks the leader whether a reconnecting client's session is live
+    /// (REVALIDATE: session, timeout); the answer is `Revalidated`.
+    pub fn revalidate(&mut self, session: i64, timeout_ms: i32) -> bool {
+        if self.phase != Phase::Following {
+            return false;
+        }
+        let mut w = crate::proto::Writer::new();
+        w.i64(session).i32(timeout_ms);
+        self.send(&QuorumPacket::new(kind::REVALIDATE, -1, Some(w.into_vec())));
+        true
+    }
+
     fn silence_limit_ms(&self) -> u64 {
         let ticks = if self.phase == Phase::Following {
             self.cfg.sync_limit
@@ -301,6 +366,9 @@ impl ZkLearner {
     }
 
     fn persist_epochs(&mut self) {
+        if self.cfg.bridged {
+            return;
+        }
         let token = self.token();
         self.outputs
             .push_back(FollowOutput::Storage(StorageOp::Epochs {
@@ -313,6 +381,9 @@ impl ZkLearner {
 
     fn write_snapshot(&mut self) {
         self.since_snapshot = 0;
+        if self.cfg.bridged {
+            return;
+        }
         match self.tree.clone().into_state() {
             Ok(state) => self
                 .outputs
@@ -379,6 +450,17 @@ impl ZkLearner {
                     zxid: self.tree.last_zxid,
                     epoch: self.new_epoch,
                 });
+                Ok(())
+            }
+            (Phase::Syncing | Phase::Following, kind::PING) if self.cfg.bridged => {
+                self.outputs.push_back(FollowOutput::Ping {
+                    zxid: p.zxid,
+                    authinfo: p.authinfo,
+                });
+                Ok(())
+            }
+            (Phase::Following, kind::SYNC) if self.cfg.bridged => {
+                self.outputs.push_back(FollowOutput::SyncDone);
                 Ok(())
             }
             (Phase::Syncing | Phase::Following, kind::PING) => {
@@ -519,6 +601,10 @@ impl ZkLearner {
         }
         apply(&mut self.tree, e);
         self.stats.txns_applied += 1;
+        if self.cfg.bridged && e.hdr.zxid > last {
+            self.outputs
+                .push_back(FollowOutput::Committed(Box::new(e.clone())));
+        }
         if let Some((version, want)) = e.digest {
             // Version 2 is the digest `zk::tree` keeps; over a fuzzy
             // snapshot it holds once replay has caught up.

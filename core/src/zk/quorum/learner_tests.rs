@@ -19,6 +19,7 @@ fn cfg() -> FollowConfig {
         init_limit: 10,
         sync_limit: 5,
         snapshot_every: 3,
+        bridged: false,
     }
 }
 

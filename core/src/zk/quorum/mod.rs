@@ -4,6 +4,7 @@
 //! ZooKeeper 3.8's sources and a running ensemble, are written down in
 //! `docs/ZK-QUORUM-PROTOCOL.md`.
 
+pub mod bridge;
 pub mod learner;
 pub mod packet;
 pub mod stream;
