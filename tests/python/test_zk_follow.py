@@ -30,10 +30,18 @@ STAT_FIELDS = ("czxid", "mzxid", "pzxid", "ctime", "mtime", "version", "cversion
                "aversion", "ephemeralOwner", "dataLength", "numChildren")
 
 
-def writer(hosts, k, progress, errors, stop_at):
+def writer(hosts, k, progress, errors, stop_at, seen=None):
+    """`seen`, if given, gets the client's states and its session id at
+    the start and at the end."""
     zk = KazooClient(hosts=hosts, timeout=10.0, connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1.0},
                      command_retry={"max_tries": 50, "delay": 0.1, "max_delay": 1.0})
+    if seen is not None:
+        seen.setdefault("states", [])
+        # Until the load ends: stop() itself ends the session (LOST).
+        zk.add_listener(lambda st: None if seen.get("done") else seen["states"].append(st))
     zk.start(timeout=30)
+    if seen is not None:
+        seen["sessions"] = [zk.client_id[0]]
     try:
         zk.ensure_path("%s/w%d" % (ROOT, k))
         lock = zk.Lock("%s/lock" % ROOT, "w%d" % k)
@@ -60,6 +68,9 @@ def writer(hosts, k, progress, errors, stop_at):
                 errors.append(repr(e))
             progress[k] = i + 1
     finally:
+        if seen is not None:
+            seen["sessions"].append(zk.client_id[0] if zk.client_id else None)
+            seen["done"] = True
         zk.stop()
         zk.close()
 
@@ -267,4 +278,159 @@ def test_a_leader_sending_malformed_packets_gets_its_link_closed_with_a_reason()
         if proc and proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def start_follower(root, ens, extra=""):
+    data = os.path.join(root, "data")
+    os.makedirs(data)
+    with open(os.path.join(data, "myid"), "w") as f:
+        f.write("%d\n" % FOLLOWER_SID)
+    client_port, = distinct_ports(1)
+    cfg = os.path.join(root, "zoo.cfg")
+    with open(cfg, "w") as f:
+        f.write("tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"
+                "clientPortAddress=127.0.0.1\nmaxSessionTimeout=20000\n4lw.commands.whitelist=*\n"
+                "migration.followZooKeeper=%s\n%s"
+                % (data, client_port, ",".join("127.0.0.1:%d" % q for q in ens.quorum), extra))
+    log_path = os.path.join(root, "paddock.log")
+    log = open(log_path, "ab")
+    proc = subprocess.Popen([PADDOCK_BIN, cfg], stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL, cwd=root)
+    log.close()
+    return proc, data, client_port, log_path
+
+
+def test_clients_of_a_following_paddock_read_watch_and_write_through_zookeeper():
+    """Kazoo clients connected only to the following paddock: their
+    sessions are ZooKeeper sessions, reads and watches are served by
+    paddock from the followed state, writes go to ZooKeeper's leader and
+    are answered in order; the ZooKeeper leader is killed with kill -9
+    mid-load and the clients keep their sessions and ephemerals. Every
+    node under the root then has equal data and Stat through paddock and
+    through ZooKeeper."""
+    ens = Ensemble("zookeeper", n=3)
+    root = tempfile.mkdtemp(prefix="paddock-follow-serve-")
+    proc = None
+    opened = []
+    try:
+        leader = ens.start_all()
+        proc, data, port, log_path = start_follower(root, ens)
+
+        def diag():
+            with open(log_path, "rb") as f:
+                t = f.read().decode("utf-8", "replace")[-4000:]
+            return "status %s\n--- paddock\n%s\n%s" % (follow_status(data), t, ens.log_tail())
+
+        wait_for("the first sync", lambda: follow_status(data).get("phase") == "Following", 60, diag)
+        wait_for("paddock to serve", lambda: serving(port), 30, diag)
+        pz = KazooClient(hosts="127.0.0.1:%d" % port, timeout=10.0)
+        pz.start(timeout=30)
+        opened.append(pz)
+        zc = KazooClient(hosts=ens.hosts(), timeout=10.0)
+        zc.start(timeout=30)
+        opened.append(zc)
+        session = pz.client_id[0]
+        # A session created through paddock is a ZooKeeper session,
+        # numbered by paddock's sid as a ZooKeeper observer would.
+        assert session >> 56 == FOLLOWER_SID, hex(session)
+        # Writes through paddock, answered in order, seen by ZooKeeper.
+        pz.ensure_path(ROOT)
+        eph = pz.create(ROOT + "/eph", b"mine", ephemeral=True)
+        seqs = [pz.create(ROOT + "/job-", b"%d" % i, sequence=True) for i in range(5)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 5, seqs
+        pz.set(ROOT + "/eph", b"changed")
+        zc.sync(ROOT)
+        data_z, stat_z = zc.get(eph)
+        assert (data_z, stat_z.ephemeralOwner) == (b"changed", session)
+        assert pz.get(eph) == zc.get(eph)
+        # A failed write comes back with ZooKeeper's error.
+        try:
+            pz.create(ROOT + "/eph", b"again")
+            assert False, "created twice"
+        except NodeExistsError:
+            pass
+        # A watch set through paddock fires on a ZooKeeper client's write.
+        fired = threading.Event()
+        seen = []
+        zc.create(ROOT + "/cfg", b"v1")
+        pz.sync(ROOT)
+
+        def on_change(event):
+            seen.append(event)
+            fired.set()
+        assert pz.get(ROOT + "/cfg", watch=on_change)[0] == b"v1"
+        zc.set(ROOT + "/cfg", b"v2")
+        assert fired.wait(10), "the data watch did not fire"
+        assert seen[0].type == "CHANGED" and seen[0].path == ROOT + "/cfg"
+        assert pz.get(ROOT + "/cfg")[0] == b"v2", "the event comes before the data"
+        children = []
+        pz.ChildrenWatch(ROOT, lambda c: children.append(sorted(c)))
+        zc.create(ROOT + "/kid", b"")
+        wait_for("the child watch", lambda: any("kid" in c for c in children), 10, diag)
+
+        # Load: two writers through paddock, one through ZooKeeper; the
+        # ZooKeeper leader is killed a third of the way in.
+        progress = [0] * WRITERS
+        errors = []
+        seen_by = [dict() for _ in range(WRITERS)]
+        stop_at = time.time() + 120
+        hosts = ["127.0.0.1:%d" % port, "127.0.0.1:%d" % port, ens.hosts()]
+        threads = [threading.Thread(target=writer, args=(hosts[k], k, progress, errors, stop_at, seen_by[k]))
+                   for k in range(WRITERS)]
+        for t in threads:
+            t.start()
+        wait_for("a third of the load", lambda: sum(progress) >= WRITERS * OPS_PER_WRITER // 3, 90, diag)
+        syncs_before = follow_status(data).get("syncs", 0)
+        t_kill = time.time()
+        ens.kill9(leader)
+        for t in threads:
+            t.join(timeout=150)
+        assert not any(t.is_alive() for t in threads)
+        assert sum(progress) == WRITERS * OPS_PER_WRITER, (progress, errors[:5])
+        st = follow_status(data)
+        assert st["syncs"] > syncs_before, "re-attached to the new leader"
+        assert st["digest_mismatches"] == 0 and st["digests_checked"] > 0
+        for k in (0, 1):
+            states = [str(x) for x in seen_by[k]["states"]]
+            if "LOST" in states:
+                print(diag())
+            assert "LOST" not in states, (k, states)
+            s0, s1 = seen_by[k]["sessions"]
+            assert s0 == s1 and s0 >> 56 == FOLLOWER_SID, (k, hex(s0), s1)
+        # The first client kept its session and its ephemeral through it.
+        assert pz.client_id[0] == session
+        assert pz.get(eph)[1].ephemeralOwner == session
+
+        # Equal data and Stat through paddock and through ZooKeeper.
+        new_leader = ens.leader()
+        zn = KazooClient(hosts=ens.hosts(new_leader), timeout=10.0)
+        zn.start(timeout=30)
+        opened.append(zn)
+        last = zn.create(ROOT + "/done", b"")
+        zn.sync(ROOT)
+        wait_for("paddock to apply the last write",
+                 lambda: pz.exists(last) is not None, 30, diag)
+        want, got = {}, {}
+        walk(zn, ROOT, want)
+        walk(pz, ROOT, got)
+        assert sorted(want) == sorted(got), (sorted(set(want) ^ set(got)))[:10]
+        diff = [p for p in want if want[p] != got[p]]
+        assert not diff, [(p, want[p], got[p]) for p in diff[:5]]
+        assert len(want) > WRITERS * OPS_PER_WRITER // 2
+        print("served while following: forwarded %d, revalidations %d, node syncs diff/snap %d/%d, "
+              "leader killed %.1f s before the end"
+              % (st["forwarded"], st["revalidations"], st["node_syncs_diff"], st["node_syncs_snap"],
+                 time.time() - t_kill))
+    finally:
+        for c in opened:
+            try:
+                c.stop()
+                c.close()
+            except Exception:
+                pass
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        ens.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -63,7 +63,11 @@ pub enum BridgeOutput {
     /// An input for the node.
     ToNode(Input),
     /// Synced with a ZooKeeper leader (for the log).
-    Synced { mode: ZkSyncMode, zxid: i64, epoch: u32 },
+    Synced {
+        mode: ZkSyncMode,
+        zxid: i64,
+        epoch: u32,
+    },
     /// A live commit applied: its zxid and ZooKeeper's txn time (lag).
     Applied { zxid: i64, txn_time_ms: i64 },
     /// Worth a log line.
@@ -181,10 +185,11 @@ impl ZkBridge {
     }
 
     fn to_node(&mut self, msg: &PeerMsg) {
-        self.outputs.push_back(BridgeOutput::ToNode(Input::PeerMessage {
-            from: FOLLOWED,
-            bytes: peer::encode(msg),
-        }));
+        self.outputs
+            .push_back(BridgeOutput::ToNode(Input::PeerMessage {
+                from: FOLLOWED,
+                bytes: peer::encode(msg),
+            }));
     }
 
     fn following(&self) -> bool {
@@ -218,7 +223,9 @@ impl ZkBridge {
         if self.link_up {
             self.link_up = false;
             self.outputs
-                .push_back(BridgeOutput::ToNode(Input::PeerDisconnected { peer: FOLLOWED }));
+                .push_back(BridgeOutput::ToNode(Input::PeerDisconnected {
+                    peer: FOLLOWED,
+                }));
         }
     }
 
@@ -245,7 +252,9 @@ impl ZkBridge {
                     if !self.link_up {
                         self.link_up = true;
                         self.outputs
-                            .push_back(BridgeOutput::ToNode(Input::PeerConnected { peer: FOLLOWED }));
+                            .push_back(BridgeOutput::ToNode(Input::PeerConnected {
+                                peer: FOLLOWED,
+                            }));
                     }
                 }
                 FollowOutput::Applied { zxid, txn_time_ms } => self
@@ -269,7 +278,11 @@ impl ZkBridge {
                         .revalidations
                         .get_mut(&session)
                         .and_then(|q| q.pop_front());
-                    if self.revalidations.get(&session).is_some_and(|q| q.is_empty()) {
+                    if self
+                        .revalidations
+                        .get(&session)
+                        .is_some_and(|q| q.is_empty())
+                    {
                         self.revalidations.remove(&session);
                     }
                     match id {

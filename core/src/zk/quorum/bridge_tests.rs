@@ -33,7 +33,11 @@ fn zxid(counter: u32) -> i64 {
 /// One txn entry as a ZooKeeper leader writes it (no digest).
 fn entry(kind: i32, session: i64, cxid: i32, zxid: i64, body: &[u8]) -> Vec<u8> {
     let mut w = Writer::new();
-    w.i64(session).i32(cxid).i64(zxid).i64(1_700_000_000_000).i32(kind);
+    w.i64(session)
+        .i32(cxid)
+        .i64(zxid)
+        .i64(1_700_000_000_000)
+        .i32(kind);
     w.buf.extend_from_slice(body);
     w.into_vec()
 }
@@ -146,7 +150,8 @@ impl World {
         for _ in 0..ms / 10 {
             self.now_ms += 10;
             self.node.handle_timeout(self.now());
-            self.bridge.handle_timeout(Instant::from_millis(self.now_ms));
+            self.bridge
+                .handle_timeout(Instant::from_millis(self.now_ms));
             self.pump();
         }
     }
@@ -302,11 +307,11 @@ fn a_session_is_created_by_zookeepers_leader_and_writes_are_answered_from_its_tx
     w.frame(1, create_request(2, op::CREATE2, "/a/e", 1));
     let reqs = w.requests();
     assert_eq!(reqs.len(), 2);
+    assert_eq!((reqs[0].0, reqs[0].1, reqs[0].2), (session, 1, op::CREATE));
     assert_eq!(
-        (reqs[0].0, reqs[0].1, reqs[0].2),
-        (session, 1, op::CREATE)
+        &reqs[1].3[..],
+        &create_request(2, op::CREATE2, "/a/e", 1)[8..]
     );
-    assert_eq!(&reqs[1].3[..], &create_request(2, op::CREATE2, "/a/e", 1)[8..]);
     assert!(w.take(1).is_empty());
     let z1 = w.inform(op::CREATE, session, 1, &create_body("/a", b"d", false, 1));
     let z2 = w.inform(op::CREATE2, session, 2, &create_body("/a/e", b"d", true, 1));
@@ -416,7 +421,13 @@ fn after_a_zookeeper_leader_change_the_client_reconnects_and_is_revalidated() {
     // the node catches up from the backlog.
     let z = zxid(w.next_counter);
     w.next_counter += 1;
-    let t = entry(op::CREATE, 0x0100_0000_0000_0009, 1, z, &create_body("/y", b"", false, 2));
+    let t = entry(
+        op::CREATE,
+        0x0100_0000_0000_0009,
+        1,
+        z,
+        &create_body("/y", b"", false, 2),
+    );
     w.attach(&[t]);
     assert_eq!(w.node.leader(), Some(FOLLOWED));
     assert_eq!(w.node.last_zxid().as_i64(), z);
@@ -425,7 +436,11 @@ fn after_a_zookeeper_leader_change_the_client_reconnects_and_is_revalidated() {
     let passwd = crate::zk::password::zookeeper_password(SessionId(session)).to_vec();
     w.to_zk.clear();
     w.client(2, session, passwd);
-    let rv: Vec<_> = w.to_zk.iter().filter(|p| p.kind == kind::REVALIDATE).collect();
+    let rv: Vec<_> = w
+        .to_zk
+        .iter()
+        .filter(|p| p.kind == kind::REVALIDATE)
+        .collect();
     assert_eq!(rv.len(), 1);
     assert!(w.take(2).is_empty());
     let mut b = Writer::new();
