@@ -184,7 +184,7 @@ impl ZkBridge {
         self.outputs.push_back(BridgeOutput::Warn(w));
     }
 
-    fn to_node(&mut self, msg: &PeerMsg) {
+    fn send_node(&mut self, msg: &PeerMsg) {
         self.outputs
             .push_back(BridgeOutput::ToNode(Input::PeerMessage {
                 from: FOLLOWED,
@@ -264,13 +264,13 @@ impl ZkBridge {
                 FollowOutput::Ping { zxid, authinfo } => {
                     if self.node_sync == NodeSync::Live {
                         self.pings.push_back((zxid, authinfo));
-                        self.to_node(&PeerMsg::Ping);
+                        self.send_node(&PeerMsg::Ping);
                     } else {
                         self.learner.answer_ping(zxid, authinfo, &[]);
                     }
                 }
                 FollowOutput::SyncDone => match self.syncs.pop_front() {
-                    Some(id) => self.to_node(&PeerMsg::SyncDone { id }),
+                    Some(id) => self.send_node(&PeerMsg::SyncDone { id }),
                     None => self.warn("a SYNC from the leader that no sync asked for".into()),
                 },
                 FollowOutput::Revalidated { session, valid } => {
@@ -286,7 +286,7 @@ impl ZkBridge {
                         self.revalidations.remove(&session);
                     }
                     match id {
-                        Some(id) => self.to_node(&PeerMsg::Revalidated { id, valid }),
+                        Some(id) => self.send_node(&PeerMsg::Revalidated { id, valid }),
                         None => self.warn(format!(
                             "REVALIDATE answer for session {session:#x} that no client asked about"
                         )),
@@ -332,25 +332,21 @@ impl ZkBridge {
             }
         }
         if matches!(self.node_sync, NodeSync::AwaitAckNewLeader | NodeSync::Live) {
-            self.to_node(&PeerMsg::Inform(txn.clone()));
+            self.send_node(&PeerMsg::Inform(txn.clone()));
         }
         self.backlog.push_back(txn);
     }
 
     fn on_node_msg(&mut self, msg: PeerMsg) {
         match msg {
-            PeerMsg::Vote(v) => {
-                if self.following() {
-                    let vote = self.leading_vote(v.round);
-                    self.to_node(&PeerMsg::Vote(vote));
-                }
+            PeerMsg::Vote(v) if self.following() => {
+                let vote = self.leading_vote(v.round);
+                self.send_node(&PeerMsg::Vote(vote));
             }
-            PeerMsg::FollowerInfo { .. } => {
-                if self.following() {
-                    self.node_sync = NodeSync::AwaitAckEpoch;
-                    let epoch = self.epoch();
-                    self.to_node(&PeerMsg::LeaderInfo { epoch });
-                }
+            PeerMsg::FollowerInfo { .. } if self.following() => {
+                self.node_sync = NodeSync::AwaitAckEpoch;
+                let epoch = self.epoch();
+                self.send_node(&PeerMsg::LeaderInfo { epoch });
             }
             PeerMsg::AckEpoch { last_zxid, .. } if self.node_sync == NodeSync::AwaitAckEpoch => {
                 self.sync_node(last_zxid)
@@ -358,7 +354,7 @@ impl ZkBridge {
             PeerMsg::AckNewLeader { .. } if self.node_sync == NodeSync::AwaitAckNewLeader => {
                 self.node_sync = NodeSync::Live;
                 let (epoch, committed) = (self.epoch(), self.last());
-                self.to_node(&PeerMsg::UpToDate { epoch, committed });
+                self.send_node(&PeerMsg::UpToDate { epoch, committed });
             }
             PeerMsg::Forward {
                 session,
@@ -398,8 +394,9 @@ impl ZkBridge {
                         .push_back(id);
                 }
             }
-            // A follower's ACKs: an observer sends none, and ZooKeeper's
-            // leader would not count them.
+            // Votes and FOLLOWERINFO before ZooKeeper is followed (the
+            // node asks again once the link is reported up); a follower's
+            // ACKs, which an observer never sends.
             _ => {}
         }
     }
@@ -434,7 +431,7 @@ impl ZkBridge {
             }
         };
         self.node_sync = NodeSync::AwaitAckNewLeader;
-        self.to_node(&PeerMsg::Sync {
+        self.send_node(&PeerMsg::Sync {
             epoch,
             mode,
             committed,

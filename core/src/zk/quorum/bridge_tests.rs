@@ -156,7 +156,7 @@ impl World {
         }
     }
 
-    fn from_zk(&mut self, p: QuorumPacket) {
+    fn leader_sends(&mut self, p: QuorumPacket) {
         self.bridge
             .zk_bytes(Instant::from_millis(self.now_ms), &p.encode());
         self.pump();
@@ -168,19 +168,19 @@ impl World {
         self.bridge.zk_connected(Instant::from_millis(self.now_ms));
         self.pump();
         assert_eq!(self.to_zk[0].kind, kind::OBSERVERINFO);
-        self.from_zk(QuorumPacket::new(
+        self.leader_sends(QuorumPacket::new(
             kind::LEADERINFO,
             zxid(0),
             Some(vec![0, 1, 0, 0]),
         ));
-        self.from_zk(QuorumPacket::new(kind::DIFF, 0, None));
+        self.leader_sends(QuorumPacket::new(kind::DIFF, 0, None));
         for t in txns {
             let z = Reader::new(&t[12..]).i64().unwrap();
-            self.from_zk(QuorumPacket::new(kind::PROPOSAL, z, Some(t.clone())));
-            self.from_zk(QuorumPacket::new(kind::COMMIT, z, None));
+            self.leader_sends(QuorumPacket::new(kind::PROPOSAL, z, Some(t.clone())));
+            self.leader_sends(QuorumPacket::new(kind::COMMIT, z, None));
         }
-        self.from_zk(QuorumPacket::new(kind::NEWLEADER, zxid(0), None));
-        self.from_zk(QuorumPacket::new(kind::UPTODATE, -1, None));
+        self.leader_sends(QuorumPacket::new(kind::NEWLEADER, zxid(0), None));
+        self.leader_sends(QuorumPacket::new(kind::UPTODATE, -1, None));
         self.advance(200);
     }
 
@@ -189,7 +189,7 @@ impl World {
         let z = zxid(self.next_counter);
         self.next_counter += 1;
         let e = entry(kind_, session, cxid, z, body);
-        self.from_zk(QuorumPacket::new(kind::INFORM, z, Some(e)));
+        self.leader_sends(QuorumPacket::new(kind::INFORM, z, Some(e)));
         z
     }
 
@@ -380,7 +380,7 @@ fn pings_carry_the_sessions_our_clients_touched() {
     w.to_zk.clear();
     w.frame(1, encode_request(-2, &Request::Ping));
     w.take(1);
-    w.from_zk(QuorumPacket::new(kind::PING, zxid(1), None));
+    w.leader_sends(QuorumPacket::new(kind::PING, zxid(1), None));
     let pings: Vec<_> = w.to_zk.iter().filter(|p| p.kind == kind::PING).collect();
     assert_eq!(pings.len(), 1);
     let d = pings[0].data.clone().unwrap();
@@ -388,7 +388,7 @@ fn pings_carry_the_sessions_our_clients_touched() {
     assert_eq!((r.i64().unwrap(), r.i32().unwrap()), (session, 6000));
     // Nothing touched since: an empty list, still an answer.
     w.to_zk.clear();
-    w.from_zk(QuorumPacket::new(kind::PING, zxid(1), None));
+    w.leader_sends(QuorumPacket::new(kind::PING, zxid(1), None));
     let pings: Vec<_> = w.to_zk.iter().filter(|p| p.kind == kind::PING).collect();
     assert_eq!(pings[0].data.as_deref(), Some(&[][..]));
 }
@@ -400,7 +400,7 @@ fn a_sync_is_answered_after_zookeepers_sync_packet() {
     let reqs = w.requests();
     assert_eq!(reqs[0].2, op::SYNC);
     assert!(w.take(1).is_empty());
-    w.from_zk(QuorumPacket::new(kind::SYNC, 0, None));
+    w.leader_sends(QuorumPacket::new(kind::SYNC, 0, None));
     let frames = w.take(1);
     assert_eq!(header(&frames[0]).0, 9);
 }
@@ -445,7 +445,7 @@ fn after_a_zookeeper_leader_change_the_client_reconnects_and_is_revalidated() {
     assert!(w.take(2).is_empty());
     let mut b = Writer::new();
     b.i64(session).bool(true);
-    w.from_zk(QuorumPacket::new(kind::REVALIDATE, -1, Some(b.into_vec())));
+    w.leader_sends(QuorumPacket::new(kind::REVALIDATE, -1, Some(b.into_vec())));
     let frames = w.take(2);
     let mut r = Reader::new(&frames[0]);
     r.i32().unwrap();
@@ -457,7 +457,7 @@ fn after_a_zookeeper_leader_change_the_client_reconnects_and_is_revalidated() {
     w.client(3, gone.0, passwd);
     let mut b = Writer::new();
     b.i64(0x0100_0000_0000_0042).bool(false);
-    w.from_zk(QuorumPacket::new(kind::REVALIDATE, -1, Some(b.into_vec())));
+    w.leader_sends(QuorumPacket::new(kind::REVALIDATE, -1, Some(b.into_vec())));
     assert!(w.closed.contains_key(&3));
 }
 
