@@ -386,7 +386,9 @@ def test_clients_of_a_following_paddock_read_watch_and_write_through_zookeeper()
         ens.kill9(leader)
         for t in threads:
             t.join(timeout=150)
-        assert not any(t.is_alive() for t in threads)
+        if any(t.is_alive() for t in threads) or sum(progress) != WRITERS * OPS_PER_WRITER:
+            print(diag())
+        assert not any(t.is_alive() for t in threads), progress
         assert sum(progress) == WRITERS * OPS_PER_WRITER, (progress, errors[:5])
         st = follow_status(data)
         assert st["syncs"] > syncs_before, "re-attached to the new leader"

@@ -108,6 +108,10 @@ pub fn to_paddock(e: &ZkEntry) -> Result<Converted, String> {
                 .collect::<Result<Vec<_>, _>>()?;
             (write(Request::Multi(ops)), None)
         }
+        // A reconfig of the followed ensemble changes its member list in
+        // /zookeeper/config: not the following server's, which keeps its
+        // own until the takeover. Its zxid is taken, nothing changes.
+        ZkTxn::SetData { .. } if h.kind == op::RECONFIG => (noop(), None),
         single => (write(single_request(single)?), None),
     };
     let (kind, failed) = kind_and_failure;
@@ -158,8 +162,6 @@ fn create(
     }
 }
 
-/// A reconfig's txn is a setData of `/zookeeper/config` (`zk::txn`); it
-/// is applied as that data, as the learner applies it.
 fn single_request(t: &ZkTxn) -> Result<Request, String> {
     Ok(match t {
         ZkTxn::Create {

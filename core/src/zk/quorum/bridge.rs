@@ -418,12 +418,20 @@ impl ZkBridge {
         } else {
             self.stats.node_syncs_snap += 1;
             match self.learner.tree().clone().into_state() {
-                Ok(state) => (
-                    SyncMode::Snap {
-                        snapshot: Snapshot::of(&state).encode(),
-                    },
-                    Vec::new(),
-                ),
+                Ok(mut state) => {
+                    // ZooKeeper's member list is not the node's: the node
+                    // keeps its own (an observer of `FOLLOWED`) until the
+                    // takeover makes it a member of its own ensemble.
+                    if state.tree.get(crate::tree::CONFIG_NODE).is_some() {
+                        state.tree.set_config_node(std::sync::Arc::from(&[][..]));
+                    }
+                    (
+                        SyncMode::Snap {
+                            snapshot: Snapshot::of(&state).encode(),
+                        },
+                        Vec::new(),
+                    )
+                }
                 Err(e) => {
                     self.warn(format!("the followed tree makes no snapshot: {e}"));
                     return;
@@ -452,6 +460,14 @@ impl ZkBridge {
                 let frame = encode_request(cxid, request);
                 let opcode = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
                 (opcode, frame[8..].to_vec(), auth.clone())
+            }
+            TxnKind::Reconfig { .. } => {
+                // Only a Paddock leader makes these; a learner forwards the
+                // client's reconfig request as a write.
+                self.warn(format!(
+                    "the node forwarded a decided reconfig (session {session}, cxid {cxid}); dropped"
+                ));
+                return;
             }
         };
         if !self.learner.request(session.0, cxid, opcode, &body, auth) {

@@ -66,6 +66,11 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::with_tree(initial_tree())
+    }
+
+    /// The learner starts from `tree` (what an earlier run left).
+    fn with_tree(tree: crate::zk::tree::ZkTree) -> World {
         let mut cfg = Config::ensemble(ME, &[FOLLOWED.0], &[ME]);
         cfg.tick_time_ms = 100;
         cfg.extended_types_enabled = true;
@@ -80,7 +85,7 @@ impl World {
             snapshot_every: u64::MAX,
             bridged: true,
         };
-        let learner = ZkLearner::new(fc, initial_tree(), 0, 0);
+        let learner = ZkLearner::new(fc, tree, 0, 0);
         let mut w = World {
             node,
             disk,
@@ -487,4 +492,49 @@ fn a_node_behind_the_backlog_gets_a_snapshot_of_the_followed_tree() {
     assert!(w.node.state().tree.get("/n").is_some());
     assert!(w.node.session_is_live(SessionId(s)));
     assert_eq!(w.node.last_zxid(), w.bridge.last());
+}
+
+#[test]
+fn zookeepers_member_list_never_becomes_the_nodes() {
+    // ZooKeeper keeps its members in /zookeeper/config; were the node to
+    // take them as its configuration it would be no member of its own
+    // ensemble and never find its leader again after a leader change.
+    let mut tree = initial_tree();
+    let text = b"server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\nversion=0";
+    let acl = tree.intern_acl(Acl::open_unsafe());
+    tree.insert_loaded(
+        "/zookeeper/config".into(),
+        crate::zk::tree::ZkNode {
+            data: Some(std::sync::Arc::from(&text[..])),
+            acl,
+            stat: Default::default(),
+        },
+    )
+    .unwrap();
+    tree.last_zxid = zxid(0);
+    let mut w = World::with_tree(tree);
+    w.attach(&[]);
+    assert_eq!(w.node.leader(), Some(FOLLOWED));
+    assert_eq!(w.bridge.stats.node_syncs_snap, 1);
+    let cfg = w.node.state().tree.get("/zookeeper/config").unwrap();
+    assert!(cfg.data.is_empty(), "{:?}", cfg.data);
+    // A reconfig txn of the followed ensemble takes its zxid only.
+    let mut b = Writer::new();
+    b.ustring("/zookeeper/config").buffer(b"server.9=x").i32(1);
+    let z = w.inform(op::RECONFIG, 0x0100_0000_0000_0001, 1, &b.into_vec());
+    assert_eq!(w.node.last_zxid().as_i64(), z);
+    assert!(w
+        .node
+        .state()
+        .tree
+        .get("/zookeeper/config")
+        .unwrap()
+        .data
+        .is_empty());
+    // The leader changes: the node finds it again.
+    w.bridge.zk_disconnected();
+    w.pump();
+    assert!(w.node.leader().is_none());
+    w.attach(&[]);
+    assert_eq!(w.node.leader(), Some(FOLLOWED), "{}", w.node.role_debug());
 }
