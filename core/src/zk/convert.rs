@@ -64,6 +64,10 @@ pub fn followed_apply_options() -> ApplyOptions {
         skip_acl: true,
         max_data_len: usize::MAX,
         enforce_quota: false,
+        acl_providers: crate::tree::acl::Providers {
+            x509: true,
+            sasl: true,
+        },
     }
 }
 
