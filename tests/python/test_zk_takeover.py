@@ -173,6 +173,8 @@ def test_paddock_takes_over_with_sessions_ephemerals_and_acknowledged_writes():
         sts = wait_for("the followers to hold ZooKeeper's last zxid", caught_up, 30, diag)
         # 3. ZooKeeper's leader goes; paddock starts as its own ensemble.
         ens.kill9(zk_leader)
+        # From here on only paddock can acknowledge a write.
+        switched = time.time()
         for k in range(3):
             pads[k].kill()
             pads[k].wait(timeout=10)
@@ -182,7 +184,7 @@ def test_paddock_takes_over_with_sessions_ephemerals_and_acknowledged_writes():
                           60, diag)
         assert leader
         ok_after = wait_for("a write acknowledged by paddock",
-                            lambda: [t for w in writers for t in w.ok_times if t > fence + 0.5], 60, diag)
+                            lambda: [t for w in writers for t in w.ok_times if t > switched], 60, diag)
         window = min(ok_after) - fence
         # Let writes go on a little, then stop.
         n_before = sum(len(w.acked) for w in writers)
