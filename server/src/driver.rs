@@ -262,11 +262,12 @@ impl Driver {
                 for (k, v) in metrics::quota_pairs(&quotas) {
                     text.push_str(&format!("zk_{k}\t{v}\n"));
                 }
-                // Paddock's own: the last zxid applied and the tree digest,
-                // to compare replicas.
+                // Paddock's own: the last zxid applied, the last durable
+                // in the log, and the tree digest, to compare replicas.
                 text.push_str(&format!(
-                    "zk_last_proposal_zxid\t{:#x}\nzk_digest\t{}\n",
+                    "zk_last_proposal_zxid\t{:#x}\nzk_persisted_zxid\t{:#x}\nzk_digest\t{}\n",
                     self.node.last_zxid().0,
+                    self.node.persisted_upto().0,
                     self.node.digest()
                 ));
                 text

@@ -28,6 +28,7 @@ mod opsconfig;
 mod security;
 mod storage;
 mod sysprops;
+mod takeover;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -79,6 +80,7 @@ fn main() {
             logging::init(&Default::default(), None);
             inspect::main(&argv[2..])
         }
+        Some("takeover-check") => takeover::main(&argv[2..]),
         _ => run(Args::parse()),
     };
     let code = match result {

@@ -166,6 +166,17 @@ def test_paddock_takes_over_with_sessions_ephemerals_and_acknowledged_writes():
         wait_for("the paddock followers on the new ZooKeeper leader",
                  lambda: all(follow_status(d).get("phase") == "Following" for d in datas), 60, diag)
 
+        def takeover_check(min_zxid=0):
+            r = subprocess.run([PADDOCK_BIN, "takeover-check", "--zookeeper", ens.hosts(),
+                                "--paddock", ",".join("127.0.0.1:%d" % c for c in cports),
+                                "--min-zxid", hex(min_zxid)],
+                               capture_output=True, text=True, timeout=60)
+            return r.returncode, r.stdout + r.stderr
+
+        # Before the fence the check refuses, and says why.
+        rc, out = takeover_check()
+        assert rc == 1 and "ZooKeeper still serves" in out, out
+
         # 1. Fence: ZooKeeper's followers go; its leader cannot commit.
         pre_fence_zxid = zk_zxid(ens.client_ports[zk_leader])
         fence = time.time()
@@ -193,6 +204,11 @@ def test_paddock_takes_over_with_sessions_ephemerals_and_acknowledged_writes():
                 return None
             return sts if all(s.get("durable_zxid") == last for s in sts) else None
         sts = wait_for("the followers to hold ZooKeeper's last zxid", caught_up, 30, diag)
+        # The same check as one command; a zxid above what they hold is refused.
+        rc, out = takeover_check(fenced_zxid)
+        assert rc == 0 and "takeover check passed" in out, out
+        rc, out = takeover_check(fenced_zxid + 1)
+        assert rc == 1 and "something ZooKeeper committed is missing" in out, out
         # 3. ZooKeeper's leader goes; paddock starts as its own ensemble.
         ens.kill9(zk_leader)
         # From here on only paddock can acknowledge a write.
