@@ -34,9 +34,12 @@ pub struct Log {
     state: State,
     /// The entries that are successful reconfigs (each a configuration).
     reconfigs: BTreeSet<Zxid>,
-    /// Applied txns up to here are known committed: applied on a commit,
-    /// a sync or the leader's establishment. Recovery replays the whole
-    /// log, committed or not, so after a restart only the base is known.
+    /// Applied txns up to here are known committed (`confirm`): by a
+    /// leader's commit or establishment, or by a learner told so by COMMIT,
+    /// INFORM or UPTODATE. Not by applying alone: recovery replays the
+    /// whole log, committed or not, and a learner applies the leader's
+    /// history during a sync before the leader is established, so after a
+    /// restart only the base is known.
     /// Invariant: `confirmed <= state.last_zxid`.
     confirmed: Zxid,
 }
@@ -225,8 +228,12 @@ impl Log {
             let applied = self.state.apply(t, opts);
             out.push((t.header(), applied));
         }
-        self.confirmed = self.confirmed.max(self.state.last_zxid.min(upto));
         out
+    }
+
+    /// The txns up to `upto` are known committed (as far as applied).
+    pub fn confirm(&mut self, upto: Zxid) {
+        self.confirmed = self.confirmed.max(self.state.last_zxid.min(upto));
     }
 
     /// The index of the first entry with zxid after `zxid`. The zxids asked
@@ -369,6 +376,30 @@ mod tests {
                 auth: vec![],
             },
         }
+    }
+
+    #[test]
+    fn applying_is_not_knowing_committed() {
+        // A restart replays the whole log: applied, not known committed.
+        let tail: Vec<Txn> = (1..=4).map(|i| create(i, &format!("/n{i}"))).collect();
+        let mut state = State::new();
+        for t in &tail {
+            state.apply(t, &opts());
+        }
+        let mut log = Log::new(State::new(), tail, state);
+        assert_eq!(log.last_applied(), Zxid(4));
+        assert_eq!(log.confirmed(), Zxid::ZERO);
+        // A sync applies the leader's history: still not known committed.
+        log.append(create(5, "/n5"));
+        log.apply_upto(Zxid(5), &opts());
+        assert_eq!(log.confirmed(), Zxid::ZERO);
+        // A COMMIT (or UPTODATE) says so; never beyond what is applied.
+        log.confirm(Zxid(2));
+        assert_eq!(log.confirmed(), Zxid(2));
+        log.confirm(Zxid(9));
+        assert_eq!(log.confirmed(), Zxid(5));
+        log.truncate(Zxid(3), &opts()).unwrap();
+        assert_eq!(log.confirmed(), Zxid(3));
     }
 
     #[test]

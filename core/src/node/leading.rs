@@ -116,6 +116,8 @@ impl Node {
                     for (h, applied) in self.log.apply_upto(upto, &self.opts) {
                         self.on_applied(now, &h, &applied);
                     }
+                    // A leader applies only what a quorum committed.
+                    self.log.confirm(upto);
                 }
                 Action::AcceptEpoch(epoch) => {
                     self.accepted_epoch = epoch;

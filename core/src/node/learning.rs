@@ -134,6 +134,7 @@ impl Node {
                         self.on_applied(now, &h, &applied);
                     }
                 }
+                Action::Confirm(upto) => self.log.confirm(upto),
                 Action::Repaired => {
                     if self.repair_mark {
                         self.repair_mark = false;

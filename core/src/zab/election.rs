@@ -127,8 +127,22 @@ impl Election {
 
     /// The configuration changed while looking (a peer reported a pending
     /// reconfig committed): decide by its voters from now on.
+    /// Whether it still votes follows from the new configuration too: a
+    /// server the change made an observer (or removed) only joins an
+    /// established leader, and one it made a voter proposes itself.
     pub(crate) fn set_quorum(&mut self, cfg: &Config) {
         self.quorum = QuorumVerifier::of(cfg);
+        let me = cfg.server_id;
+        let abstain = !self.quorum.is_voter(me) || self.repairing;
+        if abstain != self.abstain {
+            self.abstain = abstain;
+            if abstain {
+                self.recv.remove(&me);
+                self.settle_at = None;
+            } else {
+                self.recv.insert(me, self.current());
+            }
+        }
     }
 
     /// This server's vote in the current round, as it sends it.

@@ -145,6 +145,11 @@ pub enum Action {
     NewEpoch(u32),
     /// Apply what is committed, up to `commit_upto`.
     Apply(Zxid),
+    /// The leader said so: txns up to here are committed (COMMIT, INFORM,
+    /// UPTODATE). Applying alone says nothing of it: a sync hands over the
+    /// leader's applied history, which may hold txns its recovery replayed
+    /// that no quorum has committed yet (`Log::confirm`).
+    Confirm(Zxid),
     /// The leader's history is durable here: clear the repair mark.
     Repaired,
     /// UPTODATE: this learner serves from now on.
@@ -341,6 +346,7 @@ impl Learner {
             PeerMsg::Commit { zxid } => {
                 self.commit_upto = self.commit_upto.max(zxid);
                 step.push(Action::Apply(self.commit_upto));
+                step.push(Action::Confirm(zxid));
             }
             PeerMsg::Inform(txn) => {
                 if !self.observer
@@ -351,9 +357,11 @@ impl Learner {
                 {
                     return step;
                 }
-                self.commit_upto = self.commit_upto.max(txn.zxid);
+                let z = txn.zxid;
+                self.commit_upto = self.commit_upto.max(z);
                 step.push(Action::Append(txn));
                 step.push(Action::Apply(self.commit_upto));
+                step.push(Action::Confirm(z));
             }
             PeerMsg::UpToDate { epoch, committed } => {
                 if self.phase != Phase::AwaitUpToDate || epoch != self.epoch {
@@ -362,6 +370,7 @@ impl Learner {
                 self.commit_upto = self.commit_upto.max(committed);
                 self.phase = Phase::Serving;
                 step.push(Action::Apply(self.commit_upto));
+                step.push(Action::Confirm(committed));
                 step.push(Action::UpToDate);
             }
             PeerMsg::Ping => {

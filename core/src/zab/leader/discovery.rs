@@ -87,11 +87,14 @@ impl Leader {
         step: &mut Step,
     ) {
         if cx.cfg.observers.contains(&from) && !observer {
-            warn!(
-                "server {} is an observer in the configuration but asks to follow",
+            // Its own view is older (it missed the reconfig that made it
+            // an observer): it follows without a vote (the quorum rule
+            // counts voters only), learns the configuration from the sync
+            // and rejoins as an observer once that is in force there.
+            info!(
+                "server {} is an observer in the configuration but asks to follow; its acknowledgements count for nothing",
                 from.0
             );
-            return;
         }
         if observer && !cx.cfg.observers.contains(&from) {
             info!(
