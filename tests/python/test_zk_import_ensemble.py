@@ -137,6 +137,23 @@ def test_a_zookeeper_ensemble_moves_to_a_paddock_ensemble():
             assert r.returncode == 0, out
             lasts.append(int(re.search(r"last zxid (0x[0-9a-f]+)", out).group(1), 16))
         assert max(lasts) >= max_zxid(before)
+        # The most advanced member's import, served by a standalone paddock:
+        # ZooKeeper's member list in its /zookeeper/config is not taken as
+        # the standalone's membership (were it, the standalone would wait
+        # for a quorum of ZooKeeper's servers and never serve).
+        solo = os.path.join(ens.root, "solo")
+        shutil.copytree(os.path.join(ens.dirs[lasts.index(max(lasts))], "data"), os.path.join(solo, "data"))
+        os.remove(os.path.join(solo, "data", "myid"))
+        solo_port = free_port()
+        solo_proc = start_paddock(write_cfg(solo, solo_port), solo_port, os.path.join(solo, "paddock.log"))
+        try:
+            alone = dump(solo_port)
+        except Exception as e:
+            raise AssertionError("the standalone import does not serve: %r\n%s"
+                                 % (e, open(os.path.join(solo, "paddock.log")).read()[-3000:]))
+        finally:
+            stop(solo_proc)
+        assert without_config(alone) == without_config(before)
         for i, cfg in enumerate(ens.cfgs):
             log = open(os.path.join(ens.dirs[i], "paddock.log"), "ab")
             paddocks.append(subprocess.Popen([PADDOCK_BIN, cfg], stdout=log, stderr=subprocess.STDOUT,

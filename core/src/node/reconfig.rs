@@ -80,6 +80,17 @@ pub(crate) fn apply_configs(
             }
         }
     };
+    if fixed.observers.is_empty() && fixed.voters.len() <= 1 && !config.reconfig_enabled {
+        // Standalone: there is no ensemble to reconfigure, and a member
+        // list in the state (a snapshot taken from an ensemble, or ZooKeeper's
+        // own /zookeeper/config) is not this server's. ZooKeeper's standalone
+        // server ignores it too.
+        config.voters = fixed.voters.clone();
+        config.observers = fixed.observers.clone();
+        config.next_voters = None;
+        config.next_observers = Default::default();
+        return 0;
+    }
     let (version, voters, observers) = match parse(current) {
         Some(m) => (m.version, m.voters(), m.observers()),
         None => (0, fixed.voters.clone(), fixed.observers.clone()),

@@ -401,6 +401,17 @@ impl ZkTree {
             ));
         }
         let mut tree = DataTree::from_nodes(nodes)?;
+        // ZooKeeper's /zookeeper/config holds its ensemble's member list
+        // (each member stamps it at start). It is not Paddock's: each
+        // Paddock server fills the node from its own zoo.cfg at start, and a
+        // list left here would be taken as this server's membership.
+        // (A standalone ZooKeeper leaves the node as created: kept as is.)
+        if tree
+            .get(crate::tree::CONFIG_NODE)
+            .is_some_and(|n| !n.data.is_empty() || n.mzxid != 0)
+        {
+            tree.set_config_node(Arc::from(&[][..]));
+        }
         // ZooKeeper recomputes its quota figures when it loads a database:
         // those in a (fuzzy) snapshot need not match the replayed txns.
         tree.quota_recount_all();
@@ -492,6 +503,39 @@ mod tests {
             .nodes()
             .fold(0u64, |d, (p, n)| d.wrapping_add(node_digest(p, n)));
         assert_eq!(t.digest(), sum);
+    }
+
+    #[test]
+    fn into_state_leaves_zookeepers_member_list_out() {
+        // Each ZooKeeper member stamps its ensemble's list (with the
+        // version as mzxid once a reconfig ran); it must not become the
+        // importing server's membership.
+        let mut t = tree();
+        t.create_node("/zookeeper", None, open(), 0, 1, 5, 100)
+            .unwrap();
+        let list = b"server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\nversion=100000000";
+        t.create_node(
+            crate::tree::CONFIG_NODE,
+            Some(Arc::from(&list[..])),
+            open(),
+            0,
+            1,
+            6,
+            100,
+        )
+        .unwrap();
+        t.set_data(
+            crate::tree::CONFIG_NODE,
+            Some(Arc::from(&list[..])),
+            -1,
+            0x1_0000_0000,
+            100,
+        )
+        .unwrap();
+        let s = t.into_state().unwrap();
+        let c = s.tree.get(crate::tree::CONFIG_NODE).unwrap();
+        assert!(c.data.is_empty(), "{:?}", c.data);
+        assert_eq!(c.mzxid, 0);
     }
 
     #[test]

@@ -418,20 +418,15 @@ impl ZkBridge {
         } else {
             self.stats.node_syncs_snap += 1;
             match self.learner.tree().clone().into_state() {
-                Ok(mut state) => {
-                    // ZooKeeper's member list is not the node's: the node
-                    // keeps its own (an observer of `FOLLOWED`) until the
-                    // takeover makes it a member of its own ensemble.
-                    if state.tree.get(crate::tree::CONFIG_NODE).is_some() {
-                        state.tree.set_config_node(std::sync::Arc::from(&[][..]));
-                    }
-                    (
-                        SyncMode::Snap {
-                            snapshot: Snapshot::of(&state).encode(),
-                        },
-                        Vec::new(),
-                    )
-                }
+                // `into_state` leaves ZooKeeper's member list out: the
+                // node keeps its own (an observer of `FOLLOWED`) until the
+                // takeover makes it a member of its own ensemble.
+                Ok(state) => (
+                    SyncMode::Snap {
+                        snapshot: Snapshot::of(&state).encode(),
+                    },
+                    Vec::new(),
+                ),
                 Err(e) => {
                     self.warn(format!("the followed tree makes no snapshot: {e}"));
                     return;
