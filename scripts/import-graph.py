@@ -3,14 +3,17 @@
 `crate::x::` paths in code) and fails if it has a cycle.
 
 A node is a top-level module of the crate (`node`, `zab`, `storage`, ...),
-except that `zab`'s and `storage`'s files are nodes of their own
-(`zab::leader`, ...): the graph a newcomer draws. The files of `node/`
+except that the files (or folders) of `zab`, `storage` and `zk` are nodes
+of their own (`zab::leader`, `zk::password`, `zk::quorum`, ...): the graph
+a newcomer draws. `zk` holds parts on both sides of `node`: ZooKeeper's
+password rule, which sessions check, and the follow-mode bridge, which
+drives a `Node`. The files of `node/`
 are one node: they are `impl Node` blocks of one type.
 Usage: scripts/import-graph.py [core/src]"""
 import os, re, sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "core", "src")
-SPLIT = {"zab", "storage"}
+SPLIT = {"zab", "storage", "zk"}
 
 def unit_of_file(rel):
     parts = rel[:-3].split("/")
@@ -24,7 +27,9 @@ def unit_of_file(rel):
 
 def unit_of_path(path):
     parts = path.split("::")
-    if parts[0] in SPLIT and len(parts) > 1 and os.path.exists(os.path.join(root, parts[0], parts[1] + ".rs")):
+    if parts[0] in SPLIT and len(parts) > 1 and (
+            os.path.exists(os.path.join(root, parts[0], parts[1] + ".rs"))
+            or os.path.isdir(os.path.join(root, parts[0], parts[1]))):
         return parts[0] + "::" + parts[1]
     return parts[0]
 
@@ -64,16 +69,25 @@ for dirpath, _, files in os.walk(root):
             dep = reexports.get(m.group(1))
             if dep and dep != me:
                 edges[me].add(dep)
-        # A split module's mod.rs declares (and re-exports) its files.
+        # A split module's mod.rs depends on the files it names beyond
+        # declaring them (re-exports, paths): declaring is not using.
         if me in SPLIT:
+            body = re.sub(r"^(?:pub )?mod [a-z_]+;", "", text, flags=re.M)
             for m in re.finditer(r"^(?:pub )?mod ([a-z_]+);", text, re.M):
-                edges[me].add(me + "::" + m.group(1))
+                if re.search(r"\b" + m.group(1) + r"::", body):
+                    edges[me].add(me + "::" + m.group(1))
         # `super::x` inside zab/ or storage/ means a sibling file or the parent.
         top = rel.split("/")[0]
-        if top in SPLIT and "/" in rel:
+        parent = rel[:-3].split("/")
+        if parent[-1] == "mod":
+            parent = parent[:-1]
+        parent = parent[:-1]
+        # Deeper down (zk/quorum/x.rs), `super::` stays inside the node.
+        if top in SPLIT and len(parent) == 1:
             for m in re.finditer(r"\bsuper::\{?([a-z_]+)", text):
                 sib = m.group(1)
-                dep = top + "::" + sib if os.path.exists(os.path.join(root, top, sib + ".rs")) else top
+                is_part = os.path.exists(os.path.join(root, top, sib + ".rs")) or os.path.isdir(os.path.join(root, top, sib))
+                dep = top + "::" + sib if is_part else top
                 if dep != me:
                     edges[me].add(dep)
 
