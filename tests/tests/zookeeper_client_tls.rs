@@ -1,9 +1,11 @@
 //! The `zookeeper-client` crate (0.11) with its `tls` feature, unchanged,
-//! against the real `paddock` binary serving `secureClientPort` with
-//! mutual TLS: certificates are made here (rcgen), the server reads them
-//! as PEM key and trust stores, the client's subject becomes its `x509`
-//! id, and the refusals ZooKeeper makes are made (no client certificate,
-//! plaintext on the TLS port, TLS on the plaintext port).
+//! against the real `paddock` binary and against Apache ZooKeeper 3.8 (its
+//! Netty connection factory), each serving `secureClientPort` with mutual
+//! TLS from the same PEM key and trust stores: certificates are made here
+//! (rcgen), the client's subject becomes the same `x509` id on both, and
+//! both make the same refusals (no client certificate, plaintext on the TLS
+//! port, TLS on the plaintext port). ZooKeeper's half is skipped where it
+//! is not installed, except under `CI`.
 
 mod common;
 use common::paddock_bin;
@@ -68,6 +70,36 @@ fn pki() -> Pki {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Paddock,
+    ZooKeeper,
+}
+
+const ZK_JARS: &[&str] = &[
+    "zookeeper",
+    "slf4j-log4j12",
+    "log4j-1.2",
+    "netty-buffer",
+    "netty-codec",
+    "netty-common",
+    "netty-handler",
+    "netty-resolver",
+    "netty-transport",
+    "netty-transport-native-epoll",
+    "netty-transport-native-unix-common",
+];
+
+fn zk_classpath() -> Option<String> {
+    let jars: Vec<String> = ZK_JARS
+        .iter()
+        .map(|j| format!("/usr/share/java/{j}.jar"))
+        .collect();
+    jars.iter()
+        .all(|j| Path::new(j).exists())
+        .then(|| jars.join(":"))
+}
+
 struct Paddock {
     child: Child,
     plain: u16,
@@ -108,7 +140,7 @@ fn write(dir: &Path, file: &str, text: &str) -> String {
     p.display().to_string()
 }
 
-fn start(pki: &Pki) -> Paddock {
+fn start(pki: &Pki, kind: Kind) -> Paddock {
     let (plain, secure) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let store = write(dir.path(), "server.pem", &pki.server_store);
@@ -119,36 +151,59 @@ fn start(pki: &Pki) -> Paddock {
         format!(
             "tickTime=2000\ndataDir={}\nclientPort={plain}\nclientPortAddress=127.0.0.1\n\
              secureClientPort={secure}\nsecureClientPortAddress=127.0.0.1\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
              ssl.keyStore.location={store}\nssl.keyStore.type=PEM\n\
              ssl.trustStore.location={trust}\nssl.trustStore.type=PEM\n\
-             ssl.clientAuth=need\nauthProvider.x509={X509}\n4lw.commands.whitelist=*\n",
+             ssl.clientAuth=need\nauthProvider.x509={X509}\n4lw.commands.whitelist=*\n\
+             admin.enableServer=false\n",
             dir.path().join("data").display()
         ),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
     let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-    let child = Command::new(paddock_bin())
-        .arg(&cfg)
+    let mut cmd = match kind {
+        Kind::Paddock => {
+            let mut c = Command::new(paddock_bin());
+            c.arg(&cfg);
+            c
+        }
+        Kind::ZooKeeper => {
+            let mut c = Command::new("java");
+            c.args([
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Dzookeeper.admin.enableServer=false",
+                "-cp",
+                &zk_classpath().unwrap(),
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            ])
+            .arg(&cfg);
+            c
+        }
+    };
+    let child = cmd
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .stdin(Stdio::null())
         .spawn()
-        .expect("start paddock");
+        .expect("start the server");
     let mut server = Paddock {
         child,
         plain,
         secure,
         _dir: dir,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !ruok(plain) {
         if let Some(st) = server.child.try_wait().unwrap() {
             let log = std::fs::read_to_string(server._dir.path().join("server.log"));
-            panic!("paddock exited ({st}) before serving: {log:?}");
+            panic!("{kind:?} exited ({st}) before serving: {log:?}");
         }
         assert!(
             Instant::now() < deadline,
-            "paddock did not answer ruok within 30 s"
+            "{kind:?} did not answer ruok within 60 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -183,15 +238,46 @@ async fn try_connect(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mutual_tls_gives_the_x509_id_and_refuses_what_zookeeper_refuses() {
+async fn mutual_tls_on_paddock() {
+    mutual_tls(Kind::Paddock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_on_zookeeper() {
+    if zk_classpath().is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ZooKeeper or Debian's Netty jars are missing under CI"
+        );
+        eprintln!("skipped: ZooKeeper with Netty is not installed");
+        return;
+    }
+    mutual_tls(Kind::ZooKeeper).await;
+}
+
+/// Everything asserted here holds on both servers.
+async fn mutual_tls(kind: Kind) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let pki = pki();
-    let p = start(&pki);
+    let p = start(&pki, kind);
     let secure = format!("tcp+tls://127.0.0.1:{}", p.secure);
 
-    let c = try_connect(Some(tls(&pki, true)), secure.clone())
-        .await
-        .expect("a client with a certificate of the trusted CA connects");
+    // ZooKeeper answers ruok before it serves sessions: the first session
+    // may take a few tries.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let c = loop {
+        match try_connect(Some(tls(&pki, true)), secure.clone()).await {
+            Ok(c) => break c,
+            Err(e) => {
+                let log = std::fs::read_to_string(p._dir.path().join("server.log"));
+                assert!(
+                    Instant::now() < deadline,
+                    "{kind:?}: a client with a certificate of the trusted CA does not connect: {e}\n{log:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
     // The subject as Java's X500Principal.getName() writes it.
     let id = "CN=client1,OU=test,O=Paddock";
     let users = c.list_auth_users().await.unwrap();
