@@ -43,7 +43,7 @@ MNTR_LEFT_OUT = {
     re.compile(r"^zk_(avg|min|max|cnt|sum)_\w+_(read|write)_per_namespace$"),
 }
 # Paddock's own mntr keys, beyond ZooKeeper's.
-MNTR_EXTRA = re.compile(r"^zk_(digest|last_proposal_zxid|paddock_\w+|(avg|min|max|cnt|sum|p50|p95|p99|p999)_paddock_\w+)$")
+MNTR_EXTRA = re.compile(r"^zk_(digest|last_proposal_zxid|persisted_zxid|paddock_\w+|(avg|min|max|cnt|sum|p50|p95|p99|p999)_paddock_\w+)$")
 
 # AdminServer keys ZooKeeper answers that Paddock does not, and why.
 ADMIN_LEFT_OUT = {
